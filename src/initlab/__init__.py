@@ -1,0 +1,1 @@
+"""initlab: a PyTorch Lightning + Hydra template for studying weight initialization."""

@@ -1,0 +1,33 @@
+"""The error a bad config raises (naming the key and the value), and the unknown-key check."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+
+
+class ConfigError(ValueError):
+    """A config value that cannot work, raised before any data is read.
+
+    ``key`` is a dotted path such as ``init.std``; builders raise with the bare parameter name
+    and the caller adds the group with :meth:`under`.
+    """
+
+    def __init__(self, key: str, value, reason: str):
+        self.key, self.value, self.reason = key, value, reason
+        super().__init__(f"{key}={value!r}: {reason}")
+
+    def under(self, group: str) -> ConfigError:
+        return ConfigError(f"{group}.{self.key}", self.value, self.reason)
+
+
+def call_with(fn: Callable, params: dict, *args):
+    """``fn(*args, **params)``, first checking that every key of ``params`` is a parameter of
+    ``fn``: a typo becomes a ConfigError listing the accepted keys, not a TypeError."""
+    accepted = list(inspect.signature(fn).parameters)[len(args) :]
+    for key, value in params.items():
+        if key not in accepted:
+            raise ConfigError(
+                key, value, f"unknown key (accepted: {', '.join(accepted) or 'none'})"
+            )
+    return fn(*args, **params)

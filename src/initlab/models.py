@@ -1,0 +1,125 @@
+"""Model builders: plain functions of plain arguments returning an ``nn.Sequential``.
+
+Layers are registered in the order the forward pass reaches them, so "layerK" (the K-th Linear
+or Conv2d) counts from the input. With ``batch_norm`` the layer before it has no bias (the
+norm's shift replaces it).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+from torch import nn
+
+from initlab.errors import ConfigError
+
+
+def _check_common(batch_norm, dropout) -> None:
+    if not isinstance(batch_norm, bool):
+        raise ConfigError("batch_norm", batch_norm, "must be true or false")
+    if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
+        raise ConfigError("dropout", dropout, "must be a number in [0, 1)")
+
+
+def _check_widths(key: str, widths) -> list[int]:
+    if isinstance(widths, int) or not isinstance(widths, Sequence) or len(widths) == 0:
+        raise ConfigError(key, widths, "must be a non-empty list of positive integers")
+    for w in widths:
+        if isinstance(w, bool) or not isinstance(w, int) or w < 1:
+            raise ConfigError(key, list(widths), "must be a non-empty list of positive integers")
+    return list(widths)
+
+
+def _positive_int(key: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(key, value, "must be a positive integer")
+    return value
+
+
+def mlp(
+    in_shape: Sequence[int],
+    num_classes: int,
+    activation: Callable[[], nn.Module],
+    hidden: Sequence[int] = (256, 256),
+    batch_norm: bool = False,
+    dropout: float = 0.0,
+) -> nn.Sequential:
+    """Flatten → [Linear → (BatchNorm1d) → activation → (Dropout)] per hidden width → Linear.
+
+    The default is the 784-256-256-10 net of the Udacity and Deep Learning from Scratch studies.
+    """
+    hidden = _check_widths("hidden", hidden)
+    _check_common(batch_norm, dropout)
+    layers: list[nn.Module] = [nn.Flatten()]
+    width = math.prod(in_shape)  # (B, *in_shape) -> (B, width)
+    for h in hidden:
+        layers.append(nn.Linear(width, h, bias=not batch_norm))
+        if batch_norm:
+            layers.append(nn.BatchNorm1d(h))
+        layers.append(activation())
+        if dropout:
+            layers.append(nn.Dropout(dropout))
+        width = h
+    layers.append(nn.Linear(width, num_classes))
+    return nn.Sequential(*layers)
+
+
+def deep_mlp(
+    in_shape: Sequence[int],
+    num_classes: int,
+    activation: Callable[[], nn.Module],
+    depth: int = 10,
+    width: int = 256,
+    batch_norm: bool = False,
+    dropout: float = 0.0,
+) -> nn.Sequential:
+    """An MLP of ``depth`` hidden layers of ``width`` units: where bad scales compound."""
+    depth, width = _positive_int("depth", depth), _positive_int("width", width)
+    return mlp(in_shape, num_classes, activation, [width] * depth, batch_norm, dropout)
+
+
+def cnn(
+    in_shape: Sequence[int],
+    num_classes: int,
+    activation: Callable[[], nn.Module],
+    channels: Sequence[int] = (32, 64),
+    hidden: int = 128,
+    batch_norm: bool = False,
+    dropout: float = 0.0,
+) -> nn.Sequential:
+    """[Conv 3×3 (same padding) → (BatchNorm2d) → activation → MaxPool 2] per entry of
+    ``channels`` → Flatten → Linear(hidden) → activation → (Dropout) → Linear(num_classes).
+
+    Shapes for FashionMNIST: (B,1,28,28) → (B,32,14,14) → (B,64,7,7) → (B,3136) → (B,128) → (B,10).
+    """
+    if len(in_shape) != 3:
+        raise ConfigError(
+            "name", "cnn", f"needs image input (C, H, W); the dataset gives {list(in_shape)}"
+        )
+    channels = _check_widths("channels", channels)
+    hidden = _positive_int("hidden", hidden)
+    _check_common(batch_norm, dropout)
+    c, h, w = in_shape
+    layers: list[nn.Module] = []
+    for out in channels:
+        if h < 2 or w < 2:
+            raise ConfigError(
+                "channels", list(channels), f"too many pooling stages for a {list(in_shape)} input"
+            )
+        layers.append(nn.Conv2d(c, out, 3, padding=1, bias=not batch_norm))
+        if batch_norm:
+            layers.append(nn.BatchNorm2d(out))
+        layers += [activation(), nn.MaxPool2d(2)]
+        c, h, w = out, h // 2, w // 2
+    layers += [nn.Flatten(), nn.Linear(c * h * w, hidden, bias=not batch_norm)]
+    if batch_norm:
+        layers.append(nn.BatchNorm1d(hidden))
+    layers.append(activation())
+    if dropout:
+        layers.append(nn.Dropout(dropout))
+    layers.append(nn.Linear(hidden, num_classes))
+    return nn.Sequential(*layers)
+
+
+MODELS: dict[str, Callable[..., nn.Sequential]] = {f.__name__: f for f in (mlp, deep_mlp, cnn)}

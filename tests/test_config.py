@@ -1,0 +1,131 @@
+"""Every option of every group composes and builds; every bad value fails before any work,
+naming the key and the value."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+import torch
+from conftest import QUICK, groups_options, make_cfg
+
+from initlab.config import build
+from initlab.errors import ConfigError
+from initlab.initializers import apply
+
+GROUPS = ["init", "activation", "dataset", "model", "optimizer", "trainer", "logger", "experiment"]
+
+
+def test_every_group_has_its_options():
+    assert set(groups_options("trainer")) == {"cpu", "gpu", "ddp"}
+    assert set(groups_options("optimizer")) == {"adam", "sgd"}
+    assert set(groups_options("model")) == {"mlp", "deep_mlp", "cnn"}
+    assert set(groups_options("dataset")) == {
+        "fashion_mnist",
+        "mnist",
+        "cifar10",
+        "digits",
+        "gaussian",
+    }
+    assert set(groups_options("logger")) == {"tensorboard"}
+
+
+@pytest.mark.parametrize(
+    "group,option",
+    [(g, o) for g in GROUPS for o in groups_options(g)],
+)
+def test_option_composes_builds_and_runs_a_forward_pass(group, option):
+    # cnn needs image input: pair it with an image dataset; gaussian is flat: pair it with mlp.
+    extra = ["model=mlp"] if option == "gaussian" else []
+    cfg = make_cfg(f"{group}={option}", *extra)
+    spec = build(cfg)
+    net = spec.make_net()
+    apply(spec.initializer, net, cfg.seed)
+    x = torch.randn(4, *spec.datamodule.dataset.in_shape)
+    net.eval()
+    assert net(x).shape == (4, spec.datamodule.dataset.num_classes)
+
+
+def test_every_init_with_every_model_plans():
+    for model in groups_options("model"):
+        for init in groups_options("init"):
+            if (init, model) == ("sparse", "cnn"):
+                # The first conv has fan_in 1·3·3 = 9 < k = 15: refused, naming the key.
+                with pytest.raises(ConfigError, match=r"init.k=15: .*fan_in 9"):
+                    build(make_cfg(f"init={init}", f"model={model}"))
+                continue
+            build(make_cfg(f"init={init}", f"model={model}"))
+
+
+@pytest.mark.parametrize(
+    "overrides,key,value",
+    [
+        (["init=normal", "init.std=0"], "init.std", "0"),
+        (["init=normal", "init.std=-1"], "init.std", "-1"),
+        (["init=trunc_normal", "init.std=-0.1"], "init.std", "-0.1"),
+        (["init=uniform", "init.a=1", "init.b=0"], "init.a", "1"),
+        (["init=uniform", "init.a=0.5", "init.b=0.5"], "init.a", "0.5"),
+        (["init=variance_scaling", "init.mode=fan_mean"], "init.mode", "'fan_mean'"),
+        (["init=variance_scaling", "init.distribution=cauchy"], "init.distribution", "'cauchy'"),
+        (["init=variance_scaling", "init.scale=0"], "init.scale", "0"),
+        (["init=he", "init.gain=-1"], "init.gain", "-1"),
+        (["init=he", "init.bias=uniform"], "init.bias", "'uniform'"),
+        (["init=sparse", "init.k=100", "dataset=digits"], "init.k", "100"),  # digits fan_in is 64
+        (["init=sparse", "init.k=0"], "init.k", "0"),
+        (["model.hidden=[]"], "model.hidden", "[]"),
+        (["model.hidden=[256,0]"], "model.hidden", "[256, 0]"),
+        (["model.hidden=[256,-3]"], "model.hidden", "[256, -3]"),
+        (["model=deep_mlp", "model.depth=0"], "model.depth", "0"),
+        (["model.dropout=1.0"], "model.dropout", "1.0"),
+        (["model.dropout=-0.1"], "model.dropout", "-0.1"),
+        (["model=cnn", "dataset=gaussian"], "model.name", "'cnn'"),
+        (["optimizer.lr=0"], "optimizer.lr", "0"),
+        (["optimizer=sgd", "optimizer.lr=-0.1"], "optimizer.lr", "-0.1"),
+        (["optimizer=sgd", "optimizer.momentum=1.5"], "optimizer.momentum", "1.5"),
+        (
+            ["activation=leaky_relu", "activation.negative_slope=-1"],
+            "activation.negative_slope",
+            "-1",
+        ),
+        (["dataset.batch_size=0"], "dataset.batch_size", "0"),
+        (["dataset.normalize=zscore"], "dataset.normalize", "'zscore'"),
+        (["trainer.max_epochs=0"], "trainer.max_epochs", "0"),
+        (["seed=-1"], "seed", "-1"),
+        (["+init.foo=1"], "init.foo", "1"),
+        (["+model.widths=[3]"], "model.widths", "[3]"),
+        (["+trainer.max_epoch=3"], "trainer.max_epoch", "3"),
+    ],
+)
+def test_bad_value_names_key_and_value(overrides, key, value):
+    with pytest.raises(ConfigError) as err:
+        build(make_cfg(*overrides))
+    assert err.value.key == key
+    assert str(err.value).startswith(f"{key}={value}")
+
+
+def _run(cmd, tmp_path, *overrides):
+    return subprocess.run(
+        [*cmd, *overrides], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_bad_value_exits_2_before_any_folder_is_created(train_cmd, tmp_path):
+    proc = _run(train_cmd, tmp_path, *QUICK, "init=normal", "init.std=-1")
+    assert proc.returncode == 2
+    assert "init.std=-1" in proc.stderr and "must be > 0" in proc.stderr
+    assert not (tmp_path / "logs").exists()
+
+
+def test_unknown_option_lists_the_options(train_cmd, tmp_path):
+    proc = _run(train_cmd, tmp_path, "init=kaiming")
+    assert proc.returncode != 0
+    assert "Could not find 'init/kaiming'" in proc.stderr
+    assert "he_uniform" in proc.stderr  # Hydra lists the available options
+    assert not (tmp_path / "logs").exists()
+
+
+def test_unknown_key_is_refused(train_cmd, tmp_path):
+    proc = _run(train_cmd, tmp_path, "model.hiden=[10]")
+    assert proc.returncode != 0
+    assert "hiden" in proc.stderr
+    assert not (tmp_path / "logs").exists()

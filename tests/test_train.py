@@ -1,0 +1,134 @@
+"""A whole run: metrics.json, TensorBoard events, the init plan, statuses, the README command."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+from conftest import QUICK, make_cfg
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from initlab import data
+from initlab.train import run
+
+SCALARS = {"train/loss", "train/acc", "val/loss", "val/acc", "test/loss", "test/acc"}
+RECORD_KEYS = {
+    "status",
+    "init",
+    "activation",
+    "dataset",
+    "model",
+    "seed",
+    "overrides",
+    "metrics",
+    "epochs",
+    "steps",
+    "fit_seconds",
+    "error",
+}
+
+
+def events(run_dir) -> EventAccumulator:
+    acc = EventAccumulator(str(run_dir))
+    acc.Reload()
+    return acc
+
+
+def test_run_writes_metrics_events_and_plan(tmp_path):
+    overrides = [*QUICK, "init=he", "activation=relu", "trainer.max_epochs=2"]
+    record = run(make_cfg(*overrides), tmp_path, overrides)
+
+    on_disk = json.loads((tmp_path / "metrics.json").read_text())
+    assert on_disk == record
+    assert set(record) == RECORD_KEYS
+    assert record["status"] == "completed" and record["error"] is None
+    assert (record["init"], record["activation"], record["dataset"], record["model"]) == (
+        "he",
+        "relu",
+        "digits",
+        "mlp",
+    )
+    assert record["overrides"] == overrides
+    assert record["epochs"] == 2
+    assert record["steps"] == 2 * -(-(1797 - 360 - 180) // 32)  # ceil(1257 / 32) steps per epoch
+    assert set(record["metrics"]) == SCALARS
+    assert record["metrics"]["test/acc"] > 0.85  # digits is easy; chance is 0.1
+    assert record["fit_seconds"] > 0
+
+    acc = events(tmp_path)
+    tags = acc.Tags()
+    assert set(tags["scalars"]) >= SCALARS
+    assert acc.Scalars("test/acc")[-1].value == pytest.approx(record["metrics"]["test/acc"])
+    assert len(acc.Scalars("val/acc")) == 2  # one point per epoch
+    assert "init/plan" in str(tags["tensors"])  # the text plugin stores text as tensors
+    assert "hparams" in acc.PluginTagToContent("hparams") or acc.PluginTagToContent("hparams")
+    assert "hp_metric" not in tags["scalars"]
+
+    plan = json.loads((tmp_path / "init_plan.json").read_text())
+    assert [row["layer"] for row in plan["layers"]] == ["layer1", "layer2", "layer3"]
+    assert [row["fan_in"] for row in plan["layers"]] == [64, 256, 256]
+    assert plan["layers"][0]["std"] == pytest.approx(2**0.5 / 64**0.5)
+
+
+def test_hparams_carry_the_config(tmp_path):
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    run(make_cfg(*QUICK, "init=xavier", "activation=tanh"), tmp_path)
+    content = events(tmp_path).PluginTagToContent("hparams")
+    session = plugin_data_pb2.HParamsPluginData.FromString(content["_hparams_/session_start_info"])
+    hp = session.session_start_info.hparams
+    assert hp["init"].string_value == "xavier" and hp["activation"].string_value == "tanh"
+    assert hp["optimizer.lr"].number_value == pytest.approx(1e-3)
+    experiment = plugin_data_pb2.HParamsPluginData.FromString(content["_hparams_/experiment"])
+    assert {m.name.tag for m in experiment.experiment.metric_infos} >= {"test/acc", "val/acc"}
+
+
+def test_divergence_is_a_result(tmp_path):
+    overrides = [
+        *QUICK,
+        "init=normal",
+        "init.std=10",
+        "optimizer=sgd",
+        "optimizer.lr=10",
+        "optimizer.momentum=0.9",
+    ]
+    record = run(make_cfg(*overrides), tmp_path, overrides)
+    assert record["status"] == "diverged"
+    assert (
+        isinstance(record["diverged_at_step"], int)
+        and record["steps"] <= record["diverged_at_step"] + 1
+    )
+    assert record["steps"] < 40  # it stopped early, not after the epoch
+    assert record["error"] is None
+    json.loads((tmp_path / "metrics.json").read_text())  # valid JSON: no NaN
+
+
+def test_exception_is_recorded_as_failed(tmp_path, monkeypatch):
+    def broken(test_size):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(data, "_load_digits", broken)
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        run(make_cfg(*QUICK), tmp_path)
+    record = json.loads((tmp_path / "metrics.json").read_text())
+    assert record["status"] == "failed"
+    assert record["error"] == "RuntimeError: disk on fire"
+
+
+@pytest.mark.slow
+def test_readme_main_command_on_digits(train_cmd, tmp_path):
+    """`python train.py init=he activation=relu`, on digits to stay quick."""
+    overrides = ["init=he", "activation=relu", "dataset=digits", "trainer.max_epochs=2"]
+    proc = subprocess.run(
+        [*train_cmd, *overrides], cwd=tmp_path, capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    (run_dir,) = (tmp_path / "logs" / "runs").iterdir()
+    record = json.loads((run_dir / "metrics.json").read_text())
+    assert record["status"] == "completed" and record["overrides"] == overrides
+    assert record["metrics"]["test/acc"] > 0.85
+    assert (run_dir / ".hydra" / "config.yaml").is_file()
+    assert list(run_dir.glob("events.out.tfevents.*"))
+    assert set(events(run_dir).Tags()["scalars"]) >= SCALARS
+    assert "test/acc" in proc.stdout and str(run_dir.name) in proc.stdout
