@@ -106,12 +106,12 @@ def main() -> None:
             (pe, _), (le, _) = plain[-1], light[-1]
             print(f"  repeat {r + 1}: plain epoch {pe:.2f} s, initlab epoch {le:.2f} s")
     (p_epoch, p_fit), (l_epoch, l_fit) = min(plain), min(light)
-    print(
-        f"training epoch  plain {p_epoch:6.2f} s  initlab {l_epoch:6.2f} s  ratio {l_epoch / p_epoch:.2f}"
-    )
-    print(
-        f"epoch + val     plain {p_fit:6.2f} s  initlab {l_fit:6.2f} s  ratio {l_fit / p_fit:.2f}"
-    )
+    for label, plain_s, initlab_s in [
+        ("training epoch", p_epoch, l_epoch),
+        ("epoch + val", p_fit, l_fit),
+    ]:
+        ratio = initlab_s / plain_s
+        print(f"{label:15} plain {plain_s:6.2f} s  initlab {initlab_s:6.2f} s  ratio {ratio:.2f}")
     print("(initlab's epoch + val is its whole fit: setup, training, validation, checkpoint)")
 
 

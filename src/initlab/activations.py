@@ -4,12 +4,14 @@ The gain is the factor a variance-scaling initializer multiplies its std by so t
 pre-activations keep unit variance through the layers (He et al., 2015, §2.2): with weights of
 variance g²/fan_in, Var(next pre-activation) = g² · E[f(x)²]. Where torch has a value,
 ``torch.nn.init.calculate_gain`` gives it (relu √2, leaky_relu √(2/(1+a²)), tanh 5/3, selu 3/4,
-sigmoid/identity 1). For the others we use g = 1/√E[f(x)²] with x ~ N(0, 1), computed once by
-200-point Gauss-Hermite quadrature (``tests/test_activations.py`` recomputes them).
+sigmoid/identity 1). For the others we use g = 1/√E[f(x)²] with x ~ N(0, 1), computed once:
+ELU in closed form, E[elu(x)²] = 1 + e²Φ(−2) − 2√e·Φ(−1); GELU, SiLU and softplus by
+Gauss-Hermite quadrature (``tests/test_activations.py`` recomputes them independently).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -21,7 +23,7 @@ from initlab.errors import ConfigError, call_with
 
 # 1/√E[f(x)²], x ~ N(0, 1): the variance-preserving gain where torch has none.
 VARIANCE_PRESERVING_GAIN = {
-    "elu": 1.2451914521903287,
+    "elu": 1.2451983007007068,
     "gelu": 1.533530441195536,
     "silu": 1.676532470331092,
     "softplus": 1.0418668355353018,
@@ -40,12 +42,9 @@ def relu() -> Activation:
 
 
 def leaky_relu(negative_slope: float = 0.01) -> Activation:
-    if (
-        isinstance(negative_slope, bool)
-        or not isinstance(negative_slope, (int, float))
-        or negative_slope < 0
-    ):
-        raise ConfigError("negative_slope", negative_slope, "must be a number ≥ 0")
+    ok = isinstance(negative_slope, (int, float)) and not isinstance(negative_slope, bool)
+    if not ok or not math.isfinite(negative_slope) or negative_slope < 0:
+        raise ConfigError("negative_slope", negative_slope, "must be a finite number ≥ 0")
     return Activation(
         "leaky_relu",
         partial(nn.LeakyReLU, negative_slope),

@@ -51,16 +51,18 @@ class Fans:
 
     fan_in: int
     fan_out: int
+    units: int  # output features or channels: the rows of the weight flattened to (units, fan_in)
 
     @classmethod
     def of(cls, layer: nn.Module) -> Fans:
         if isinstance(layer, nn.Linear):
-            return cls(layer.in_features, layer.out_features)
+            return cls(layer.in_features, layer.out_features, layer.out_features)
         if isinstance(layer, nn.Conv2d):
             taps = math.prod(layer.kernel_size)
             return cls(
                 layer.in_channels // layer.groups * taps,
                 layer.out_channels // layer.groups * taps,
+                layer.out_channels,
             )
         raise TypeError(f"no fans for {type(layer).__name__}: only Linear and Conv2d have weights")
 
@@ -221,15 +223,21 @@ def trunc_normal(mean: float = 0.0, std: float = 0.02) -> Rule:
     )
 
 
-def constant(value: float = 0.0) -> Rule:
+def constant(value: float = 0.1) -> Rule:
     """Every weight equal to ``value``. All units of a layer then compute the same function and
     receive the same gradient: symmetry is never broken."""
     value = _number("value", value)
     return lambda fans: Draw("constant", mean=value, std=0.0, value=value)
 
 
-zeros = partial(constant, value=0.0)
-ones = partial(constant, value=1.0)
+def zeros() -> Rule:
+    """Every weight 0 (a constant with no parameter to set)."""
+    return constant(0.0)
+
+
+def ones() -> Rule:
+    """Every weight 1 (a constant with no parameter to set)."""
+    return constant(1.0)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -245,8 +253,8 @@ def orthogonal(gain: float = 1.0) -> Rule:
     gain = _number("gain", gain, positive=True)
 
     def rule(fans: Fans) -> Draw:
-        # ‖W‖²_F = gain²·min(rows, cols) spread over rows·cols entries (mean ≈ 0).
-        return Draw("orthogonal", std=gain / math.sqrt(max(fans.fan_in, fans.fan_out)), gain=gain)
+        # Flattened to (units, fan_in): ‖W‖²_F = gain²·min(rows, cols) over rows·cols entries.
+        return Draw("orthogonal", std=gain / math.sqrt(max(fans.units, fans.fan_in)), gain=gain)
 
     return rule
 

@@ -76,9 +76,14 @@ class InitModule(pl.LightningModule):
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         loss, acc = self._loss_acc(batch)
         n = len(batch[1])
-        self._sums += torch.stack([loss.detach() * n, acc * n, torch.tensor(n, device=self.device)])
-        self.log("train/loss", loss, on_step=True, on_epoch=False, batch_size=n)
-        self.log("train/acc", acc, on_step=True, on_epoch=False, batch_size=n)
+        self._sums[0] += loss.detach() * n
+        self._sums[1] += acc * n
+        self._sums[2] += n
+        # Lightning writes step metrics every log_every_n_steps; self.log on the steps in between
+        # costs ~1 ms each in its result collection and writes nothing. Same points, less work.
+        if (self.global_step + 1) % self.trainer.log_every_n_steps == 0:
+            metrics = {"train/loss": loss, "train/acc": acc}
+            self.log_dict(metrics, on_step=True, on_epoch=False, batch_size=n)
         return loss
 
     def train_epoch_metrics(self) -> dict[str, float]:
