@@ -26,7 +26,7 @@ import numpy as np
 import pytorch_lightning as pl
 import torch
 
-from initlab.errors import ConfigError
+from initlab.errors import ConfigError, positive_int
 
 Arrays = tuple[
     torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor
@@ -296,12 +296,6 @@ class TensorBatches:
                 yield self.x[i:end], self.y[i:end]
 
 
-def _positive_int(key: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(key, value, "must be a positive integer")
-    return value
-
-
 NORMALIZATIONS = ("standardize", "none")
 
 
@@ -325,9 +319,9 @@ class TensorDataModule(pl.LightningDataModule):
     ):
         super().__init__()
         self.dataset = dataset
-        self.batch_size = _positive_int("batch_size", batch_size)
-        self.eval_batch_size = _positive_int("eval_batch_size", eval_batch_size)
-        self.val_size = _positive_int("val_size", val_size)
+        self.batch_size = positive_int("batch_size", batch_size)
+        self.eval_batch_size = positive_int("eval_batch_size", eval_batch_size)
+        self.val_size = positive_int("val_size", val_size)
         if normalize not in NORMALIZATIONS:
             raise ConfigError("normalize", normalize, f"must be one of {', '.join(NORMALIZATIONS)}")
         self.normalize, self.seed = normalize, seed

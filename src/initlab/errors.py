@@ -21,6 +21,13 @@ class ConfigError(ValueError):
         return ConfigError(f"{group}.{self.key}", self.value, self.reason)
 
 
+def positive_int(key: str, value) -> int:
+    """``value`` if it is an integer ≥ 1, else a ConfigError naming ``key``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(key, value, "must be a positive integer")
+    return value
+
+
 def call_with(fn: Callable, params: dict, *args):
     """``fn(*args, **params)``, first checking that every key of ``params`` is a parameter of
     ``fn``: a typo becomes a ConfigError listing the accepted keys, not a TypeError."""

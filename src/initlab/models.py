@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 
 from torch import nn
 
-from initlab.errors import ConfigError
+from initlab.errors import ConfigError, positive_int
 
 
 def _check_common(batch_norm, dropout) -> None:
@@ -29,12 +29,6 @@ def _check_widths(key: str, widths) -> list[int]:
         if isinstance(w, bool) or not isinstance(w, int) or w < 1:
             raise ConfigError(key, list(widths), "must be a non-empty list of positive integers")
     return list(widths)
-
-
-def _positive_int(key: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(key, value, "must be a positive integer")
-    return value
 
 
 def mlp(
@@ -75,7 +69,7 @@ def deep_mlp(
     dropout: float = 0.0,
 ) -> nn.Sequential:
     """An MLP of ``depth`` hidden layers of ``width`` units: where bad scales compound."""
-    depth, width = _positive_int("depth", depth), _positive_int("width", width)
+    depth, width = positive_int("depth", depth), positive_int("width", width)
     return mlp(in_shape, num_classes, activation, [width] * depth, batch_norm, dropout)
 
 
@@ -98,7 +92,7 @@ def cnn(
             "name", "cnn", f"needs image input (C, H, W); the dataset gives {list(in_shape)}"
         )
     channels = _check_widths("channels", channels)
-    hidden = _positive_int("hidden", hidden)
+    hidden = positive_int("hidden", hidden)
     _check_common(batch_norm, dropout)
     c, h, w = in_shape
     layers: list[nn.Module] = []
