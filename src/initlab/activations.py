@@ -11,7 +11,6 @@ Gauss-Hermite quadrature (``tests/test_activations.py`` recomputes them independ
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -19,7 +18,7 @@ from functools import partial
 from torch import nn
 from torch.nn.init import calculate_gain
 
-from initlab.errors import ConfigError, call_with
+from initlab.errors import ConfigError, call_with, number
 
 # 1/√E[f(x)²], x ~ N(0, 1): the variance-preserving gain where torch has none.
 VARIANCE_PRESERVING_GAIN = {
@@ -42,9 +41,8 @@ def relu() -> Activation:
 
 
 def leaky_relu(negative_slope: float = 0.01) -> Activation:
-    ok = isinstance(negative_slope, (int, float)) and not isinstance(negative_slope, bool)
-    if not ok or not math.isfinite(negative_slope) or negative_slope < 0:
-        raise ConfigError("negative_slope", negative_slope, "must be a finite number ≥ 0")
+    if number("negative_slope", negative_slope) < 0:
+        raise ConfigError("negative_slope", negative_slope, "must be ≥ 0")
     return Activation(
         "leaky_relu",
         partial(nn.LeakyReLU, negative_slope),

@@ -128,14 +128,15 @@ def _download(name: str, root: Path) -> Arrays:
 def _load_vision(name: str, data_dir: str | None) -> Arrays:
     """Read a torchvision set once per process, trying the sources in order."""
     reader = _read_cifar_folder if name == "cifar10" else _read_idx_folder
-    folders = [Path(data_dir).expanduser()] if data_dir else []
-    folders += [p for p in [SYSTEM_DIRS.get(name)] if p is not None]
-    folders.append(Path(data_dir).expanduser() if data_dir else DOWNLOAD_ROOT)
+    # data_dir first (and the download goes there); else the system copy, then the cache.
+    root = Path(data_dir).expanduser() if data_dir else DOWNLOAD_ROOT
+    installed = [p for p in [SYSTEM_DIRS.get(name)] if p is not None]
+    folders = [root, *installed] if data_dir else [*installed, root]
     for folder in folders:
         if folder.is_dir() and (arrays := reader(folder)) is not None:
             return arrays
     try:
-        return _download(name, folders[-1])
+        return _download(name, root)
     except Exception as err:  # no network, a proxy, a checksum mismatch: say what to do instead
         system = SYSTEM_DIRS.get(name)
         ways = [f"  1. dataset.data_dir=<a folder holding the files> (tried: {data_dir})"]
@@ -145,7 +146,7 @@ def _load_vision(name: str, data_dir: str | None) -> Arrays:
                 f"(Debian/Ubuntu; puts them in {system}, not present here)"
             )
         ways.append(
-            f"  {len(ways) + 1}. torchvision's download into {folders[-1]} (needs internet): "
+            f"  {len(ways) + 1}. torchvision's download into {root} (needs internet): "
             f"{type(err).__name__}: {err}"
         )
         raise DatasetUnavailable(

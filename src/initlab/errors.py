@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import math
 from collections.abc import Callable
 
 
@@ -19,6 +20,16 @@ class ConfigError(ValueError):
 
     def under(self, group: str) -> ConfigError:
         return ConfigError(f"{group}.{self.key}", self.value, self.reason)
+
+
+def number(key: str, value, *, positive: bool = False) -> float:
+    """``value`` as a float if it is a finite number (and > 0 with ``positive``), else a
+    ConfigError naming ``key``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ConfigError(key, value, "must be a finite number")
+    if positive and value <= 0:
+        raise ConfigError(key, value, "must be > 0")
+    return float(value)
 
 
 def positive_int(key: str, value) -> int:

@@ -26,7 +26,7 @@ from functools import partial
 import torch
 from torch import nn
 
-from initlab.errors import ConfigError, call_with
+from initlab.errors import ConfigError, call_with, number
 
 WEIGHT_LAYERS = (nn.Linear, nn.Conv2d)
 
@@ -111,14 +111,6 @@ class Initializer:
 # Argument checks: every failure names the parameter and the value.
 
 
-def _number(key: str, value, *, positive: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ConfigError(key, value, "must be a finite number")
-    if positive and value <= 0:
-        raise ConfigError(key, value, "must be > 0")
-    return float(value)
-
-
 def _choice(key: str, value, choices: tuple[str, ...]) -> str:
     if value not in choices:
         raise ConfigError(key, value, f"must be one of {', '.join(choices)}")
@@ -148,8 +140,8 @@ def variance_scaling(
     Bengio (2010) is fan_avg with gain 1; He et al. (2015) is fan_in with gain √2 for ReLU; the
     "general rule" U(±1/√fan_in) is uniform fan_in with scale 1/3.
     """
-    scale = _number("scale", scale, positive=True)
-    gain = _number("gain", gain, positive=True)
+    scale = number("scale", scale, positive=True)
+    gain = number("gain", gain, positive=True)
     _choice("mode", mode, MODES)
     _choice("distribution", distribution, DISTRIBUTIONS)
 
@@ -191,8 +183,8 @@ uniform_rule = partial(
 
 def normal(mean: float = 0.0, std: float = 1.0) -> Rule:
     """N(mean, std²), the same for every layer whatever its fan."""
-    mean = _number("mean", mean)
-    std = _number("std", std, positive=True)
+    mean = number("mean", mean)
+    std = number("std", std, positive=True)
     return lambda fans: Draw("normal", mean=mean, std=std)
 
 
@@ -203,7 +195,7 @@ large_normal = partial(normal, mean=0.0, std=0.5)
 def uniform(a: float = 0.0, b: float = 1.0) -> Rule:
     """U[a, b), the same for every layer. The default U[0, 1) is the classic bad choice: all
     weights positive, so every unit of a layer moves together."""
-    if _number("a", a) >= _number("b", b):
+    if number("a", a) >= number("b", b):
         raise ConfigError("a", a, f"must be < b (b={b})")
     a, b = float(a), float(b)
     return lambda fans: Draw("uniform", std=(b - a) / math.sqrt(12), low=a, high=b)
@@ -211,8 +203,8 @@ def uniform(a: float = 0.0, b: float = 1.0) -> Rule:
 
 def trunc_normal(mean: float = 0.0, std: float = 0.02) -> Rule:
     """N(mean, std²) redrawn outside mean ± 2·std (``torch.nn.init.trunc_normal_``, as in ViT)."""
-    mean = _number("mean", mean)
-    std = _number("std", std, positive=True)
+    mean = number("mean", mean)
+    std = number("std", std, positive=True)
     # ``std`` is the parent normal's (torch's meaning); the truncated draw's own std is smaller.
     return lambda fans: Draw(
         "truncated_normal",
@@ -226,7 +218,7 @@ def trunc_normal(mean: float = 0.0, std: float = 0.02) -> Rule:
 def constant(value: float = 0.1) -> Rule:
     """Every weight equal to ``value``. All units of a layer then compute the same function and
     receive the same gradient: symmetry is never broken."""
-    value = _number("value", value)
+    value = number("value", value)
     return lambda fans: Draw("constant", mean=value, std=0.0, value=value)
 
 
@@ -250,7 +242,7 @@ def orthogonal(gain: float = 1.0) -> Rule:
     The weight, flattened to (out, fan_in), has orthonormal rows (out ≤ fan_in) or columns:
     ``torch.nn.init.orthogonal_`` takes the QR decomposition of a gaussian matrix.
     """
-    gain = _number("gain", gain, positive=True)
+    gain = number("gain", gain, positive=True)
 
     def rule(fans: Fans) -> Draw:
         # Flattened to (units, fan_in): ‖W‖²_F = gain²·min(rows, cols) over rows·cols entries.
@@ -268,7 +260,7 @@ def sparse(k: int = 15, std: float = 1.0) -> Rule:
     """
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
         raise ConfigError("k", k, "must be an integer ≥ 1")
-    std = _number("std", std, positive=True)
+    std = number("std", std, positive=True)
 
     def rule(fans: Fans) -> Draw:
         if k > fans.fan_in:
@@ -366,7 +358,7 @@ def get_initializer(
         bias = "default" if name == "default" else "zeros"
     if bias not in ("zeros", "default"):
         try:
-            bias = _number("bias", bias)
+            bias = number("bias", bias)
         except ConfigError:
             raise ConfigError("bias", bias, "must be zeros, default or a number") from None
     return Initializer(name, call_with(fn, params), bias)

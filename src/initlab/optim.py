@@ -7,19 +7,14 @@ from functools import partial
 
 import torch
 
-from initlab.errors import ConfigError
+from initlab.errors import ConfigError, number
 
 OptimizerFactory = Callable[[Iterable[torch.nn.Parameter]], torch.optim.Optimizer]
 
 
 def _check(lr, weight_decay) -> None:
-    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or lr <= 0:
-        raise ConfigError("lr", lr, "must be > 0")
-    if (
-        isinstance(weight_decay, bool)
-        or not isinstance(weight_decay, (int, float))
-        or weight_decay < 0
-    ):
+    number("lr", lr, positive=True)
+    if number("weight_decay", weight_decay) < 0:
         raise ConfigError("weight_decay", weight_decay, "must be ≥ 0")
 
 
