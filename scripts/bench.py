@@ -1,19 +1,22 @@
 """One epoch of the default run under initlab (Lightning) against a plain PyTorch loop.
 
 Both train the 784-256-256-10 MLP with Adam, batch 100, on the same in-memory FashionMNIST
-tensors, in this process, one after the other (``--repeats`` times, best taken). The Lightning
-side is exactly what ``python train.py`` builds (module, datamodule, TensorBoard logger,
-callbacks, checkpoint) minus the data loading, which both sides share. Timed: the training
-epoch (first to last batch) and the whole fit (setup, training, validation, checkpoint).
+tensors, in this process, back to back as a pair (``--repeats`` pairs, alternating which side
+goes first). The Lightning side is exactly what ``python train.py`` builds (module, datamodule,
+TensorBoard logger, checkpoint) minus the data loading, which both sides share. Timed: the
+training epoch (first to last batch) and the whole fit (setup, training, validation,
+checkpoint). Printed: the best time of each side and the median of the per-pair ratios.
 
     python scripts/bench.py                      # FashionMNIST, CPU
     python scripts/bench.py dataset=digits       # any train.py overrides
-    python scripts/bench.py --repeats 5
+    python scripts/bench.py --repeats 10
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -24,7 +27,6 @@ import torch.nn.functional as F
 from hydra import compose, initialize_config_dir
 from pytorch_lightning.loggers import TensorBoardLogger
 
-from initlab.callbacks import DivergenceMonitor
 from initlab.config import build
 from initlab.initializers import apply
 from initlab.module import InitModule
@@ -32,10 +34,13 @@ from initlab.train import CONF_DIR
 
 
 class EpochTimer(pl.Callback):
+    """Seconds from the start of the first training batch to the end of the last one: the
+    validation and checkpoint at the epoch's end (inside Lightning's epoch hooks) are left out."""
+
     def on_train_epoch_start(self, trainer, pl_module):
         self.start = time.perf_counter()
 
-    def on_train_epoch_end(self, trainer, pl_module):
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
         self.seconds = time.perf_counter() - self.start
 
 
@@ -46,7 +51,7 @@ def lightning_epoch(spec, run_dir: Path) -> tuple[float, float]:
     trainer = pl.Trainer(
         **{**spec.trainer, "max_epochs": 1},
         logger=TensorBoardLogger(run_dir, name="", version="", default_hp_metric=False),
-        callbacks=[DivergenceMonitor(), timer],
+        callbacks=[timer],
         enable_progress_bar=False,
         enable_model_summary=False,
         default_root_dir=run_dir,
@@ -85,7 +90,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=6)
     parser.add_argument("overrides", nargs="*", help="train.py overrides, e.g. dataset=digits")
     args = parser.parse_args()
     with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
@@ -98,20 +103,29 @@ def main() -> None:
         f"threads: {torch.get_num_threads()}; torch {torch.__version__}, lightning {pl.__version__}"
     )
     pl.seed_everything(cfg.seed, verbose=False)
-    plain, light = [], []
+    # This machine's speed drifts by up to 2x over tens of seconds (shared cores), so the two
+    # sides run back to back as a pair, in alternating order, and the ratio is taken per pair.
+    pairs = []
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(args.repeats):
-            plain.append(plain_epoch(spec))
-            light.append(lightning_epoch(spec, Path(tmp) / str(r)))
-            (pe, _), (le, _) = plain[-1], light[-1]
-            print(f"  repeat {r + 1}: plain epoch {pe:.2f} s, initlab epoch {le:.2f} s")
-    (p_epoch, p_fit), (l_epoch, l_fit) = min(plain), min(light)
-    for label, plain_s, initlab_s in [
-        ("training epoch", p_epoch, l_epoch),
-        ("epoch + val", p_fit, l_fit),
-    ]:
-        ratio = initlab_s / plain_s
-        print(f"{label:15} plain {plain_s:6.2f} s  initlab {initlab_s:6.2f} s  ratio {ratio:.2f}")
+            light_run = functools.partial(lightning_epoch, spec, Path(tmp) / str(r))
+            if r % 2:
+                light = light_run()
+                plain = plain_epoch(spec)
+            else:
+                plain = plain_epoch(spec)
+                light = light_run()
+            pairs.append((plain, light))
+            print(f"  repeat {r + 1}: plain epoch {plain[0]:.2f} s, initlab epoch {light[0]:.2f} s")
+    for i, label in enumerate(["training epoch", "epoch + val"]):
+        plain_s = min(p[i] for p, _ in pairs)
+        initlab_s = min(light[i] for _, light in pairs)
+        ratios = sorted(light[i] / p[i] for p, light in pairs)
+        print(
+            f"{label:15} best: plain {plain_s:5.2f} s  initlab {initlab_s:5.2f} s   "
+            f"ratio per pair: median {statistics.median(ratios):.2f} "
+            f"(min {ratios[0]:.2f}, max {ratios[-1]:.2f})"
+        )
     print("(initlab's epoch + val is its whole fit: setup, training, validation, checkpoint)")
 
 

@@ -94,6 +94,8 @@ def test_every_init_with_every_model_plans():
         (["+init.foo=1"], "init.foo", "1"),
         (["+model.widths=[3]"], "model.widths", "[3]"),
         (["+trainer.max_epoch=3"], "trainer.max_epoch", "3"),
+        (["+trainer.gradient_clip_val=1.0"], "trainer.gradient_clip_val", "1.0"),
+        (["+trainer.accumulate_grad_batches=4"], "trainer.accumulate_grad_batches", "4"),
     ],
 )
 def test_bad_value_names_key_and_value(overrides, key, value):

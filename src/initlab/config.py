@@ -114,6 +114,13 @@ def build(cfg: DictConfig) -> RunSpec:
             raise ConfigError(
                 f"trainer.{key}", value, "not a pl.Trainer argument this template passes on"
             )
+    for key in ("gradient_clip_val", "gradient_clip_algorithm", "accumulate_grad_batches"):
+        if key in trainer:  # Lightning refuses these under manual optimization, after data loads
+            raise ConfigError(
+                f"trainer.{key}",
+                trainer[key],
+                "not supported: initlab's training_step makes the optimizer step itself",
+            )
     epochs = trainer.get("max_epochs")
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
         raise ConfigError("trainer.max_epochs", epochs, "must be a positive integer")

@@ -356,6 +356,11 @@ class TensorDataModule(pl.LightningDataModule):
         }
         self.train_generator = torch.Generator().manual_seed(self.seed)
 
+    def transfer_batch_to_device(self, batch, device: torch.device, dataloader_idx: int):
+        if batch[0].device == device:  # setup() put the splits on the strategy's device
+            return batch
+        return super().transfer_batch_to_device(batch, device, dataloader_idx)
+
     def train_dataloader(self) -> TensorBatches:
         rank, world = (
             (self.trainer.global_rank, self.trainer.world_size) if self.trainer else (0, 1)

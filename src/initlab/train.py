@@ -22,7 +22,6 @@ from pytorch_lightning.callbacks import RichProgressBar
 from pytorch_lightning.loggers import TensorBoardLogger
 from torch.utils.tensorboard.summary import hparams
 
-from initlab.callbacks import DivergenceMonitor
 from initlab.config import build
 from initlab.module import InitModule
 
@@ -91,7 +90,6 @@ def run(cfg: DictConfig, run_dir: Path, overrides: list[str] | None = None) -> d
         "error": None,
     }
     logger = TensorBoardLogger(run_dir, name="", version="", default_hp_metric=False, **spec.logger)
-    divergence = DivergenceMonitor()
     trainer = None
     try:
         pl.seed_everything(spec.seed, workers=False, verbose=False)
@@ -102,7 +100,7 @@ def run(cfg: DictConfig, run_dir: Path, overrides: list[str] | None = None) -> d
         trainer = pl.Trainer(
             **spec.trainer,
             logger=logger,
-            callbacks=[divergence, *([RichProgressBar()] if interactive else [])],
+            callbacks=[RichProgressBar()] if interactive else [],
             enable_progress_bar=interactive,
             enable_model_summary=interactive,
             default_root_dir=run_dir,
@@ -114,8 +112,8 @@ def run(cfg: DictConfig, run_dir: Path, overrides: list[str] | None = None) -> d
         metrics.update(
             {k: v.item() for k, v in trainer.callback_metrics.items() if k.startswith("val/")}
         )
-        if divergence.diverged_at is not None:
-            record["status"], record["diverged_at_step"] = "diverged", divergence.diverged_at
+        if module.diverged_at is not None:
+            record["status"], record["diverged_at_step"] = "diverged", module.diverged_at
         else:
             (test,) = trainer.test(module, datamodule=spec.datamodule, verbose=False)
             metrics.update(test)
