@@ -1,11 +1,13 @@
 """One epoch of the default run under initlab (Lightning) against a plain PyTorch loop.
 
 Both train the 784-256-256-10 MLP with Adam, batch 100, on the same in-memory FashionMNIST
-tensors, in this process, back to back as a pair (``--repeats`` pairs, alternating which side
-goes first). The Lightning side is exactly what ``python train.py`` builds (module, datamodule,
-TensorBoard logger, checkpoint) minus the data loading, which both sides share. Timed: the
-training epoch (first to last batch) and the whole fit (setup, training, validation,
-checkpoint). Printed: the best time of each side and the median of the per-pair ratios.
+tensors, in this process: the plain loop, initlab without diagnostics, and initlab with the
+configured diagnostics, back to back (``--repeats`` times, rotating which goes first). The
+Lightning side is what ``python train.py`` builds (module, datamodule, TensorBoard logger,
+checkpoint, diagnostics callback) minus the data loading, which all share. Timed: the training
+epoch (first to last batch; the whole fit is shown too). Printed: the best time of each and the
+median of the ratios within a repeat: initlab / plain (≤ 1.25 wanted) and diagnostics on / off
+(≤ 1.10 wanted).
 
     python scripts/bench.py                      # FashionMNIST, CPU
     python scripts/bench.py dataset=digits       # any train.py overrides
@@ -26,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from hydra import compose, initialize_config_dir
 from pytorch_lightning.loggers import TensorBoardLogger
+from pytorch_lightning.profilers import SimpleProfiler
 
 from initlab.config import build
 from initlab.initializers import apply
@@ -44,14 +47,19 @@ class EpochTimer(pl.Callback):
         self.seconds = time.perf_counter() - self.start
 
 
-def lightning_epoch(spec, run_dir: Path) -> tuple[float, float]:
-    """(training epoch seconds, whole fit seconds) through initlab's module and trainer."""
+def lightning_epoch(
+    spec, run_dir: Path, diagnostics: bool, profiler: SimpleProfiler | None = None
+) -> tuple[float, float]:
+    """(training epoch seconds, whole fit seconds) through initlab's module and trainer, with
+    the diagnostics callback as configured, or without it."""
     module = InitModule(spec.make_net(), spec.initializer, spec.seed, spec.optimizer)
     timer = EpochTimer()
+    callbacks = [spec.diagnostics()] if diagnostics and spec.diagnostics else []
     trainer = pl.Trainer(
         **{**spec.trainer, "max_epochs": 1},
+        profiler=profiler,
         logger=TensorBoardLogger(run_dir, name="", version="", default_hp_metric=False),
-        callbacks=[timer],
+        callbacks=[*callbacks, timer],  # the timer last: it sees the diagnostics' writes
         enable_progress_bar=False,
         enable_model_summary=False,
         default_root_dir=run_dir,
@@ -59,6 +67,19 @@ def lightning_epoch(spec, run_dir: Path) -> tuple[float, float]:
     start = time.perf_counter()
     trainer.fit(module, datamodule=spec.datamodule)
     return timer.seconds, time.perf_counter() - start
+
+
+def diagnostics_share(spec, run_dir: Path) -> tuple[float, float]:
+    """(seconds inside the diagnostics callback's hooks, training epoch seconds), from
+    Lightning's SimpleProfiler: the callback's own cost, free of the machine's drift."""
+    profiler = SimpleProfiler(dirpath=run_dir, filename="profile")  # its report to a file
+    epoch, _ = lightning_epoch(spec, run_dir, diagnostics=True, profiler=profiler)
+    inside = sum(
+        sum(durations)
+        for action, durations in profiler.recorded_durations.items()
+        if action.startswith("[Callback]Diagnostics.")
+    )
+    return inside, epoch
 
 
 def plain_epoch(spec) -> tuple[float, float]:
@@ -103,30 +124,48 @@ def main() -> None:
         f"threads: {torch.get_num_threads()}; torch {torch.__version__}, lightning {pl.__version__}"
     )
     pl.seed_everything(cfg.seed, verbose=False)
-    # This machine's speed drifts by up to 2x over tens of seconds (shared cores), so the two
-    # sides run back to back as a pair, in alternating order, and the ratio is taken per pair.
-    pairs = []
+    # This machine's speed drifts by up to 2x over tens of seconds (shared cores), so the three
+    # runs of a repeat go back to back, in rotating order, and ratios are taken within a repeat.
+    runs = {
+        "plain": plain_epoch,
+        "initlab, no diagnostics": functools.partial(lightning_epoch, diagnostics=False),
+        "initlab, diagnostics": functools.partial(lightning_epoch, diagnostics=True),
+    }
+    names = list(runs)
+    times: dict[str, list[tuple[float, float]]] = {name: [] for name in names}
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(args.repeats):
-            light_run = functools.partial(lightning_epoch, spec, Path(tmp) / str(r))
-            if r % 2:
-                light = light_run()
-                plain = plain_epoch(spec)
-            else:
-                plain = plain_epoch(spec)
-                light = light_run()
-            pairs.append((plain, light))
-            print(f"  repeat {r + 1}: plain epoch {plain[0]:.2f} s, initlab epoch {light[0]:.2f} s")
-    for i, label in enumerate(["training epoch", "epoch + val"]):
-        plain_s = min(p[i] for p, _ in pairs)
-        initlab_s = min(light[i] for _, light in pairs)
-        ratios = sorted(light[i] / p[i] for p, light in pairs)
+            for name in names[r % 3 :] + names[: r % 3]:
+                folder = Path(tmp) / f"{r}-{names.index(name)}"
+                times[name].append(
+                    runs[name](spec) if name == "plain" else runs[name](spec, folder)
+                )
+            print(
+                f"  repeat {r + 1}: "
+                + ", ".join(f"{name} {times[name][-1][0]:.2f} s" for name in names)
+            )
+    print("training epoch (first to last batch), best of the repeats:")
+    for name in names:
+        epoch, fit = min(times[name])
+        print(f"  {name:24} {epoch:5.2f} s   (whole fit {fit:5.2f} s)")
+    print("ratios per repeat (median, min-max):")
+    for top, bottom, target in [
+        (names[1], names[0], "target ≤ 1.25"),
+        (names[2], names[1], "diagnostics overhead, target ≤ 1.10"),
+        (names[2], names[0], ""),
+    ]:
+        r = sorted(t[0] / b[0] for t, b in zip(times[top], times[bottom], strict=True))
         print(
-            f"{label:15} best: plain {plain_s:5.2f} s  initlab {initlab_s:5.2f} s   "
-            f"ratio per pair: median {statistics.median(ratios):.2f} "
-            f"(min {ratios[0]:.2f}, max {ratios[-1]:.2f})"
+            f"  {top} / {bottom}: {statistics.median(r):.2f} ({r[0]:.2f}-{r[-1]:.2f})"
+            + (f"   {target}" if target else "")
         )
-    print("(initlab's epoch + val is its whole fit: setup, training, validation, checkpoint)")
+    if spec.diagnostics:
+        with tempfile.TemporaryDirectory() as tmp:
+            inside, epoch = diagnostics_share(spec, Path(tmp))
+        print(
+            f"inside the diagnostics callback (SimpleProfiler, one more epoch): {inside:.3f} s "
+            f"of a {epoch:.2f} s epoch, {inside / epoch:.1%}"
+        )
 
 
 if __name__ == "__main__":

@@ -249,3 +249,32 @@ def test_unknown_activation(name):
         get_activation(name)
     assert info.value.key == "name"
     assert str(info.value).startswith(f"name={name!r}: ")
+
+
+# (inputs whose outputs are saturated, inputs whose outputs are not), per the table in
+# activations.py: flat regions where the slope is (almost) zero.
+SATURATION = {
+    "relu": ([-3.0, -0.1, 0.0], [0.1, 3.0]),
+    "leaky_relu": ([0.0], [-3.0, -0.1, 0.1, 3.0]),  # its units never die
+    "elu": ([-6.0, -10.0], [-4.0, -1.0, 0.0, 2.0]),  # elu(-4.6) = -0.99
+    "selu": ([-6.0, -10.0], [-4.0, -1.0, 0.0, 2.0]),
+    "gelu": ([-3.0, -5.0], [-2.5, -0.75, -0.01, 0.0, 2.0]),  # |gelu| < 0.01 from x < -2.67
+    "silu": ([-7.0, -10.0], [-6.0, -1.28, -0.01, 0.0, 2.0]),  # |silu| < 0.01 from x < -6.47
+    "tanh": ([2.7, -3.0, 10.0], [2.6, -2.0, 0.0]),  # |tanh| > 0.99 from |x| > 2.647
+    "sigmoid": ([-4.7, 4.7, 10.0], [-4.5, 0.0, 4.5]),  # σ(4.595) = 0.99
+    "softplus": ([-4.7, -10.0], [-4.5, 0.0, 3.0]),  # softplus(-4.6) = 0.01
+    "identity": ([], [-100.0, 0.0, 100.0]),
+}
+
+
+def test_saturation_rules_cover_every_activation():
+    assert set(SATURATION) == set(ACTIVATIONS)
+
+
+@pytest.mark.parametrize("name", sorted(SATURATION))
+def test_saturation_rule(name):
+    act = get_activation(name)
+    yes, no = SATURATION[name]
+    x = torch.tensor(yes + no, dtype=torch.float64)
+    a = act.make().double()(x)
+    assert act.saturated(x, a).tolist() == [True] * len(yes) + [False] * len(no)

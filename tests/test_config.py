@@ -95,6 +95,13 @@ def test_every_init_with_every_model_plans():
         (["+model.widths=[3]"], "model.widths", "[3]"),
         (["+trainer.max_epoch=3"], "trainer.max_epoch", "3"),
         (["+trainer.gradient_clip_val=1.0"], "trainer.gradient_clip_val", "1.0"),
+        (["diagnostics.every_n_steps=0"], "diagnostics.every_n_steps", "0"),
+        (["diagnostics.images_every_n_steps=-5"], "diagnostics.images_every_n_steps", "-5"),
+        (["diagnostics.stats=[weights,biases]"], "diagnostics.stats", "['weights', 'biases']"),
+        (["diagnostics.stats=[]"], "diagnostics.stats", "[]"),
+        (["diagnostics.histograms=sometimes"], "diagnostics.histograms", "'sometimes'"),
+        (["diagnostics.enabled=maybe"], "diagnostics.enabled", "'maybe'"),
+        (["+diagnostics.every=3"], "diagnostics.every", "3"),
         (["+trainer.accumulate_grad_batches=4"], "trainer.accumulate_grad_batches", "4"),
     ],
 )

@@ -7,6 +7,23 @@ variance g²/fan_in, Var(next pre-activation) = g² · E[f(x)²]. Where torch ha
 sigmoid/identity 1). For the others we use g = 1/√E[f(x)²] with x ~ N(0, 1), computed once:
 ELU in closed form, E[elu(x)²] = 1 + e²Φ(−2) − 2√e·Φ(−1); GELU, SiLU and softplus by
 Gauss-Hermite quadrature (``tests/test_activations.py`` recomputes them independently).
+
+Each activation also says when a unit is *saturated*: its output sits where the activation is
+flat, so almost no gradient flows back through it. From the input x and output a of the
+activation module (the fraction of such units is ``activations/layerK/saturation``):
+
+==============  ==========================================================================
+relu            a == 0 exactly (a dead unit for this input)
+leaky_relu      a == 0 exactly: only at x = 0, its units never die
+tanh            |a| > 0.99
+sigmoid         a < 0.01 or a > 0.99
+elu             a < −0.99, within 0.01 of its floor −1
+selu            a < −0.99·λα, within 1% of its floor −λα ≈ −1.758
+softplus        a < 0.01, within 0.01 of its floor 0
+gelu, silu      x < −2 and a > −0.01: within 0.01 of 0 in the far negative tail
+                (GELU for x < −2.67, SiLU for x < −6.47)
+identity        never
+==============  ==========================================================================
 """
 
 from __future__ import annotations
@@ -15,6 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 
+import torch
 from torch import nn
 from torch.nn.init import calculate_gain
 
@@ -29,15 +47,34 @@ VARIANCE_PRESERVING_GAIN = {
 }
 
 
+# λα of SELU (Klambauer et al., 2017): the floor its outputs approach for x → −∞.
+SELU_FLOOR = -1.0507009873554805 * 1.6732632423543772
+
+Saturated = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (x, a) -> bool, same shape
+
+
 @dataclass(frozen=True)
 class Activation:
     name: str
     make: Callable[[], nn.Module]  # a fresh module per layer
     gain: float
+    saturated: Saturated  # see the table above
+
+
+def _zero(x: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+    return a == 0
+
+
+def _far_negative_tail(x: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+    return (x < -2) & (a > -0.01)
+
+
+def _never(x: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+    return torch.zeros_like(a, dtype=torch.bool)
 
 
 def relu() -> Activation:
-    return Activation("relu", nn.ReLU, calculate_gain("relu"))
+    return Activation("relu", nn.ReLU, calculate_gain("relu"), _zero)
 
 
 def leaky_relu(negative_slope: float = 0.01) -> Activation:
@@ -47,39 +84,44 @@ def leaky_relu(negative_slope: float = 0.01) -> Activation:
         "leaky_relu",
         partial(nn.LeakyReLU, negative_slope),
         calculate_gain("leaky_relu", negative_slope),
+        _zero,
     )
 
 
 def elu() -> Activation:
-    return Activation("elu", nn.ELU, VARIANCE_PRESERVING_GAIN["elu"])
+    return Activation("elu", nn.ELU, VARIANCE_PRESERVING_GAIN["elu"], lambda x, a: a < -0.99)
 
 
 def selu() -> Activation:
-    return Activation("selu", nn.SELU, calculate_gain("selu"))
+    return Activation("selu", nn.SELU, calculate_gain("selu"), lambda x, a: a < 0.99 * SELU_FLOOR)
 
 
 def gelu() -> Activation:
-    return Activation("gelu", nn.GELU, VARIANCE_PRESERVING_GAIN["gelu"])
+    return Activation("gelu", nn.GELU, VARIANCE_PRESERVING_GAIN["gelu"], _far_negative_tail)
 
 
 def silu() -> Activation:
-    return Activation("silu", nn.SiLU, VARIANCE_PRESERVING_GAIN["silu"])
+    return Activation("silu", nn.SiLU, VARIANCE_PRESERVING_GAIN["silu"], _far_negative_tail)
 
 
 def tanh() -> Activation:
-    return Activation("tanh", nn.Tanh, calculate_gain("tanh"))
+    return Activation("tanh", nn.Tanh, calculate_gain("tanh"), lambda x, a: a.abs() > 0.99)
 
 
 def sigmoid() -> Activation:
-    return Activation("sigmoid", nn.Sigmoid, calculate_gain("sigmoid"))
+    return Activation(
+        "sigmoid", nn.Sigmoid, calculate_gain("sigmoid"), lambda x, a: (a < 0.01) | (a > 0.99)
+    )
 
 
 def softplus() -> Activation:
-    return Activation("softplus", nn.Softplus, VARIANCE_PRESERVING_GAIN["softplus"])
+    return Activation(
+        "softplus", nn.Softplus, VARIANCE_PRESERVING_GAIN["softplus"], lambda x, a: a < 0.01
+    )
 
 
 def identity() -> Activation:
-    return Activation("identity", nn.Identity, calculate_gain("linear"))
+    return Activation("identity", nn.Identity, calculate_gain("linear"), _never)
 
 
 ACTIVATIONS: dict[str, Callable[..., Activation]] = {

@@ -22,6 +22,7 @@ from torch import nn
 
 from initlab.activations import Activation, get_activation
 from initlab.data import DATASETS, TensorDataModule
+from initlab.diagnostics import Diagnostics
 from initlab.errors import ConfigError, call_with
 from initlab.initializers import Initializer, get_initializer, plan
 from initlab.models import MODELS
@@ -46,6 +47,7 @@ class RunSpec:
     trainer: dict  # pl.Trainer keyword arguments
     progress_bar: str
     logger: dict  # TensorBoardLogger keyword arguments
+    diagnostics: Callable[[], Diagnostics] | None  # None: switched off
 
 
 def _params(cfg: DictConfig, group: str) -> tuple[str, dict]:
@@ -139,7 +141,21 @@ def build(cfg: DictConfig) -> RunSpec:
         trainer,
         progress_bar,
         logger,
+        _diagnostics(cfg, activation),
     )
+
+
+def _diagnostics(cfg: DictConfig, activation: Activation) -> Callable[[], Diagnostics] | None:
+    """A factory of the configured diagnostics callback (checked here), or None when off."""
+    params = OmegaConf.to_container(cfg.get("diagnostics") or {}, resolve=True)
+    enabled = params.pop("enabled", True)
+    if not isinstance(enabled, bool):
+        raise ConfigError("diagnostics.enabled", enabled, "must be true or false")
+    if not enabled:
+        return None
+    make = partial(call_with, partial(Diagnostics, activation), params)
+    _in_group("diagnostics", make)
+    return make
 
 
 class ValidateBeforeRun(Callback):
@@ -149,7 +165,11 @@ class ValidateBeforeRun(Callback):
 
     def on_run_start(self, config: DictConfig, **kwargs) -> None:
         try:
-            build(config)
+            self.check(config)
         except ConfigError as err:
             print(f"initlab: invalid config: {err}", file=sys.stderr)
             sys.exit(2)
+
+    def check(self, config: DictConfig) -> None:
+        """Raise :class:`ConfigError` for a bad value; entry points with more keys extend it."""
+        build(config)

@@ -100,7 +100,10 @@ def run(cfg: DictConfig, run_dir: Path, overrides: list[str] | None = None) -> d
         trainer = pl.Trainer(
             **spec.trainer,
             logger=logger,
-            callbacks=[RichProgressBar()] if interactive else [],
+            callbacks=[
+                *([spec.diagnostics()] if spec.diagnostics else []),
+                *([RichProgressBar()] if interactive else []),
+            ],
             enable_progress_bar=interactive,
             enable_model_summary=interactive,
             default_root_dir=run_dir,
