@@ -1,0 +1,177 @@
+"""The activation probe: per-layer activation statistics of a freshly initialised net, no training.
+
+``python -m initlab.probe init=small_normal activation=tanh model=deep_mlp`` (or
+``python scripts/probe.py ...``) composes ``conf/probe.yaml``: the training config plus a
+``probe`` block. The net is built and initialised exactly as a training run would build it, one
+batch goes through it, and for each weight layer the mean, std and saturated fraction of its
+activation (after the nonlinearity that follows it; the logits for the last layer, DESIGN.md §7)
+are written to ``probe.csv``, ``probe.md`` (also printed) and ``probe.png`` (the histograms side
+by side), in ``logs/probes/<time stamp>/``.
+
+This is the classic experiment of cs231n's lecture 6 and of Deep Learning from Scratch §6.2.2
+(``experiment=cs231n_probe``, ``experiment=dlfs_histograms``); ``tests/test_probe.py`` checks
+the numbers against the published ones.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+import hydra
+import torch
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf
+from torch import nn
+
+from initlab.config import RunSpec, ValidateBeforeRun, build
+from initlab.diagnostics import ActivationRecorder, histogram_figure, sites
+from initlab.errors import ConfigError, call_with, positive_int
+from initlab.initializers import apply
+from initlab.train import CONF_DIR
+
+INPUTS = ("gaussian", "data")
+COLUMNS = ("layer", "fan_in", "fan_out", "mean", "std", "saturation")  # probe.csv / probe.md
+
+
+@dataclass(frozen=True)
+class ProbeSettings:
+    """The checked ``probe`` block (conf/probe/default.yaml)."""
+
+    input: str  # gaussian | data
+    batch_size: int
+    bins: int  # per histogram
+
+
+def _settings(input: str = "gaussian", batch_size: int = 1000, bins: int = 30) -> ProbeSettings:
+    if input not in INPUTS:
+        raise ConfigError("input", input, f"must be one of {', '.join(INPUTS)}")
+    return ProbeSettings(input, positive_int("batch_size", batch_size), positive_int("bins", bins))
+
+
+def probe_settings(cfg: DictConfig) -> ProbeSettings:
+    """The ``probe`` block of ``cfg`` (the defaults where it has none), checked: a bad value or
+    an unknown key raises :class:`ConfigError` naming ``probe.<key>`` and the value."""
+    params = OmegaConf.to_container(cfg.get("probe") or {}, resolve=True)
+    try:
+        return call_with(_settings, params)
+    except ConfigError as err:
+        raise err.under("probe") from None
+
+
+def _inputs(spec: RunSpec, settings: ProbeSettings) -> torch.Tensor:
+    """The probe's batch, (batch_size, *in_shape).
+
+    ``gaussian``: N(0, 1) entries from a generator seeded by ``seed + 1``. The weights come
+    from one seeded by ``seed`` (:func:`initlab.initializers.apply`), so inputs and weights are
+    never the same random stream: with one seed for both, a gaussian initializer's first layer
+    would hold the inputs again, number for number, up to scale.
+    ``data``: the first ``batch_size`` examples of the training split as training sees them
+    (after the seeded train/val split and ``dataset.normalize``).
+    """
+    if settings.input == "gaussian":
+        generator = torch.Generator().manual_seed(spec.seed + 1)
+        shape = (settings.batch_size, *spec.datamodule.dataset.in_shape)
+        return torch.randn(shape, generator=generator)
+    spec.datamodule.setup("fit")
+    x, _ = spec.datamodule.splits["train"]  # (N, *in_shape)
+    if settings.batch_size > len(x):
+        raise ConfigError(
+            "probe.batch_size", settings.batch_size, f"must be ≤ the {len(x)} training examples"
+        )
+    return x[: settings.batch_size]
+
+
+def probe(cfg: DictConfig) -> list[dict]:
+    """Initialise the configured net and push one batch through it.
+
+    Returns one row per weight layer, from the input: ``layer`` ("layer1", ...), ``fan_in``,
+    ``fan_out`` (ints), ``mean``, ``std``, ``saturation`` (floats: the activation's statistics
+    over the whole batch and every unit) and ``values``, the activation itself ((batch, units),
+    or (batch, C, H, W) for a conv layer) for the histograms. A bad config raises
+    :class:`ConfigError` before any compute (a ``data`` batch larger than the training split:
+    once the data is read).
+
+    Dropout is off (the question is what the initializer does, not a random mask); batch norm
+    normalises with the batch's own statistics, as on the first training step.
+    """
+    settings = probe_settings(cfg)
+    spec = build(cfg)
+    net = spec.make_net()
+    layers = apply(spec.initializer, net, spec.seed)
+    net.eval()
+    for module in net.modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm):
+            module.train()
+    x = _inputs(spec, settings)
+    with torch.no_grad(), ActivationRecorder(sites(net, spec.activation), keep=True) as recorder:
+        net(x)
+    return [
+        {
+            "layer": lp.layer,
+            "fan_in": lp.fan_in,
+            "fan_out": lp.fan_out,
+            **{stat: float(v) for stat, v in recorder.stats[lp.layer].items()},
+            "values": recorder.outputs[lp.layer],
+        }
+        for lp in layers
+    ]
+
+
+def markdown(rows: list[dict]) -> str:
+    """The rows' :data:`COLUMNS` as a markdown table, floats to 4 significant digits."""
+
+    def cell(v) -> str:
+        return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    lines += ["| " + " | ".join(cell(row[c]) for c in COLUMNS) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def write(rows: list[dict], folder: Path, title: str = "", bins: int = 30) -> str:
+    """Write ``probe.csv`` (full precision), ``probe.md`` (``title`` and the table) and
+    ``probe.png`` (one histogram per layer, side by side) into ``folder``; return the table."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / "probe.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, COLUMNS, extrasaction="ignore")  # leaves out "values"
+        writer.writeheader()
+        writer.writerows(rows)
+    table = markdown(rows)
+    (folder / "probe.md").write_text(f"# {title}\n\n{table}\n" if title else f"{table}\n")
+    outputs = {row["layer"]: row["values"] for row in rows}
+    histogram_figure(outputs, title=title, bins=bins).savefig(folder / "probe.png")
+    return table
+
+
+def describe(cfg: DictConfig) -> str:
+    """One line naming what was probed, for the table's heading and the figure's title."""
+    settings = probe_settings(cfg)
+    return (
+        f"init={cfg.init.name} activation={cfg.activation.name} model={cfg.model.name} "
+        f"dataset={cfg.dataset.name} probe.input={settings.input} "
+        f"probe.batch_size={settings.batch_size} seed={cfg.seed}"
+    )
+
+
+class ValidateProbeBeforeRun(ValidateBeforeRun):
+    """:class:`~initlab.config.ValidateBeforeRun` plus the ``probe`` block: a bad value exits
+    with status 2 and one line naming it, before Hydra creates the run folder."""
+
+    def check(self, config: DictConfig) -> None:
+        probe_settings(config)
+        super().check(config)
+
+
+@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="probe")
+def main(cfg: DictConfig) -> None:
+    folder = Path(HydraConfig.get().runtime.output_dir)
+    title = describe(cfg)
+    table = write(probe(cfg), folder, title, probe_settings(cfg).bins)
+    print(f"{title}\n\n{table}\n\nprobe folder: {folder}")
+
+
+if __name__ == "__main__":
+    main()
