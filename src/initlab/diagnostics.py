@@ -116,23 +116,32 @@ def _finite(t: torch.Tensor) -> np.ndarray:
 def histogram_figure(outputs: dict[str, torch.Tensor], title: str = "", bins: int = 30) -> Figure:
     """Per-layer activation histograms side by side (Deep Learning from Scratch, fig. 6-10).
 
-    One axes, the layers as panels along x, each binned over its own range (under its name);
-    bar heights are the fraction of values per bin, on one scale for all layers. A single axes
-    with no tick labels draws in ~25 ms; one subplot per layer costs 4× that.
+    ``outputs`` are the sites' activations in order, the logits last. The hidden layers share
+    one x range (in the heading), so a collapse to 0 or a pile-up at the ends shows as the
+    picture changing from panel to panel; the logits get their own (under their name). Bar
+    heights are the fraction of values per bin, on one scale for all. One axes without tick
+    labels draws in ~25 ms; one subplot per layer costs 4× that.
     """
-    fig = Figure(figsize=(1.5 * len(outputs) + 0.2, 1.9), dpi=72)
+    values = {name: _finite(t) for name, t in outputs.items()}
+    names = list(values)
+    hidden = [values[n] for n in names[:-1] if values[n].size]
+    shared = (min(v.min() for v in hidden), max(v.max() for v in hidden)) if hidden else None
+    fig = Figure(figsize=(1.5 * len(names) + 0.2, 1.9), dpi=72)
     ax = fig.add_axes((0.01, 0.02, 0.98, 0.7))
     ax.set_axis_off()
     top = 0.0
-    for k, (name, tensor) in enumerate(outputs.items()):
-        values = _finite(tensor)
-        label = f"{name}\nno finite values"
-        if values.size:
-            counts, edges = np.histogram(values, bins=bins)
-            fraction = counts / values.size
+    for k, name in enumerate(names):
+        v, label = values[name], name
+        if not v.size:
+            label += "\nno finite values"
+        else:
+            span = shared if k < len(names) - 1 and shared[0] < shared[1] else None
+            counts, edges = np.histogram(v, bins=bins, range=span)
+            fraction = counts / v.size
             top = max(top, float(fraction.max()))
             ax.stairs(fraction, np.linspace(k, k + 0.85, bins + 1), fill=True, color="C0")
-            label = f"{name}\n[{edges[0]:.3g}, {edges[-1]:.3g}]"
+            if span is None:
+                label += f"\n[{edges[0]:.3g}, {edges[-1]:.3g}]"
         ax.text(
             k + 0.425,
             1.0,
@@ -142,10 +151,13 @@ def histogram_figure(outputs: dict[str, torch.Tensor], title: str = "", bins: in
             va="bottom",
             fontsize=7,
         )
-    ax.set_xlim(-0.05, len(outputs))
+    ax.set_xlim(-0.05, len(names))
     ax.set_ylim(0, top or 1.0)
-    heading = f"{title}   " if title else ""
-    fig.suptitle(f"{heading}tallest bar: {top:.2f} of the values", fontsize=7, x=0.01, ha="left")
+    heading = [title] if title else []
+    if shared is not None:
+        heading.append(f"hidden layers on [{shared[0]:.3g}, {shared[1]:.3g}]")
+    heading.append(f"tallest bar: {top:.2f} of the values")
+    fig.suptitle("   ".join(heading), fontsize=7, x=0.01, ha="left")
     return fig
 
 
