@@ -58,7 +58,9 @@ def lightning_epoch(
     trainer = pl.Trainer(
         **{**spec.trainer, "max_epochs": 1},
         profiler=profiler,
-        logger=TensorBoardLogger(run_dir, name="", version="", default_hp_metric=False),
+        logger=TensorBoardLogger(
+            run_dir, name="", version="", default_hp_metric=False, **spec.logger
+        ),
         callbacks=[*callbacks, timer],  # the timer last: it sees the diagnostics' writes
         enable_progress_bar=False,
         enable_model_summary=False,
