@@ -13,6 +13,8 @@ from torch import nn
 from initlab.initializers import Initializer, LayerPlan, apply, plan_records, plan_table
 from initlab.optim import OptimizerFactory
 
+CONFIG_KEY = "initlab_config"  # the run's config, in every checkpoint
+
 
 class InitModule(pl.LightningModule):
     """Cross-entropy classification of ``net``'s logits.
@@ -29,9 +31,15 @@ class InitModule(pl.LightningModule):
     """
 
     def __init__(
-        self, net: nn.Module, initializer: Initializer, seed: int, optimizer: OptimizerFactory
+        self,
+        net: nn.Module,
+        initializer: Initializer,
+        seed: int,
+        optimizer: OptimizerFactory,
+        config: dict | None = None,
     ):
         super().__init__()
+        self.config = config  # the run's resolved config, kept in its checkpoints
         # The step is written out in training_step: forward, zero_grad, backward, step. Lightning
         # still calls every hook around it (on_before_backward, on_after_backward,
         # on_before_optimizer_step), without the closure machinery of automatic optimisation,
@@ -72,6 +80,9 @@ class InitModule(pl.LightningModule):
                     f,
                     indent=1,
                 )
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint[CONFIG_KEY] = self.config  # a resumed run checks it is the same run
 
     def _plan_text(self) -> str:
         return (

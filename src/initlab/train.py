@@ -6,26 +6,35 @@ be called directly with a composed config (tests, notebooks).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import sys
 import tempfile
 import time
+import traceback
+from collections.abc import Iterator
 from pathlib import Path
 
 import hydra
+import joblib
 import pytorch_lightning as pl
+import torch
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks import RichProgressBar
 from pytorch_lightning.loggers import TensorBoardLogger
 from torch.utils.tensorboard.summary import hparams
 
 from initlab.config import build
-from initlab.module import InitModule
+from initlab.devices import claim
+from initlab.module import CONFIG_KEY, InitModule
 
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
+# conf/hydra/launcher/gpus.yaml: as many jobs at a time as there are visible GPUs.
+OmegaConf.register_new_resolver("cuda_device_count", torch.cuda.device_count, replace=True)
 
 
 def write_json_atomic(path: Path, data: dict) -> None:
@@ -63,9 +72,15 @@ def _hparams(cfg: DictConfig) -> dict:
     return flat
 
 
-def run(cfg: DictConfig, run_dir: Path, overrides: list[str] | None = None) -> dict:
+def run(
+    cfg: DictConfig,
+    run_dir: Path,
+    overrides: list[str] | None = None,
+    devices: list[int] | None = None,
+) -> dict:
     """Train and test one configuration, writing TensorBoard events and ``metrics.json`` into
-    ``run_dir``. Returns the metrics.json record.
+    ``run_dir``. Returns the metrics.json record. ``devices`` replaces ``trainer.devices``
+    (a sweep job's claimed GPU) without changing the recorded config.
 
     A bad config raises :class:`~initlab.errors.ConfigError` before anything is read or
     written. A loss that turns NaN/inf ends the run early with ``status: diverged``; any other
@@ -89,16 +104,25 @@ def run(cfg: DictConfig, run_dir: Path, overrides: list[str] | None = None) -> d
         "fit_seconds": None,
         "error": None,
     }
-    logger = TensorBoardLogger(run_dir, name="", version="", default_hp_metric=False, **spec.logger)
+    config = OmegaConf.to_container(cfg, resolve=True)
+    resume, purge_step = _resume_point(run_dir, config)
+    logger = TensorBoardLogger(
+        run_dir,
+        name="",
+        version="",
+        default_hp_metric=False,
+        purge_step=purge_step,
+        **spec.logger,
+    )
     trainer = None
     try:
         pl.seed_everything(spec.seed, workers=False, verbose=False)
-        module = InitModule(spec.make_net(), spec.initializer, spec.seed, spec.optimizer)
+        module = InitModule(spec.make_net(), spec.initializer, spec.seed, spec.optimizer, config)
         interactive = spec.progress_bar == "rich" or (
             spec.progress_bar == "auto" and sys.stdout.isatty()
         )
         trainer = pl.Trainer(
-            **spec.trainer,
+            **{**spec.trainer, **({"devices": devices} if devices else {})},
             logger=logger,
             callbacks=[
                 *([spec.diagnostics()] if spec.diagnostics else []),
@@ -108,6 +132,7 @@ def run(cfg: DictConfig, run_dir: Path, overrides: list[str] | None = None) -> d
             enable_model_summary=interactive,
             default_root_dir=run_dir,
         )
+        trainer.ckpt_path = resume  # restored after setup: the initializer's work is skipped
         start = time.perf_counter()
         trainer.fit(module, datamodule=spec.datamodule)
         record["fit_seconds"] = round(time.perf_counter() - start, 3)
@@ -133,6 +158,28 @@ def run(cfg: DictConfig, run_dir: Path, overrides: list[str] | None = None) -> d
     return record
 
 
+def _resume_point(run_dir: Path, config: dict) -> tuple[str | None, int | None]:
+    """Where a run starting in ``run_dir`` picks up: (checkpoint, TensorBoard purge step).
+
+    A folder holding an unfinished attempt at this same config (a sweep killed mid-job and
+    resumed, a SLURM job requeued after preemption) resumes from its newest checkpoint, and
+    TensorBoard drops the old attempt's events from that step on, so no step is logged twice.
+    Any other folder with old events (another config, a rerun) starts over from step 0, purging
+    them all. A fresh folder: (None, None).
+    """
+    if not any(run_dir.glob("events.out.tfevents.*")):
+        return None, None
+    for ckpt in sorted(run_dir.glob("checkpoints/*.ckpt"), key=lambda p: p.stat().st_mtime)[::-1]:
+        try:
+            saved = torch.load(ckpt, map_location="cpu", weights_only=False)
+        except Exception:  # a checkpoint cut short by the kill: try the one before
+            continue
+        if saved.get(CONFIG_KEY) == config:
+            return str(ckpt), int(saved["global_step"])
+        break
+    return None, 0
+
+
 def _log_hparams(logger: TensorBoardLogger, params: dict, record: dict) -> None:
     """HPARAMS tab: the run's hyperparameters against its final metrics.
 
@@ -147,10 +194,40 @@ def _log_hparams(logger: TensorBoardLogger, params: dict, record: dict) -> None:
     logger.experiment.flush()
 
 
+@contextlib.contextmanager
+def _job_resources(hydra_cfg: DictConfig, cfg: DictConfig) -> Iterator[list[int] | None]:
+    """What a sweep job may use. Under a launcher with ``n_jobs`` workers (joblib), torch gets
+    cores // n_jobs threads. With ``trainer=gpu``, the job holds a free GPU for its duration
+    (:mod:`initlab.devices`) and yields ``[index]`` for the trainer's ``devices``; otherwise
+    None (keep the config's)."""
+    if hydra_cfg.mode != RunMode.MULTIRUN:
+        yield None
+        return
+    n_jobs = OmegaConf.select(hydra_cfg, "launcher.n_jobs")
+    if n_jobs is not None:
+        torch.set_num_threads(max(1, os.cpu_count() // joblib.effective_n_jobs(n_jobs)))
+    if cfg.trainer.get("accelerator") != "gpu" or cfg.trainer.get("devices") != 1:
+        yield None
+        return
+    gpus = range(torch.cuda.device_count())
+    with claim(gpus, Path(hydra_cfg.sweep.dir) / ".gpu_locks") as gpu:
+        yield [gpu]
+
+
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
 def main(cfg: DictConfig) -> None:
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
-    record = run(cfg, run_dir, list(hydra_cfg.overrides.task))
+    sweep = hydra_cfg.mode == RunMode.MULTIRUN
+    try:
+        with _job_resources(hydra_cfg, cfg) as devices:
+            record = run(cfg, run_dir, list(hydra_cfg.overrides.task), devices)
+    except Exception:
+        if not sweep:
+            raise
+        # In a sweep, metrics.json says failed and the next job runs; the error is shown here.
+        traceback.print_exc()
+        print(f"failed: run folder {run_dir}", file=sys.stderr)
+        return
     shown = "  ".join(f"{k}={v:.4f}" for k, v in record["metrics"].items() if v is not None)
     print(f"{record['status']}: {shown}\nrun folder: {run_dir}")

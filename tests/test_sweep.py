@@ -1,0 +1,218 @@
+"""Sweeps: statuses, the summary, resume (after a rerun and after a kill), validating the whole
+grid before launch, the GPU claim, and run folders that never collide."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import REPO
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from initlab.devices import claim
+
+# digits (1437 training examples); lr 1000 with SGD diverges within a few steps; val_size 1500
+# passes the config check but fails once the data is read: one job of each kind.
+GRID = [
+    "dataset=digits",
+    "trainer.max_epochs=1",
+    "trainer.progress_bar=none",
+    "optimizer=sgd",
+    "optimizer.lr=0.1,1000",
+    "dataset.val_size=100,1500",
+]
+
+
+def sweep(tmp_path: Path, *overrides: str, timeout: int = 300) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(REPO / "train.py"), "-m", f"hydra.sweep.dir={tmp_path}", *overrides],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def statuses(sweep_dir: Path) -> dict[str, str]:
+    return {
+        p.parent.name: json.loads(p.read_text())["status"] for p in sweep_dir.glob("*/metrics.json")
+    }
+
+
+def folder(lr: str, val_size: str) -> str:
+    """The job folder Hydra names after the overrides, sorted by key."""
+    return (
+        f"dataset.val_size={val_size},dataset=digits,optimizer.lr={lr},optimizer=sgd,"
+        "trainer.max_epochs=1,trainer.progress_bar=none"
+    )
+
+
+@pytest.mark.slow
+def test_every_job_ends_with_a_status_and_a_rerun_resumes(tmp_path):
+    proc = sweep(tmp_path, *GRID)
+    assert proc.returncode == 1, proc.stderr  # a failed job: the sweep says so in its exit code
+    assert statuses(tmp_path) == {
+        folder("0.1", "100"): "completed",
+        folder("1000", "100"): "diverged",
+        folder("0.1", "1500"): "failed",
+        folder("1000", "1500"): "failed",
+    }
+    diverged = json.loads((tmp_path / folder("1000", "100") / "metrics.json").read_text())
+    assert isinstance(diverged["diverged_at_step"], int) and diverged["steps"] < 40
+    failed = json.loads((tmp_path / folder("0.1", "1500") / "metrics.json").read_text())
+    assert "val_size=1500" in failed["error"]
+    summary = proc.stdout[proc.stdout.index("sweep: 4 jobs") :]
+    assert "1 completed, 1 diverged, 2 failed" in summary
+    assert str(tmp_path / folder("0.1", "1500")) in summary  # the failed jobs' folders
+
+    finished = {
+        name: (tmp_path / name / "metrics.json").stat().st_mtime_ns
+        for name in (folder("0.1", "100"), folder("1000", "100"))
+    }
+    proc = sweep(tmp_path, *GRID)
+    assert "2 of 4 jobs already finished, skipped" in proc.stdout
+    assert "Launching 2 jobs" in proc.stderr + proc.stdout
+    for name, mtime in finished.items():  # not run again
+        assert (tmp_path / name / "metrics.json").stat().st_mtime_ns == mtime
+    assert sorted(statuses(tmp_path).values()) == ["completed", "diverged", "failed", "failed"]
+
+
+@pytest.mark.slow
+def test_a_changed_config_is_not_skipped(tmp_path):
+    # max_epochs left out of the folder name: both sweeps write to the folder "dataset=digits,
+    # seed=0", the second with a different config, so its finished result is not reused.
+    overrides = [
+        "dataset=digits",
+        "trainer.progress_bar=none",
+        "seed=0",
+        "hydra.job.config.override_dirname.exclude_keys=[trainer.max_epochs]",
+    ]
+    assert sweep(tmp_path, *overrides, "trainer.max_epochs=1").returncode == 0
+    assert (
+        "1 of 1 jobs already finished" in sweep(tmp_path, *overrides, "trainer.max_epochs=1").stdout
+    )
+    proc = sweep(tmp_path, *overrides, "trainer.max_epochs=2")
+    assert "already finished" not in proc.stdout.split("sweep:")[0]
+    (record,) = [json.loads(p.read_text()) for p in tmp_path.glob("*/metrics.json")]
+    assert record["epochs"] == 2
+
+
+@pytest.mark.slow
+def test_a_killed_sweep_resumes_without_duplicates(tmp_path):
+    # 2 jobs of 2 epochs, ~150 steps each: kill the sweep once the first job has checkpointed
+    # its first epoch, then run the same command again.
+    grid = [
+        "dataset=gaussian",
+        "dataset.n_train=16000",
+        "trainer.max_epochs=2",
+        "trainer.progress_bar=none",
+        "diagnostics.images=false",
+        "seed=0,1",
+    ]
+    command = [sys.executable, str(REPO / "train.py"), "-m", f"hydra.sweep.dir={tmp_path}", *grid]
+    proc = subprocess.Popen(
+        command, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    deadline = time.monotonic() + 120
+    while not list(tmp_path.glob("*seed=0*/checkpoints/*.ckpt")):
+        assert proc.poll() is None and time.monotonic() < deadline, "no checkpoint appeared"
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert statuses(tmp_path) == {}  # the killed job left no metrics.json, not half of one
+
+    resumed = sweep(tmp_path, *grid)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "Restoring states from the checkpoint" in resumed.stdout + resumed.stderr
+    assert sorted(statuses(tmp_path).values()) == ["completed", "completed"]
+    for run in tmp_path.glob("*seed=*"):
+        acc = EventAccumulator(str(run), size_guidance={"scalars": 0})
+        acc.Reload()
+        steps = [e.step for e in acc.Scalars("train/loss")]
+        assert len(steps) == len(set(steps)) == 30  # 300 steps, every 10th: none twice
+        assert json.loads((run / "metrics.json").read_text())["steps"] == 300
+
+
+def test_a_bad_value_anywhere_in_the_grid_starts_no_job(tmp_path):
+    proc = sweep(tmp_path, "dataset=digits", "init=normal", "init.std=0.5,-1,0", "seed=0,1")
+    assert proc.returncode == 2
+    assert "invalid config in 4 of 6 jobs; none started" in proc.stderr
+    assert proc.stderr.count("must be > 0") == 4
+    assert "init.std=-1" in proc.stderr and "init.std=0 " in proc.stderr + " "
+    assert not any(tmp_path.iterdir())  # not even multirun.yaml
+
+
+def test_ddp_is_refused_in_a_sweep(tmp_path):
+    proc = sweep(tmp_path, "dataset=digits", "trainer=ddp", "seed=0,1")
+    assert proc.returncode == 2
+    assert "trainer.strategy='ddp'" in proc.stderr and "hydra/launcher=gpus" in proc.stderr
+
+
+def test_two_runs_started_together_get_two_folders(tmp_path):
+    command = [sys.executable, str(REPO / "train.py"), "--cfg", "hydra", "--resolve"]
+    command += ["--package", "hydra.sweep.dir"]
+    procs = [
+        subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, text=True) for _ in range(2)
+    ]
+    dirs = [p.communicate(timeout=120)[0].strip() for p in procs]
+    assert all(d.startswith("logs/multiruns/") for d in dirs)
+    assert dirs[0] != dirs[1]
+
+
+def _hold(device_list, lock_dir, seconds, log):
+    with claim(device_list, lock_dir, poll_seconds=0.01) as device:
+        start = time.monotonic()
+        time.sleep(seconds)
+        end = time.monotonic()
+    with open(log, "a") as f:
+        f.write(f"{device} {start} {end}\n")
+
+
+def test_concurrent_jobs_never_share_a_gpu(tmp_path):
+    # 8 jobs of uneven length on a fake list of 3 GPUs, 5 at a time: jobs finish out of order,
+    # the case where job.num % n_gpus would double-book.
+    log = tmp_path / "log"
+    durations = [0.3, 0.05, 0.2, 0.05, 0.25, 0.1, 0.05, 0.15]
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(5) as pool:
+        pool.starmap(_hold, [([0, 1, 2], tmp_path / "locks", d, log) for d in durations])
+    held = [line.split() for line in log.read_text().splitlines()]
+    assert len(held) == len(durations)
+    assert {int(d) for d, _, _ in held} <= {0, 1, 2}
+    for device in "012":
+        spans = sorted((float(s), float(e)) for d, s, e in held if d == device)
+        for (_, end), (start, _) in zip(spans, spans[1:], strict=False):
+            assert start >= end, f"GPU {device} held by two jobs at once"
+
+
+def test_a_dead_holder_frees_its_gpu(tmp_path):
+    holder = multiprocessing.get_context("spawn").Process(
+        target=_hold, args=([0], tmp_path / "locks", 60, tmp_path / "log")
+    )
+    holder.start()
+    time.sleep(1.5)  # let it take GPU 0
+    holder.kill()
+    holder.join()
+    start = time.monotonic()
+    with claim([0], tmp_path / "locks", poll_seconds=0.01) as device:
+        assert device == 0
+    assert time.monotonic() - start < 1
+
+
+@pytest.mark.slow
+def test_joblib_launcher_runs_the_grid_in_parallel(tmp_path):
+    grid = ["dataset=digits", "trainer.max_epochs=1", "trainer.progress_bar=none"]
+    proc = sweep(tmp_path, *grid, "seed=0,1,2", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2")
+    assert proc.returncode == 0, proc.stderr
+    assert "Joblib.Parallel(n_jobs=2" in proc.stdout + proc.stderr
+    assert sorted(statuses(tmp_path)) == [
+        f"dataset=digits,seed={s},{grid[1]},{grid[2]}" for s in range(3)
+    ]
+    assert set(statuses(tmp_path).values()) == {"completed"}
