@@ -1,0 +1,155 @@
+"""The sweep report: its numbers against the jobs' own metrics.json, every promised file, and a
+partial sweep (a job still missing, one failed) that still reports."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import shutil
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+import matplotlib.image
+import pytest
+from conftest import REPO
+
+from initlab.report import METRICS, report
+
+# 2 inits × 2 activations × 2 learning rates × 2 seeds on digits; SGD at lr 1000 diverges
+# within a few steps with ReLU (tanh keeps the loss finite, if useless).
+GRID = [
+    "dataset=digits",
+    "trainer.max_epochs=1",
+    "trainer.progress_bar=none",
+    "optimizer=sgd",
+    "init=he,xavier",
+    "activation=relu,tanh",
+    "optimizer.lr=0.05,1000",
+    "seed=0,1",
+]
+FILES = [
+    "summary.csv",
+    "summary.md",
+    "report.md",
+    "heatmap_test_acc.png",
+    "heatmap_test_loss.png",
+    "curves_val_acc.png",
+    "curves_val_loss.png",
+    "curves_train_loss.png",
+    "curves_train_acc.png",
+    "depth_activation_std.png",
+    "depth_gradient_norm.png",
+]
+
+
+@pytest.fixture(scope="module")
+def sweep_dir(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("sweep")
+    command = [sys.executable, str(REPO / "train.py"), "-m", f"hydra.sweep.dir={folder}", *GRID]
+    proc = subprocess.run(command, cwd=folder, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return folder
+
+
+def records(folder: Path) -> list[dict]:
+    return [json.loads(p.read_text()) for p in folder.glob("*/metrics.json")]
+
+
+def expected(folder: Path) -> dict[tuple, dict]:
+    """Grid point (init, activation, lr) -> the jobs' metrics, recomputed here."""
+    groups: dict[tuple, list[dict]] = {}
+    for path in folder.glob("*/metrics.json"):
+        record = json.loads(path.read_text())
+        lr = next(o.split("=")[1] for o in record["overrides"] if o.startswith("optimizer.lr="))
+        groups.setdefault((record["init"], record["activation"], lr), []).append(record)
+    return groups
+
+
+@pytest.mark.slow
+def test_summary_matches_the_jobs_own_metrics(sweep_dir):
+    rows, varied, constant, jobs = report(sweep_dir)
+    assert varied == ["init", "activation", "optimizer.lr"]
+    assert constant["dataset"] == "digits" and "seed" not in varied
+    assert len(jobs) == 16 and len(rows) == 8
+
+    with open(sweep_dir / "report" / "summary.csv") as f:
+        on_disk = list(csv.DictReader(f))
+    groups = expected(sweep_dir)
+    assert len(on_disk) == len(groups) == 8
+    for row in on_disk:
+        members = groups[(row["init"], row["activation"], row["optimizer.lr"])]
+        done = [r for r in members if r["status"] == "completed"]
+        assert int(row["n"]) == len(done)
+        assert int(row["diverged"]) == sum(r["status"] == "diverged" for r in members)
+        assert int(row["failed"]) == int(row["missing"]) == 0
+        for metric in METRICS:
+            values = [r["metrics"][metric] for r in done]
+            mean, std = float(row[f"{metric} mean"]), float(row[f"{metric} std"])
+            if not values:
+                assert math.isnan(mean)
+                continue
+            assert mean == pytest.approx(statistics.mean(values), rel=1e-9)
+            assert std == pytest.approx(statistics.stdev(values), rel=1e-9, abs=1e-12)
+    # ReLU at lr 1000 diverges (every seed): those points have no mean, two diverged runs.
+    all_diverged = [r for r in on_disk if int(r["diverged"]) == 2]
+    assert {(r["activation"], r["optimizer.lr"]) for r in all_diverged} == {("relu", "1000")}
+    assert all(r["test/acc mean"] == "nan" for r in all_diverged)
+    # Sorted by test accuracy, best first; points without one last.
+    accs = [float(r["test/acc mean"]) for r in on_disk]
+    finite = [a for a in accs if not math.isnan(a)]
+    assert accs[: len(finite)] == sorted(finite, reverse=True)
+
+
+@pytest.mark.slow
+def test_every_promised_file_is_written_and_valid(sweep_dir):
+    report(sweep_dir)
+    out = sweep_dir / "report"
+    for name in FILES:
+        assert (out / name).is_file(), name
+        if name.endswith(".png"):
+            image = matplotlib.image.imread(out / name)
+            assert image.shape[0] > 100 and image.shape[1] > 100
+    table = (out / "summary.md").read_text().splitlines()
+    assert len(table) == 2 + 8 and all(line.startswith("|") for line in table)
+    assert "| he | relu | 0.05 |" in "\n".join(table)
+    text = (out / "report.md").read_text()
+    assert "python train.py -m" in text and "init=he,xavier" in text
+    assert all(f"({name})" in text for name in FILES if name.endswith(".png"))
+
+
+@pytest.mark.slow
+def test_a_partial_sweep_still_reports(sweep_dir, tmp_path):
+    partial = tmp_path / "partial"
+    shutil.copytree(sweep_dir, partial, ignore=shutil.ignore_patterns("report"))
+    jobs = sorted(p.parent for p in partial.glob("*/metrics.json"))
+    running, failed = jobs[0], jobs[1]
+    (running / "metrics.json").unlink()  # still running: no result yet
+    record = json.loads((failed / "metrics.json").read_text())
+    record.update(status="failed", error="RuntimeError: boom", metrics={})
+    (failed / "metrics.json").write_text(json.dumps(record))
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "initlab.report", str(partial)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "left out 2 jobs without a result" in proc.stdout
+    assert running.name in proc.stdout and failed.name in proc.stdout
+    assert "| init | activation | optimizer.lr |" in proc.stdout  # the table, not interactive
+    with open(partial / "report" / "summary.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert sum(int(r["missing"]) for r in rows) == 1
+    assert sum(int(r["failed"]) for r in rows) == 1
+    assert sum(int(r["n"]) + int(r["diverged"]) for r in rows) == 14
+    text = (partial / "report" / "report.md").read_text()
+    assert f"- missing: `{running.name}`" in text and f"- failed: `{failed.name}`" in text
+
+
+def test_no_jobs_is_a_clear_error(tmp_path):
+    with pytest.raises(SystemExit, match="no job folders"):
+        report(tmp_path)
