@@ -95,6 +95,18 @@ class Identity:
 
 
 @dataclass(frozen=True)
+class DeltaOrthogonal:
+    """Conv2d: zero but an orthogonal × gain centre tap per group; Linear: orthogonal."""
+
+    gain: float
+
+
+@dataclass(frozen=True)
+class ZerO:
+    """Zhao et al. (2022), Algorithm 1: identity / partial identity / scaled Hadamard."""
+
+
+@dataclass(frozen=True)
 class TorchDefault:
     """U(±1/√fan_in), torch's reset_parameters for Linear/Conv2d."""
 
@@ -149,6 +161,8 @@ REFERENCE = {
     "orthogonal": lambda gain=1.0: lambda fi, fo: Orthogonal(gain),
     "sparse": lambda k=15, std=1.0: lambda fi, fo: Sparse(k, std),
     "identity": lambda: lambda fi, fo: Identity(),
+    "delta_orthogonal": lambda gain=1.0: lambda fi, fo: DeltaOrthogonal(gain),
+    "zero": lambda: lambda fi, fo: ZerO(),
 }
 
 # Non-default parameter sets, on top of every initializer's defaults.
@@ -164,6 +178,7 @@ EXTRA_CASES = [
     ("lecun", {"gain": 0.8}),
     ("lecun_uniform", {"gain": 0.8}),
     ("orthogonal", {"gain": 1.7}),
+    ("delta_orthogonal", {"gain": 1.7}),
     ("sparse", {"k": 40, "std": 0.3}),
 ] + [
     ("variance_scaling", {"scale": 2.0, "mode": mode, "distribution": dist, "gain": 1.3})
@@ -283,6 +298,37 @@ def check_identity(layer) -> None:
         assert torch.equal(w, expected)
 
 
+def centre_taps(layer: nn.Module) -> list[torch.Tensor]:
+    """The (out/g, in/g) matrix of each group at the kernel's centre; after checking every other
+    tap is zero. A Linear layer is one group with its whole weight."""
+    w = layer.weight.detach()
+    if isinstance(layer, nn.Linear):
+        return [w]
+    kh, kw = w.shape[2:]
+    off_centre = w.clone()
+    off_centre[:, :, kh // 2, kw // 2] = 0
+    assert torch.all(off_centre == 0)
+    per_group = w.shape[0] // layer.groups
+    return [
+        w[g * per_group : (g + 1) * per_group, :, kh // 2, kw // 2] for g in range(layer.groups)
+    ]
+
+
+def sylvester_hadamard(n: int) -> torch.Tensor:
+    """H_1 = [1]; H_2k = [[H_k, H_k], [H_k, -H_k]]: the Hadamard matrix ZerO takes blocks of."""
+    h = torch.ones(1, 1)
+    while h.shape[0] < n:
+        h = torch.cat([torch.cat([h, h], 1), torch.cat([h, -h], 1)], 0)
+    return h
+
+
+def zero_reference(rows: int, cols: int) -> torch.Tensor:
+    if rows <= cols:  # identity, or the partial identity I* of a narrowing layer
+        return torch.eye(rows, cols)
+    m = math.ceil(math.log2(rows))  # widening: c·I*·H_m·I*, c = 2^(-(m-1)/2)
+    return sylvester_hadamard(2**m)[:rows, :cols] / 2 ** ((m - 1) / 2)
+
+
 def check(layer: nn.Module, ref) -> None:
     w = layer.weight
     if isinstance(ref, Normal):
@@ -299,6 +345,12 @@ def check(layer: nn.Module, ref) -> None:
         check_sparse(w, ref)
     elif isinstance(ref, Identity):
         check_identity(layer)
+    elif isinstance(ref, DeltaOrthogonal):
+        for block in centre_taps(layer):
+            check_orthogonal(block, ref.gain)
+    elif isinstance(ref, ZerO):
+        for block in centre_taps(layer):
+            torch.testing.assert_close(block, zero_reference(*block.shape), rtol=0, atol=1e-7)
     elif isinstance(ref, TorchDefault):
         check_uniform(w, -ref.bound, ref.bound)
     else:  # pragma: no cover - a new reference type needs a check
@@ -669,7 +721,7 @@ def small_cnn() -> nn.Sequential:
 
 MODELS = {"mlp": small_mlp, "cnn": small_cnn}
 # Initializers whose weights do not depend on the seed at all.
-SEED_FREE = {"zeros", "ones", "constant", "identity"}
+SEED_FREE = {"zeros", "ones", "constant", "identity", "zero"}
 
 
 def _weights(net: nn.Module) -> list[torch.Tensor]:
@@ -953,3 +1005,25 @@ def test_plan_table_numbers():
         record = dict(zip(header, cells, strict=True))
         assert float(record["std"]) == pytest.approx(math.sqrt(2 / fan_in), rel=1e-3)
         assert record["method"] == "normal"
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: nn.Conv2d(8, 4, 3),  # narrowing: orthonormal rows at the centre
+        lambda: nn.Conv2d(4, 8, 5, groups=2),  # widening, one matrix per group
+        lambda: nn.Linear(6, 3),
+        lambda: nn.Linear(3, 6),
+    ],
+)
+def test_delta_orthogonal_and_zero_structure(make):
+    layer = make()
+    apply(get_initializer("delta_orthogonal", gain=1.5), layer, seed=3)
+    check(layer, DeltaOrthogonal(1.5))  # W Wᵀ (or Wᵀ W) = gain²·I at the centre, 0 elsewhere
+    first = layer.weight.detach().clone()
+    apply(get_initializer("zero"), layer, seed=3)
+    check(layer, ZerO())
+    apply(get_initializer("zero"), layer, seed=99)  # ZerO draws nothing: no seed matters
+    zero_weights = layer.weight.detach().clone()
+    apply(get_initializer("zero"), layer, seed=3)
+    assert torch.equal(layer.weight, zero_weights) and not torch.equal(first, zero_weights)

@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass
 from functools import partial
 
 import torch
+from scipy.linalg import hadamard
 from torch import nn
 
 from initlab.errors import ConfigError, call_with, number
@@ -83,7 +84,7 @@ class Draw:
     """
 
     # normal | uniform | truncated_normal | constant | orthogonal | sparse | identity
-    # | reset_parameters
+    # | delta_orthogonal | zero | reset_parameters
     method: str
     mean: float | None = None
     std: float | None = None
@@ -283,6 +284,52 @@ def identity() -> Rule:
     return rule
 
 
+def delta_orthogonal(gain: float = 1.0) -> Rule:
+    """Delta-orthogonal (Xiao et al., 2018, "Dynamical isometry and a mean field theory of
+    CNNs"): every Conv2d kernel is zero except its spatial centre tap, which holds an orthogonal
+    (out, in) channel matrix times ``gain`` (one per group), so at initialisation the convolution
+    maps each pixel's channels by an orthogonal matrix and nothing else: a 10 000-layer vanilla
+    CNN stays trainable. Linear layers get an orthogonal matrix (Saxe et al., 2013).
+
+    The paper assumes out ≥ in (orthonormal columns: an isometry). With out < in the centre tap
+    has orthonormal rows instead (W Wᵀ = gain²·I), the closest a narrowing layer can get.
+    """
+    gain = number("gain", gain, positive=True)
+
+    def rule(fans: Fans) -> Draw:
+        # std is reported as for orthogonal; for a conv it is spread over the centre tap only.
+        return Draw("delta_orthogonal", std=None, gain=gain)
+
+    return rule
+
+
+def zero() -> Rule:
+    """ZerO (Zhao, Schäfer & Anandkumar, 2022, "ZerO initialization: initializing neural
+    networks with only zeros and ones", Algorithm 1): deterministic, no randomness at all. For a
+    weight matrix of P outputs and Q inputs:
+
+    - P ≤ Q: the (partial) identity I*, ones on the diagonal (P = Q: the identity);
+    - P > Q: c·H[:P, :Q], the top-left block of the 2^m × 2^m Hadamard matrix (Sylvester's
+      construction, entries ±1), m = ⌈log₂ P⌉, c = 2^(−(m−1)/2): the Hadamard rows spread the
+      Q inputs over all P outputs, where an identity would leave P − Q units dead.
+
+    Conv2d: the same matrix at the spatial centre tap of each group, the other taps zero.
+    """
+
+    def rule(fans: Fans) -> Draw:
+        return Draw("zero")
+
+    return rule
+
+
+def zero_matrix(rows: int, cols: int) -> torch.Tensor:
+    """ZerO's (rows, cols) matrix, Algorithm 1 of Zhao et al. (2022) (see :func:`zero`)."""
+    if rows <= cols:
+        return torch.eye(rows, cols)
+    m = math.ceil(math.log2(rows))
+    return 2 ** (-(m - 1) / 2) * torch.from_numpy(hadamard(2**m)).float()[:rows, :cols]
+
+
 def default() -> Rule:
     """The framework's own ``reset_parameters`` (for Linear and Conv2d: Kaiming-uniform with
     a=√5, i.e. weights U(±1/√fan_in)), run under this initializer's seed."""
@@ -325,6 +372,8 @@ for _name, _fn in {
     "orthogonal": orthogonal,
     "sparse": sparse,
     "identity": identity,
+    "delta_orthogonal": delta_orthogonal,
+    "zero": zero,
 }.items():
     register(_name, _fn)
 
@@ -481,6 +530,17 @@ def _fill_weight(layer: nn.Module, draw: Draw, generator: torch.Generator) -> No
         else:
             nn.init.eye_(w)
         return
+    if draw.method in ("delta_orthogonal", "zero"):
+        if isinstance(layer, nn.Linear):
+            _centre_matrix(w, draw, generator)
+            return
+        # Conv2d (out, in/g, kh, kw): zero everywhere but the centre tap, one matrix per group.
+        w.zero_()
+        per_group = w.shape[0] // layer.groups
+        for g in range(layer.groups):
+            block = w[g * per_group : (g + 1) * per_group, :, w.shape[2] // 2, w.shape[3] // 2]
+            _centre_matrix(block, draw, generator)
+        return
     if draw.method == "sparse":
         # (out, fan_in) view: choose k inputs per output unit, fill them from N(0, std²).
         flat = w.view(w.shape[0], -1)
@@ -491,6 +551,14 @@ def _fill_weight(layer: nn.Module, draw: Draw, generator: torch.Generator) -> No
             row[idx] = torch.randn(draw.k, generator=generator, dtype=w.dtype) * std
         return
     _fill(w, draw, generator)
+
+
+def _centre_matrix(t: torch.Tensor, draw: Draw, generator: torch.Generator) -> None:
+    """Fill the (out, in) matrix ``t``: orthogonal × gain, or ZerO's deterministic matrix."""
+    if draw.method == "zero":
+        t.copy_(zero_matrix(*t.shape))
+    else:
+        t.copy_(nn.init.orthogonal_(torch.empty(t.shape), draw.gain, generator=generator))
 
 
 def _fill(t: torch.Tensor, draw: Draw, g: torch.Generator) -> None:
