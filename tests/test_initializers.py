@@ -163,6 +163,11 @@ REFERENCE = {
     "identity": lambda: lambda fi, fo: Identity(),
     "delta_orthogonal": lambda gain=1.0: lambda fi, fo: DeltaOrthogonal(gain),
     "zero": lambda: lambda fi, fo: ZerO(),
+    # Data-dependent: their rule before the calibration on a batch (tests/test_calibrate.py).
+    "lsuv": lambda tol=0.1, max_iter=10, batch_size=1000: lambda fi, fo: Orthogonal(1.0),
+    "data_dependent": lambda std=1.0, batch_size=1000: (
+        lambda fi, fo: Normal(0.0, std / math.sqrt(fi))
+    ),
 }
 
 # Non-default parameter sets, on top of every initializer's defaults.

@@ -27,7 +27,7 @@ import torch
 from scipy.linalg import hadamard
 from torch import nn
 
-from initlab.errors import ConfigError, call_with, number
+from initlab.errors import ConfigError, call_with, number, positive_int
 
 WEIGHT_LAYERS = (nn.Linear, nn.Conv2d)
 
@@ -99,13 +99,33 @@ Rule = Callable[[Fans], Draw]
 
 
 @dataclass(frozen=True)
+class Calibration:
+    """A data-dependent step after the rule: a method of :mod:`initlab.calibrate`, its
+    parameters, and how many training examples it measures on."""
+
+    method: str  # a key of initlab.calibrate.CALIBRATIONS
+    params: dict
+    batch_size: int
+
+
+@dataclass(frozen=True)
+class Calibrated:
+    """What a data-dependent initializer's factory returns: the rule, then the calibration."""
+
+    rule: Rule
+    calibration: Calibration
+
+
+@dataclass(frozen=True)
 class Initializer:
     """A weight rule and a bias setting: ``"zeros"``, ``"default"`` (U(±1/√fan_in), torch's own
-    bias init for Linear and Conv) or a number (constant)."""
+    bias init for Linear and Conv) or a number (constant); for the data-dependent methods, the
+    calibration that follows on a training batch."""
 
     name: str
     weight: Rule
     bias: str | float = "zeros"
+    calibration: Calibration | None = None
 
 
 # ----------------------------------------------------------------------------------------------
@@ -330,6 +350,29 @@ def zero_matrix(rows: int, cols: int) -> torch.Tensor:
     return 2 ** (-(m - 1) / 2) * torch.from_numpy(hadamard(2**m)).float()[:rows, :cols]
 
 
+def lsuv(tol: float = 0.1, max_iter: int = 10, batch_size: int = 1000) -> Calibrated:
+    """LSUV, Layer-Sequential Unit-Variance (Mishkin & Matas, 2016): an orthonormal pre-init
+    (Saxe et al., 2013), then, layer by layer in forward order, the weights are scaled by
+    1/√Var(output) until the variance of the layer's output on ``batch_size`` training examples
+    is within ``tol`` of 1, at most ``max_iter`` times (:func:`initlab.calibrate.lsuv`)."""
+    tol = number("tol", tol, positive=True)
+    max_iter = positive_int("max_iter", max_iter)
+    calibration = Calibration(
+        "lsuv", {"tol": tol, "max_iter": max_iter}, positive_int("batch_size", batch_size)
+    )
+    return Calibrated(orthogonal(), calibration)
+
+
+def data_dependent(std: float = 1.0, batch_size: int = 1000) -> Calibrated:
+    """Krähenbühl et al. (2016), within-layer data-dependent init: a random N(0, std²/fan_in)
+    draw, then per output unit a scale and shift so that its pre-activation on ``batch_size``
+    training examples has mean 0 and variance 1 (:func:`initlab.calibrate.within_layer`). A
+    layer without a bias (a batch norm follows it, which centres it) is only scaled."""
+    std = number("std", std, positive=True)
+    calibration = Calibration("within_layer", {}, positive_int("batch_size", batch_size))
+    return Calibrated(variance_scaling(1.0, "fan_in", "normal", std), calibration)
+
+
 def default() -> Rule:
     """The framework's own ``reset_parameters`` (for Linear and Conv2d: Kaiming-uniform with
     a=√5, i.e. weights U(±1/√fan_in)), run under this initializer's seed."""
@@ -341,10 +384,10 @@ def default() -> Rule:
     return rule
 
 
-INITIALIZERS: dict[str, Callable[..., Rule]] = {}
+INITIALIZERS: dict[str, Callable[..., Rule | Calibrated]] = {}
 
 
-def register(name: str, fn: Callable[..., Rule]) -> None:
+def register(name: str, fn: Callable[..., Rule | Calibrated]) -> None:
     """Add an initializer; a duplicate name raises."""
     if name in INITIALIZERS:
         raise KeyError(f"initializer {name!r} is already registered")
@@ -374,6 +417,8 @@ for _name, _fn in {
     "identity": identity,
     "delta_orthogonal": delta_orthogonal,
     "zero": zero,
+    "lsuv": lsuv,
+    "data_dependent": data_dependent,
 }.items():
     register(_name, _fn)
 
@@ -410,7 +455,10 @@ def get_initializer(
             bias = number("bias", bias)
         except ConfigError:
             raise ConfigError("bias", bias, "must be zeros, default or a number") from None
-    return Initializer(name, call_with(fn, params), bias)
+    made = call_with(fn, params)
+    if isinstance(made, Calibrated):
+        return Initializer(name, made.rule, bias, made.calibration)
+    return Initializer(name, made, bias)
 
 
 # ----------------------------------------------------------------------------------------------

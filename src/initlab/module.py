@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import math
+import time
 
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from initlab.calibrate import calibrate
 from initlab.initializers import Initializer, LayerPlan, apply, plan_records, plan_table
 from initlab.optim import OptimizerFactory
 
@@ -49,6 +51,8 @@ class InitModule(pl.LightningModule):
         self.initializer, self.seed, self.optimizer_factory = initializer, seed, optimizer
         self.init_plan: list[LayerPlan] | None = None  # None until setup("fit") has run
         self.diverged_at: int | None = None  # the first step whose loss was NaN or ±inf
+        self.calibration: list[dict] = []  # per layer, what a data-dependent init did
+        self.calibration_seconds: float | None = None
         # Sums over the current training epoch: loss·n, correct (a tensor: no step waits on the
         # device for it), and the example count.
         self._loss_sum, self._correct, self._seen = 0.0, torch.zeros((), dtype=torch.long), 0
@@ -68,6 +72,13 @@ class InitModule(pl.LightningModule):
             self.init_plan = []
             return
         self.init_plan = apply(self.initializer, self.net, self.seed)
+        if self.initializer.calibration is not None:
+            # The datamodule is set up before the module: its training split is on the device
+            # the model will train on, and the calibration runs there.
+            x, _ = self.trainer.datamodule.splits["train"]
+            start = time.perf_counter()
+            self.calibration = calibrate(self.initializer, self.net, x)
+            self.calibration_seconds = time.perf_counter() - start
         if self.logger is not None:
             self.logger.experiment.add_text("init/plan", self._plan_text(), global_step=0)
             with open(f"{self.logger.log_dir}/init_plan.json", "w") as f:
@@ -76,6 +87,8 @@ class InitModule(pl.LightningModule):
                         "init": self.initializer.name,
                         "seed": self.seed,
                         "layers": plan_records(self.init_plan),
+                        "calibration": self.calibration,
+                        "calibration_seconds": self.calibration_seconds,
                     },
                     f,
                     indent=1,
@@ -85,10 +98,19 @@ class InitModule(pl.LightningModule):
         checkpoint[CONFIG_KEY] = self.config  # a resumed run checks it is the same run
 
     def _plan_text(self) -> str:
-        return (
+        text = (
             f"**init={self.initializer.name}**, seed {self.seed}, bias {self.initializer.bias}\n\n"
             + plan_table(self.init_plan)
         )
+        if self.calibration:
+            keys = list(self.calibration[0])
+            rows = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
+            rows += ["| " + " | ".join(_cell(r[k]) for k in keys) + " |" for r in self.calibration]
+            text += (
+                f"\n\n**{self.initializer.calibration.method}** on a training batch, "
+                f"{self.calibration_seconds:.2f} s:\n\n" + "\n".join(rows)
+            )
+        return text
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
@@ -150,3 +172,7 @@ class InitModule(pl.LightningModule):
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return self.optimizer_factory(self.parameters())
+
+
+def _cell(value) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)

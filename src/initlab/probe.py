@@ -25,6 +25,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
+from initlab.calibrate import calibrate
 from initlab.config import RunSpec, ValidateBeforeRun, build
 from initlab.diagnostics import ActivationRecorder, histogram_figure, sites
 from initlab.errors import ConfigError, call_with, positive_int
@@ -100,11 +101,12 @@ def probe(cfg: DictConfig) -> list[dict]:
     spec = build(cfg)
     net = spec.make_net()
     layers = apply(spec.initializer, net, spec.seed)
+    x = _inputs(spec, settings)
+    calibrate(spec.initializer, net, x)  # data-dependent inits (lsuv, …) measure on this batch
     net.eval()
     for module in net.modules():
         if isinstance(module, nn.modules.batchnorm._BatchNorm):
             module.train()
-    x = _inputs(spec, settings)
     with torch.no_grad(), ActivationRecorder(sites(net, spec.activation), keep=True) as recorder:
         net(x)
     return [

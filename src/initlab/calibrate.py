@@ -1,0 +1,145 @@
+"""Data-dependent initialization: rescale a freshly initialised net on one training batch.
+
+The closed-form rules in :mod:`initlab.initializers` assume unit-variance inputs and a known
+activation; these methods measure instead. Both walk the weight layers in the order the forward
+pass reaches them (found with forward hooks, not from module registration order), because each
+layer's input depends on every layer before it.
+
+- :func:`lsuv`: Layer-Sequential Unit-Variance (Mishkin & Matas, 2016, "All you need is a good
+  init"). After an orthonormal pre-init, scale each layer's weights by 1/√Var(output) until the
+  variance of its output on the batch is within ``tol`` of 1 (at most ``max_iter`` tries).
+- :func:`within_layer`: the data-dependent step of Krähenbühl et al. (2016), "Data-dependent
+  initializations of CNNs": per output unit, scale and shift so that its pre-activation on the
+  batch has mean 0 and variance 1 (a layer without a bias, followed by batch norm: variance 1).
+
+While measuring, dropout is off and batch norm normalises with the batch's statistics (as on the
+first training step); batch norm's running statistics are restored afterwards, untouched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import torch
+from torch import nn
+
+from initlab.initializers import WEIGHT_LAYERS, Initializer
+
+Record = dict  # one layer's report: layer, iterations, variance before/after, scale
+
+
+def forward_order(net: nn.Module, x: torch.Tensor) -> list[nn.Module]:
+    """The weight layers of ``net`` in the order one forward pass on ``x`` calls them."""
+    called: list[nn.Module] = []
+    handles = [
+        m.register_forward_hook(lambda module, i, o: called.append(module))
+        for m in net.modules()
+        if isinstance(m, WEIGHT_LAYERS)
+    ]
+    try:
+        net(x)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return list(dict.fromkeys(called))  # first call decides; a reused layer is calibrated once
+
+
+@contextmanager
+def measuring(net: nn.Module) -> Iterator[None]:
+    """Dropout off, batch norm on batch statistics, no gradients; the net's modes and batch
+    norm's running statistics as they were afterwards."""
+    modes = {m: m.training for m in net.modules()}
+    norms = [m for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    saved = [{k: v.clone() for k, v in m.state_dict().items()} for m in norms]
+    net.eval()
+    for m in norms:
+        m.train()
+    try:
+        with torch.no_grad():
+            yield
+    finally:
+        for m, state in zip(norms, saved, strict=True):
+            m.load_state_dict(state)
+        for m, mode in modes.items():
+            m.training = mode
+
+
+def _output_of(net: nn.Module, layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """``layer``'s output during a forward pass of ``net`` on ``x``."""
+    out: list[torch.Tensor] = []
+    handle = layer.register_forward_hook(lambda m, i, o: out.append(o))
+    try:
+        net(x)
+    finally:
+        handle.remove()
+    return out[0]
+
+
+def lsuv(net: nn.Module, x: torch.Tensor, tol: float = 0.1, max_iter: int = 10) -> list[Record]:
+    """Scale each weight layer, in forward order, until Var(its output on ``x``) is within
+    ``tol`` of 1 or ``max_iter`` scalings are done (Mishkin & Matas, 2016, Algorithm 1)."""
+    records = []
+    with measuring(net):
+        for k, layer in enumerate(forward_order(net, x), start=1):
+            variance = first = _output_of(net, layer, x).var().item()
+            scale, iterations = 1.0, 0
+            while abs(variance - 1) >= tol and iterations < max_iter and variance > 0:
+                factor = variance**-0.5
+                layer.weight.mul_(factor)
+                scale *= factor
+                iterations += 1
+                variance = _output_of(net, layer, x).var().item()
+            records.append(
+                {
+                    "order": k,
+                    "layer": _kind(layer),
+                    "iterations": iterations,
+                    "variance_before": first,
+                    "variance_after": variance,
+                    "scale": scale,
+                }
+            )
+    return records
+
+
+def within_layer(net: nn.Module, x: torch.Tensor) -> list[Record]:
+    """Per output unit of each weight layer, in forward order: w ← w/σ, b ← (b − μ)/σ, with μ, σ
+    the unit's pre-activation mean and std on ``x`` (over the batch, and the pixels of a conv
+    channel), so every unit starts at mean 0, variance 1 (Krähenbühl et al., 2016, §3.1)."""
+    records = []
+    with measuring(net):
+        for k, layer in enumerate(forward_order(net, x), start=1):
+            z = _output_of(net, layer, x)  # (B, units) or (B, units, H, W)
+            dims = [d for d in range(z.ndim) if d != 1]
+            mean, std = z.mean(dims), z.std(dims).clamp_min(1e-8)
+            layer.weight.div_(std.view(-1, *[1] * (layer.weight.ndim - 1)))
+            if layer.bias is not None:  # without one, the batch norm after it centres the unit
+                layer.bias.sub_(mean).div_(std)
+            records.append(
+                {
+                    "order": k,
+                    "layer": _kind(layer),
+                    "std_before_min": std.min().item(),
+                    "std_before_max": std.max().item(),
+                    "mean_before_abs_max": mean.abs().max().item(),
+                }
+            )
+    return records
+
+
+def _kind(layer: nn.Module) -> str:
+    return f"{type(layer).__name__}{tuple(layer.weight.shape)}"
+
+
+CALIBRATIONS: dict[str, Callable[..., list[Record]]] = {"lsuv": lsuv, "within_layer": within_layer}
+
+
+def calibrate(init: Initializer, net: nn.Module, x: torch.Tensor) -> list[Record]:
+    """Run ``init``'s calibration (none: ``[]``) on the first ``batch_size`` rows of ``x``, on
+    ``x``'s device (the net is moved there)."""
+    if init.calibration is None:
+        return []
+    c = init.calibration
+    net.to(x.device)
+    return CALIBRATIONS[c.method](net, x[: c.batch_size], **c.params)
