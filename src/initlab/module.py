@@ -28,8 +28,11 @@ class InitModule(pl.LightningModule):
     ``setup``, so ``trainer.fit(m, ckpt_path=p)`` always ends up with the checkpoint's weights;
     setting ``trainer.ckpt_path = p`` before ``trainer.fit(m)`` (what ``initlab.train`` does)
     also skips the initializer's work, which matters for data-dependent methods.
+    Data-dependent initializers (``lsuv``, ``data_dependent``) then calibrate the net on the
+    datamodule's training split, on its device (:mod:`initlab.calibrate`); ``calibration``
+    holds what they did per layer.
     The plan it applied is kept in ``init_plan``, logged to TensorBoard as text (``init/plan``)
-    and written to ``init_plan.json`` in the logger's folder.
+    and written to ``init_plan.json`` in the logger's folder, with the calibration.
     """
 
     def __init__(
