@@ -148,3 +148,42 @@ def test_activation_is_unused_by_lsuv():
     a, _ = NETS["tanh-mlp"]()
     b = mlp((64,), 10, get_activation("sigmoid").make, hidden=[128, 128, 128])
     assert len(forward_order(a, torch.randn(4, 64))) == len(forward_order(b, torch.randn(4, 64)))
+
+
+@pytest.mark.parametrize("normalize,visible", [("standardize", "gaussian"), ("none", "bernoulli")])
+def test_dbn_reconstruction_error_falls_and_the_net_beats_chance(tmp_path, normalize, visible):
+    overrides = [
+        *QUICK,
+        "init=dbn",
+        "activation=sigmoid",
+        "init.epochs_per_layer=4",
+        f"dataset.normalize={normalize}",
+        "trainer.max_epochs=5",  # sigmoid units fine-tune slowly: 200 steps
+    ]
+    record = run(make_cfg(*overrides), tmp_path)
+    assert record["metrics"]["test/acc"] > 0.2  # chance is 0.1
+    saved = json.loads((tmp_path / "init_plan.json").read_text())
+    layers = saved["calibration"]
+    assert [r["order"] for r in layers] == [1, 2]  # the two hidden layers; the logits are not
+    assert layers[0]["visible"] == visible and layers[1]["visible"] == "bernoulli"
+    for r in layers:
+        errors = r["reconstruction_error"]
+        assert len(errors) == 4 and errors[-1] < errors[0]
+
+
+def test_dbn_is_seeded():
+    from initlab.calibrate import calibrate
+
+    x = torch.rand(300, 64)
+    nets = [mlp((64,), 10, nn.Sigmoid, hidden=[32]) for _ in range(2)]
+    init = get_initializer("dbn", epochs_per_layer=2)
+    for net in nets:
+        apply(init, net, seed=0)
+        calibrate(init, net, x, seed=5)
+    assert torch.equal(nets[0][1].weight, nets[1][1].weight)
+
+
+def test_dbn_refuses_a_cnn():
+    with pytest.raises(ConfigError, match="model=mlp") as err:
+        build(make_cfg(*QUICK, "init=dbn", "model=cnn"))
+    assert err.value.key == "init.name"

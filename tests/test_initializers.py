@@ -168,6 +168,9 @@ REFERENCE = {
     "data_dependent": lambda std=1.0, batch_size=1000: (
         lambda fi, fo: Normal(0.0, std / math.sqrt(fi))
     ),
+    "dbn": lambda epochs_per_layer=5, lr=0.01, k=1, batch_size=100, examples=10000: (
+        lambda fi, fo: Normal(0.0, 0.01)
+    ),
 }
 
 # Non-default parameter sets, on top of every initializer's defaults.

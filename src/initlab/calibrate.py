@@ -18,12 +18,15 @@ first training step); batch norm's running statistics are restored afterwards, u
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import torch
+from rich.progress import Progress
 from torch import nn
 
+from initlab.errors import ConfigError
 from initlab.initializers import WEIGHT_LAYERS, Initializer
 
 Record = dict  # one layer's report: layer, iterations, variance before/after, scale
@@ -132,14 +135,95 @@ def _kind(layer: nn.Module) -> str:
     return f"{type(layer).__name__}{tuple(layer.weight.shape)}"
 
 
-CALIBRATIONS: dict[str, Callable[..., list[Record]]] = {"lsuv": lsuv, "within_layer": within_layer}
+def dbn(
+    net: nn.Module,
+    x: torch.Tensor,
+    generator: torch.Generator,
+    epochs: int = 5,
+    lr: float = 0.01,
+    k: int = 1,
+    batch_size: int = 100,
+) -> list[Record]:
+    """Greedy layer-wise pretraining of the hidden Linear layers as a stack of RBMs (Hinton,
+    Osindero & Teh, 2006; the recipe of Hinton, 2010, "A practical guide to training RBMs").
+
+    Layer by layer in forward order, all but the logits layer: an RBM whose weights and hidden
+    biases are the layer's own is trained by CD-``k`` for ``epochs`` passes over ``x`` in
+    mini-batches of ``batch_size`` (SGD, learning rate ``lr``; reconstructions use the visible
+    means, the hidden units are sampled). The first RBM has Bernoulli visible units when the
+    inputs lie in [0, 1] and unit-variance Gaussian ones when they are standardized; the next
+    RBMs train on the previous one's hidden probabilities. The logits layer keeps its draw for
+    supervised fine-tuning. Records the mean squared reconstruction error of every epoch.
+    """
+    layers = forward_order(net, x)
+    if any(not isinstance(m, nn.Linear) for m in layers):
+        raise ValueError("dbn pretrains Linear layers only")
+    v = x.flatten(1)
+    bernoulli = bool(v.min() >= 0 and v.max() <= 1)
+    records = []
+    with torch.no_grad(), Progress(transient=True, disable=not sys.stdout.isatty()) as bar:
+        task = bar.add_task("dbn pretraining", total=epochs * (len(layers) - 1))
+        for order, layer in enumerate(layers[:-1], start=1):
+            w = layer.weight  # (hidden, visible)
+            b_h = layer.bias if layer.bias is not None else torch.zeros(w.shape[0], device=v.device)
+            b_v = torch.zeros(w.shape[1], device=v.device)
+            errors = []
+            for _ in range(epochs):
+                total = 0.0
+                for idx in torch.randperm(len(v), generator=generator).split(batch_size):
+                    v0 = v[idx.to(v.device)]
+                    ph0 = torch.sigmoid(v0 @ w.T + b_h)
+                    h, vk, phk = ph0, v0, ph0
+                    for _ in range(k):
+                        h = torch.bernoulli(phk.cpu(), generator=generator).to(v.device)
+                        mean = h @ w + b_v
+                        vk = torch.sigmoid(mean) if bernoulli else mean
+                        phk = torch.sigmoid(vk @ w.T + b_h)
+                    w += lr * (ph0.T @ v0 - phk.T @ vk) / len(v0)
+                    b_h += lr * (ph0 - phk).mean(0)
+                    b_v += lr * (v0 - vk).mean(0)
+                    total += ((v0 - vk) ** 2).sum().item()
+                errors.append(total / v.numel())
+                bar.advance(task)
+            records.append(
+                {
+                    "order": order,
+                    "layer": _kind(layer),
+                    "visible": "bernoulli" if bernoulli else "gaussian",
+                    "reconstruction_error": errors,
+                }
+            )
+            v, bernoulli = torch.sigmoid(v @ w.T + b_h), True  # the next RBM's data
+    return records
 
 
-def calibrate(init: Initializer, net: nn.Module, x: torch.Tensor) -> list[Record]:
+CALIBRATIONS: dict[str, Callable[..., list[Record]]] = {
+    "lsuv": lsuv,
+    "within_layer": within_layer,
+    "dbn": dbn,
+}
+SEEDED = {"dbn"}  # the calibrations that draw random numbers
+
+
+def check(init: Initializer, net: nn.Module) -> None:
+    """Raise :class:`ConfigError` if ``init``'s calibration cannot work on ``net`` (which may be
+    on the meta device): DBN pretraining needs an MLP."""
+    dbn = init.calibration is not None and init.calibration.method == "dbn"
+    if dbn and any(isinstance(m, nn.Conv2d) for m in net.modules()):
+        raise ConfigError(
+            "name", init.name, "pretrains Linear layers as RBMs: use model=mlp or deep_mlp"
+        )
+
+
+def calibrate(init: Initializer, net: nn.Module, x: torch.Tensor, seed: int) -> list[Record]:
     """Run ``init``'s calibration (none: ``[]``) on the first ``batch_size`` rows of ``x``, on
-    ``x``'s device (the net is moved there)."""
+    ``x``'s device (the net is moved there); random draws come from a generator seeded by
+    ``seed``."""
     if init.calibration is None:
         return []
     c = init.calibration
     net.to(x.device)
-    return CALIBRATIONS[c.method](net, x[: c.batch_size], **c.params)
+    params = dict(c.params)
+    if c.method in SEEDED:
+        params["generator"] = torch.Generator().manual_seed(seed)
+    return CALIBRATIONS[c.method](net, x[: c.batch_size], **params)

@@ -21,6 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from initlab.activations import Activation, get_activation
+from initlab.calibrate import check as calibration_check
 from initlab.data import DATASETS, TensorDataModule
 from initlab.diagnostics import Diagnostics
 from initlab.errors import ConfigError, call_with
@@ -100,6 +101,7 @@ def build(cfg: DictConfig) -> RunSpec:
         "init", get_initializer, name, activation_gain=activation.gain, **params
     )
     _in_group("init", plan, initializer, meta_net)
+    _in_group("init", calibration_check, initializer, meta_net)
 
     name, params = _params(cfg, "optimizer")
     optimizer = _in_group("optimizer", call_with, _lookup("optimizer", OPTIMIZERS, name), params)

@@ -373,6 +373,28 @@ def data_dependent(std: float = 1.0, batch_size: int = 1000) -> Calibrated:
     return Calibrated(variance_scaling(1.0, "fan_in", "normal", std), calibration)
 
 
+def dbn(
+    epochs_per_layer: int = 5,
+    lr: float = 0.01,
+    k: int = 1,
+    batch_size: int = 100,
+    examples: int = 10000,
+) -> Calibrated:
+    """Deep-belief-net pretraining (Hinton, Osindero & Teh, 2006): small random weights
+    N(0, 0.01²) (Hinton, 2010), then each hidden Linear layer trained greedily as an RBM by
+    CD-``k`` on ``examples`` training examples, ``epochs_per_layer`` passes each, mini-batches of
+    ``batch_size`` at learning rate ``lr`` (:func:`initlab.calibrate.dbn`). MLPs only."""
+    params = {
+        "epochs": positive_int("epochs_per_layer", epochs_per_layer),
+        "lr": number("lr", lr, positive=True),
+        "k": positive_int("k", k),
+        "batch_size": positive_int("batch_size", batch_size),
+    }
+    return Calibrated(
+        normal(0.0, 0.01), Calibration("dbn", params, positive_int("examples", examples))
+    )
+
+
 def default() -> Rule:
     """The framework's own ``reset_parameters`` (for Linear and Conv2d: Kaiming-uniform with
     a=√5, i.e. weights U(±1/√fan_in)), run under this initializer's seed."""
@@ -419,6 +441,7 @@ for _name, _fn in {
     "zero": zero,
     "lsuv": lsuv,
     "data_dependent": data_dependent,
+    "dbn": dbn,
 }.items():
     register(_name, _fn)
 

@@ -80,7 +80,7 @@ class InitModule(pl.LightningModule):
             # the model will train on, and the calibration runs there.
             x, _ = self.trainer.datamodule.splits["train"]
             start = time.perf_counter()
-            self.calibration = calibrate(self.initializer, self.net, x)
+            self.calibration = calibrate(self.initializer, self.net, x, self.seed)
             self.calibration_seconds = time.perf_counter() - start
         if self.logger is not None:
             self.logger.experiment.add_text("init/plan", self._plan_text(), global_step=0)

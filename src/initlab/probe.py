@@ -102,7 +102,9 @@ def probe(cfg: DictConfig) -> list[dict]:
     net = spec.make_net()
     layers = apply(spec.initializer, net, spec.seed)
     x = _inputs(spec, settings)
-    calibrate(spec.initializer, net, x)  # data-dependent inits (lsuv, …) measure on this batch
+    calibrate(
+        spec.initializer, net, x, spec.seed
+    )  # data-dependent inits (lsuv, …) measure on this batch
     net.eval()
     for module in net.modules():
         if isinstance(module, nn.modules.batchnorm._BatchNorm):
