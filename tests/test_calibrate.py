@@ -187,3 +187,38 @@ def test_dbn_refuses_a_cnn():
     with pytest.raises(ConfigError, match="model=mlp") as err:
         build(make_cfg(*QUICK, "init=dbn", "model=cnn"))
     assert err.value.key == "init.name"
+
+
+def test_calibration_runs_once_not_on_test_or_resume(tmp_path, monkeypatch):
+    import pytorch_lightning as pl
+
+    from initlab import calibrate as calibrate_module
+    from initlab.module import InitModule
+
+    calls = []
+    original = calibrate_module.CALIBRATIONS["lsuv"]
+    monkeypatch.setitem(
+        calibrate_module.CALIBRATIONS, "lsuv", lambda *a, **k: calls.append(1) or original(*a, **k)
+    )
+    spec = build(make_cfg(*QUICK, "init=lsuv"))
+
+    def fit(ckpt_path=None):
+        module = InitModule(spec.make_net(), spec.initializer, spec.seed, spec.optimizer)
+        trainer = pl.Trainer(
+            max_epochs=1,
+            logger=False,
+            enable_progress_bar=False,
+            default_root_dir=tmp_path,
+            num_sanity_val_steps=0,
+        )
+        trainer.ckpt_path = ckpt_path
+        trainer.fit(module, datamodule=spec.datamodule)
+        return module, trainer
+
+    module, trainer = fit()
+    assert len(calls) == 1 and module.calibration
+    trainer.test(module, datamodule=spec.datamodule, verbose=False)
+    assert len(calls) == 1  # not again for test
+    (checkpoint,) = tmp_path.glob("checkpoints/*.ckpt")
+    resumed, _ = fit(str(checkpoint))
+    assert len(calls) == 1 and resumed.calibration == []  # the checkpoint's weights are kept
