@@ -1,7 +1,7 @@
 """Data-dependent initialization: rescale a freshly initialised net on one training batch.
 
 The closed-form rules in :mod:`initlab.initializers` assume unit-variance inputs and a known
-activation; these methods measure instead. Both walk the weight layers in the order the forward
+activation; these methods measure instead. They walk the weight layers in the order the forward
 pass reaches them (found with forward hooks, not from module registration order), because each
 layer's input depends on every layer before it.
 
@@ -11,6 +11,8 @@ layer's input depends on every layer before it.
 - :func:`within_layer`: the data-dependent step of Krähenbühl et al. (2016), "Data-dependent
   initializations of CNNs": per output unit, scale and shift so that its pre-activation on the
   batch has mean 0 and variance 1 (a layer without a bias, followed by batch norm: variance 1).
+- :func:`dbn`: greedy layer-wise RBM pretraining of an MLP's hidden layers (Hinton, Osindero &
+  Teh, 2006).
 
 While measuring, dropout is off and batch norm normalises with the batch's statistics (as on the
 first training step); batch norm's running statistics are restored afterwards, untouched.

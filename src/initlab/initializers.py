@@ -28,6 +28,7 @@ from scipy.linalg import hadamard
 from torch import nn
 
 from initlab.errors import ConfigError, call_with, number, positive_int
+from initlab.tables import markdown_table
 
 WEIGHT_LAYERS = (nn.Linear, nn.Conv2d)
 
@@ -664,13 +665,7 @@ def plan_table(layers: list[LayerPlan]) -> str:
         "k",
         "bias",
     ]
-
-    def cell(v) -> str:
-        return "" if v is None else f"{v:.4g}" if isinstance(v, float) else str(v)
-
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    lines += ["| " + " | ".join(cell(r[c]) for c in cols) + " |" for r in rows]
-    return "\n".join(lines)
+    return markdown_table(cols, ([r[c] for c in cols] for r in rows))
 
 
 def plan_records(layers: list[LayerPlan]) -> list[dict]:

@@ -14,6 +14,7 @@ from torch import nn
 from initlab.calibrate import calibrate
 from initlab.initializers import Initializer, LayerPlan, apply, plan_records, plan_table
 from initlab.optim import OptimizerFactory
+from initlab.tables import markdown_table
 
 CONFIG_KEY = "initlab_config"  # the run's config, in every checkpoint
 
@@ -28,9 +29,9 @@ class InitModule(pl.LightningModule):
     ``setup``, so ``trainer.fit(m, ckpt_path=p)`` always ends up with the checkpoint's weights;
     setting ``trainer.ckpt_path = p`` before ``trainer.fit(m)`` (what ``initlab.train`` does)
     also skips the initializer's work, which matters for data-dependent methods.
-    Data-dependent initializers (``lsuv``, ``data_dependent``) then calibrate the net on the
-    datamodule's training split, on its device (:mod:`initlab.calibrate`); ``calibration``
-    holds what they did per layer.
+    Data-dependent initializers (``lsuv``, ``data_dependent``, ``dbn``) then calibrate the net
+    on the datamodule's training split, on its device (:mod:`initlab.calibrate`);
+    ``calibration`` holds what they did per layer.
     The plan it applied is kept in ``init_plan``, logged to TensorBoard as text (``init/plan``)
     and written to ``init_plan.json`` in the logger's folder, with the calibration.
     """
@@ -107,11 +108,10 @@ class InitModule(pl.LightningModule):
         )
         if self.calibration:
             keys = list(self.calibration[0])
-            rows = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
-            rows += ["| " + " | ".join(_cell(r[k]) for k in keys) + " |" for r in self.calibration]
+            table = markdown_table(keys, ([r[k] for k in keys] for r in self.calibration))
             text += (
                 f"\n\n**{self.initializer.calibration.method}** on a training batch, "
-                f"{self.calibration_seconds:.2f} s:\n\n" + "\n".join(rows)
+                f"{self.calibration_seconds:.2f} s:\n\n" + table
             )
         return text
 
@@ -175,7 +175,3 @@ class InitModule(pl.LightningModule):
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return self.optimizer_factory(self.parameters())
-
-
-def _cell(value) -> str:
-    return f"{value:.4g}" if isinstance(value, float) else str(value)

@@ -30,6 +30,7 @@ from initlab.config import RunSpec, ValidateBeforeRun, build
 from initlab.diagnostics import ActivationRecorder, histogram_figure, sites
 from initlab.errors import ConfigError, call_with, positive_int
 from initlab.initializers import apply
+from initlab.tables import markdown_table
 from initlab.train import CONF_DIR
 
 INPUTS = ("gaussian", "data")
@@ -125,13 +126,7 @@ def probe(cfg: DictConfig) -> list[dict]:
 
 def markdown(rows: list[dict]) -> str:
     """The rows' :data:`COLUMNS` as a markdown table, floats to 4 significant digits."""
-
-    def cell(v) -> str:
-        return f"{v:.4g}" if isinstance(v, float) else str(v)
-
-    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
-    lines += ["| " + " | ".join(cell(row[c]) for c in COLUMNS) + " |" for row in rows]
-    return "\n".join(lines)
+    return markdown_table(COLUMNS, ([row[c] for c in COLUMNS] for row in rows))
 
 
 def write(rows: list[dict], folder: Path, title: str = "", bins: int = 30) -> str:

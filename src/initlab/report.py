@@ -28,7 +28,7 @@ import math
 import statistics
 import sys
 import warnings
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +39,8 @@ from matplotlib import colormaps
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from initlab.tables import markdown_table
 
 METRICS = ("test/acc", "test/loss", "val/acc", "val/loss")
 CURVES = ("val/acc", "val/loss", "train/loss", "train/acc")
@@ -137,12 +139,13 @@ def _cell(row: dict, metric: str) -> str:
 
 def markdown(rows: list[dict], varied: Sequence[str]) -> str:
     head = [*varied, *METRICS, "n", "diverged", "failed", "missing", "fit s"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for row in rows:
-        cells = [row[k] for k in varied] + [_cell(row, m) for m in METRICS]
-        cells += [row["n"], row["diverged"], row["failed"], row["missing"], f"{row['fit s']:.1f}"]
-        lines.append("| " + " | ".join(str(c) for c in cells) + " |")
-    return "\n".join(lines)
+    cells = (
+        [row[k] for k in varied]
+        + [_cell(row, m) for m in METRICS]
+        + [row["n"], row["diverged"], row["failed"], row["missing"], f"{row['fit s']:.1f}"]
+        for row in rows
+    )
+    return markdown_table(head, cells)
 
 
 def write_csv(rows: list[dict], path: Path) -> None:
@@ -163,16 +166,15 @@ def _layout(varied: Sequence[str]) -> tuple[str | None, str | None, list[str]]:
     return first, second, list(varied[2:])
 
 
-def _values(rows_or_jobs, key: str | None, get) -> list[str]:
-    return sorted({get(r, key) for r in rows_or_jobs}) if key else [""]
+def _values(rows: list[dict], key: str | None) -> list[str]:
+    return sorted({r.get(key, "") for r in rows}) if key else [""]
 
 
 def heatmap(rows: list[dict], varied: Sequence[str], metric: str) -> Figure:
     """``metric`` means on the grid's two main axes, one panel per value of the others; cells
     where every run diverged say "diverged", cells with no result "—"."""
     rows_axis, cols_axis, rest = _layout(varied)
-    get = dict.get
-    ys, xs = _values(rows, rows_axis, get), _values(rows, cols_axis, get)
+    ys, xs = _values(rows, rows_axis), _values(rows, cols_axis)
     panels = sorted({tuple(r[k] for k in rest) for r in rows})
     fig = Figure(figsize=(1.1 * len(xs) * len(panels) + 2.5, 0.35 * len(ys) + 1.4), dpi=100)
     axes = fig.subplots(1, len(panels), squeeze=False)[0]
@@ -324,7 +326,9 @@ def report(sweep: Path) -> tuple[list[dict], list[str], dict, list[Job]]:
         fig.savefig(out / f"{name}.png")
 
     command = " ".join(_sweep_overrides(sweep))
-    counts = ", ".join(f"{n} {status}" for status, n in sorted(_counts(jobs).items()))
+    counts = ", ".join(
+        f"{n} {status}" for status, n in sorted(Counter(j.status for j in jobs).items())
+    )
     held = ", ".join(f"`{k}={v}`" for k, v in constant.items()) or "nothing"
     lines = [f"# Sweep report: {sweep.name}", ""]
     lines += [f"`python train.py -m {command}`", ""] if command else []
@@ -336,13 +340,6 @@ def report(sweep: Path) -> tuple[list[dict], list[str], dict, list[Job]]:
     lines += [f"![{name}]({name}.png)\n" for name in figures]
     (out / "report.md").write_text("\n".join(lines))
     return rows, varied, constant, jobs
-
-
-def _counts(jobs: Sequence[Job]) -> dict[str, int]:
-    counts: dict[str, int] = defaultdict(int)
-    for job in jobs:
-        counts[job.status] += 1
-    return counts
 
 
 def _sweep_overrides(sweep: Path) -> list[str]:
