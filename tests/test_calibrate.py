@@ -88,7 +88,8 @@ def test_forward_order_is_the_order_of_calls_not_of_registration():
     assert [m for m in net.modules() if isinstance(m, nn.Linear)] == [net.b, net.a]
     assert forward_order(net, torch.randn(8, 16)) == [net.a, net.b]
     records = lsuv(net, torch.randn(256, 16) * 5)
-    assert [r["layer"] for r in records] == ["Linear(32, 16)", "Linear(10, 32)"]
+    # labelled as the init plan labels them: Linear(in→out)
+    assert [r["layer"] for r in records] == ["Linear(16→32)", "Linear(32→10)"]
     out = outputs_in_forward_order(net, torch.randn(256, 16) * 5)
     assert [o.shape[1] for o in out] == [32, 10]
 

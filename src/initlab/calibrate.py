@@ -29,7 +29,7 @@ from rich.progress import Progress
 from torch import nn
 
 from initlab.errors import ConfigError
-from initlab.initializers import WEIGHT_LAYERS, Initializer
+from initlab.initializers import WEIGHT_LAYERS, Initializer, layer_kind
 
 Record = dict  # one layer's report: layer, iterations, variance before/after, scale
 
@@ -98,7 +98,7 @@ def lsuv(net: nn.Module, x: torch.Tensor, tol: float = 0.1, max_iter: int = 10) 
             records.append(
                 {
                     "order": k,
-                    "layer": _kind(layer),
+                    "layer": layer_kind(layer),
                     "iterations": iterations,
                     "variance_before": first,
                     "variance_after": variance,
@@ -124,17 +124,13 @@ def within_layer(net: nn.Module, x: torch.Tensor) -> list[Record]:
             records.append(
                 {
                     "order": k,
-                    "layer": _kind(layer),
+                    "layer": layer_kind(layer),
                     "std_before_min": std.min().item(),
                     "std_before_max": std.max().item(),
                     "mean_before_abs_max": mean.abs().max().item(),
                 }
             )
     return records
-
-
-def _kind(layer: nn.Module) -> str:
-    return f"{type(layer).__name__}{tuple(layer.weight.shape)}"
 
 
 def dbn(
@@ -190,7 +186,7 @@ def dbn(
             records.append(
                 {
                     "order": order,
-                    "layer": _kind(layer),
+                    "layer": layer_kind(layer),
                     "visible": "bernoulli" if bernoulli else "gaussian",
                     "reconstruction_error": errors,
                 }

@@ -526,7 +526,9 @@ def weight_layers(net: nn.Module) -> list[tuple[str, nn.Module]]:
     return [(name, m) for name, m in net.named_modules() if isinstance(m, WEIGHT_LAYERS)]
 
 
-def _kind(layer: nn.Module) -> str:
+def layer_kind(layer: nn.Module) -> str:
+    """How the plan and the calibration records name a layer: ``Linear(784→256)``,
+    ``Conv2d(1→32, 3×3, groups=1)``."""
     if isinstance(layer, nn.Linear):
         return f"Linear({layer.in_features}→{layer.out_features})"
     kh, kw = layer.kernel_size
@@ -562,7 +564,13 @@ def plan(init: Initializer, net: nn.Module) -> list[LayerPlan]:
         bias = None if layer.bias is None else _bias_draw(init.bias, fans)
         rows.append(
             LayerPlan(
-                f"layer{k}", name, _kind(layer), fans.fan_in, fans.fan_out, init.weight(fans), bias
+                f"layer{k}",
+                name,
+                layer_kind(layer),
+                fans.fan_in,
+                fans.fan_out,
+                init.weight(fans),
+                bias,
             )
         )
     return rows
