@@ -3,36 +3,44 @@
 :func:`build` calls every group's builder with the group's keys (so an unknown key or a value
 that cannot work raises :class:`ConfigError` naming ``group.key`` and the value), builds the
 model on the ``meta`` device (free) and plans the initializer on it (so layer-dependent
-checks such as ``sparse`` ``k`` ≤ fan_in run too). Nothing here touches data or disk.
+checks such as ``sparse`` ``k`` ≤ fan_in run too), and checks the ``trainer`` and ``logger``
+keywords against what Lightning and initlab accept (and, for a run on this machine, that the
+accelerator is there). Nothing here reads data or writes to disk.
 """
 
 from __future__ import annotations
 
-import inspect
+import math
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 
-import pytorch_lightning as pl
 import torch
 from hydra.experimental.callback import Callback
+from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from initlab.activations import Activation, get_activation
 from initlab.calibrate import check as calibration_check
 from initlab.data import DATASETS, TensorDataModule
-from initlab.diagnostics import Diagnostics
-from initlab.errors import ConfigError, call_with
+from initlab.diagnostics import STATS, Diagnostics
+from initlab.errors import ConfigError, call_with, integer, number, positive_int
 from initlab.initializers import Initializer, get_initializer, plan
 from initlab.models import MODELS
 from initlab.optim import OPTIMIZERS, OptimizerFactory
+from initlab.trainer_args import check_trainer
 
 GROUPS = ("init", "activation", "dataset", "model", "optimizer", "trainer", "logger")
 DATAMODULE_KEYS = ("batch_size", "eval_batch_size", "val_size", "normalize")
 PROGRESS_BARS = ("auto", "rich", "none")
 LOGGERS = ("tensorboard",)
+SEED_MAX = 2**32 - 1  # numpy's (and so Lightning's seed_everything's) largest seed
+# TensorBoardLogger / SummaryWriter keywords a config may set (initlab.train.run sets the
+# folder, name, version, hp metric and purge step; prefix and sub_dir would move the tags and
+# events away from where the report and resume look for them).
+LOGGER_KEYS = ("log_graph", "max_queue", "flush_secs", "filename_suffix")
 
 
 @dataclass
@@ -71,14 +79,17 @@ def _lookup(group: str, registry: dict, name: str) -> Callable:
     return registry[name]
 
 
-def build(cfg: DictConfig) -> RunSpec:
-    """Check ``cfg`` and return the run's plain objects. Raises :class:`ConfigError`."""
+def build(cfg: DictConfig, *, local_devices: bool = True) -> RunSpec:
+    """Check ``cfg`` and return the run's plain objects. Raises :class:`ConfigError`.
+
+    ``local_devices``: the run will use this machine's devices, so an accelerator it lacks
+    (``trainer=gpu`` without a GPU) is refused. False where the job runs elsewhere (a SLURM
+    launcher: the submitting host may have no GPU; the job checks again on its node).
+    """
     for group in GROUPS:
         if group not in cfg:
             raise ConfigError(group, None, "missing config group")
-    seed = cfg.get("seed")
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ConfigError("seed", seed, "must be an integer ≥ 0")
+    seed = integer("seed", cfg.get("seed"), 0, SEED_MAX)
 
     name, params = _params(cfg, "activation")
     activation = _in_group("activation", get_activation, name, **params)
@@ -87,6 +98,12 @@ def build(cfg: DictConfig) -> RunSpec:
     dm_params = {k: params.pop(k) for k in DATAMODULE_KEYS if k in params}
     dataset = _in_group("dataset", call_with, _lookup("dataset", DATASETS, name), params)
     datamodule = _in_group("dataset", TensorDataModule, dataset, seed=seed, **dm_params)
+    if dataset.n_train is not None and datamodule.val_size >= dataset.n_train:
+        raise ConfigError(
+            "dataset.val_size",
+            datamodule.val_size,
+            f"must be < the {dataset.n_train} training examples of dataset={name}",
+        )
 
     name, params = _params(cfg, "model")
     model_fn = _lookup("model", MODELS, name)
@@ -112,26 +129,17 @@ def build(cfg: DictConfig) -> RunSpec:
         raise ConfigError(
             "trainer.progress_bar", progress_bar, f"must be one of {', '.join(PROGRESS_BARS)}"
         )
-    accepted = inspect.signature(pl.Trainer).parameters
-    for key, value in trainer.items():
-        if key not in accepted or key in ("logger", "callbacks", "enable_progress_bar"):
-            raise ConfigError(
-                f"trainer.{key}", value, "not a pl.Trainer argument this template passes on"
-            )
-    for key in ("gradient_clip_val", "gradient_clip_algorithm", "accumulate_grad_batches"):
-        if key in trainer:  # Lightning refuses these under manual optimization, after data loads
-            raise ConfigError(
-                f"trainer.{key}",
-                trainer[key],
-                "not supported: initlab's training_step makes the optimizer step itself",
-            )
-    epochs = trainer.get("max_epochs")
-    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
-        raise ConfigError("trainer.max_epochs", epochs, "must be a positive integer")
+    n_train = dataset.n_train and dataset.n_train - datamodule.val_size
+    batches = {  # per epoch, where the dataset's size is known without reading it
+        "train": n_train and math.ceil(n_train / datamodule.batch_size),
+        "val": math.ceil(datamodule.val_size / datamodule.eval_batch_size),
+    }
+    _in_group("trainer", check_trainer, trainer, batches, local_devices)
 
     name, logger = _params(cfg, "logger")
     if name not in LOGGERS:
         raise ConfigError("logger.name", name, f"must be one of {', '.join(LOGGERS)}")
+    _in_group("logger", _check_logger, logger)
 
     return RunSpec(
         seed,
@@ -147,9 +155,70 @@ def build(cfg: DictConfig) -> RunSpec:
     )
 
 
+def _check_logger(logger: dict) -> None:
+    """TensorBoardLogger's keywords (keys bare: the caller adds ``logger.``)."""
+    for key, value in logger.items():
+        if key not in LOGGER_KEYS:
+            raise ConfigError(key, value, f"unknown key (accepted: {', '.join(LOGGER_KEYS)})")
+    if not isinstance(logger.get("log_graph", False), bool):
+        raise ConfigError("log_graph", logger["log_graph"], "must be true or false")
+    if "max_queue" in logger:
+        positive_int("max_queue", logger["max_queue"])
+    if "flush_secs" in logger and number("flush_secs", logger["flush_secs"]) < 1:
+        # the writer thread flushes every flush_secs: below 1 s it flushes all the time
+        raise ConfigError("flush_secs", logger["flush_secs"], "must be a number of seconds ≥ 1")
+    if not isinstance(logger.get("filename_suffix", ""), str):
+        raise ConfigError("filename_suffix", logger["filename_suffix"], "must be a string")
+
+
+def runs_remotely(config: DictConfig) -> bool:
+    """Whether the jobs of ``config`` (with its ``hydra`` node) run on other machines: a sweep
+    through a SLURM launcher, whose submitting host may lack the jobs' GPUs."""
+    if OmegaConf.select(config, "hydra.mode") == RunMode.RUN:
+        return False  # a single run runs here, whatever launcher is configured
+    target = str(OmegaConf.select(config, "hydra.launcher._target_", default="") or "")
+    return "submitit" in target and "Slurm" in target
+
+
+def check_launcher(hydra_cfg: DictConfig) -> None:
+    """The sweep's own settings (``hydra_cfg`` is the ``hydra`` node). Joblib's ``n_jobs`` must
+    be a non-zero integer; ``hydra/launcher=gpus`` resolves it to the number of visible GPUs,
+    which is 0 on a machine without one. The sweeper's ``max_batch_size``: null or ≥ 1 (a
+    negative one would launch no job at all)."""
+    size = OmegaConf.select(hydra_cfg, "sweeper.max_batch_size", default=None)
+    if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 1):
+        raise ConfigError(
+            "hydra.sweeper.max_batch_size", size, "must be a positive integer or null"
+        )
+    launcher = OmegaConf.select(hydra_cfg, "launcher")
+    if launcher is None:
+        return
+    raw = OmegaConf.select(launcher, "n_jobs", throw_on_resolution_failure=False)
+    unresolved = OmegaConf.to_container(launcher, resolve=False).get("n_jobs")
+    if raw is None and unresolved is not None:
+        raise ConfigError("hydra.launcher.n_jobs", unresolved, "could not be resolved")
+    if raw is None:
+        return
+    if raw == 0 and "cuda_device_count" in str(unresolved):
+        raise ConfigError(
+            "hydra.launcher.n_jobs",
+            0,
+            "no GPU visible (hydra/launcher=gpus runs one job per visible GPU): use "
+            "hydra/launcher=joblib on a machine without one",
+        )
+    if isinstance(raw, bool) or not isinstance(raw, int) or raw == 0:
+        raise ConfigError(
+            "hydra.launcher.n_jobs", raw, "must be a non-zero integer (-1: one per core)"
+        )
+
+
 def _diagnostics(cfg: DictConfig, activation: Activation) -> Callable[[], Diagnostics] | None:
     """A factory of the configured diagnostics callback (checked here), or None when off."""
     params = OmegaConf.to_container(cfg.get("diagnostics") or {}, resolve=True)
+    if not isinstance(params.get("stats", []), list):  # list(5) would raise a TypeError
+        raise ConfigError(
+            "diagnostics.stats", params["stats"], f"must be a non-empty list of {', '.join(STATS)}"
+        )
     enabled = params.pop("enabled", True)
     if not isinstance(enabled, bool):
         raise ConfigError("diagnostics.enabled", enabled, "must be true or false")
@@ -166,12 +235,24 @@ class ValidateBeforeRun(Callback):
     the key and the value."""
 
     def on_run_start(self, config: DictConfig, **kwargs) -> None:
+        # Hydra turns an exception from a callback into a warning and runs the job anyway, so
+        # every failure of the check must end the process here (SystemExit passes through).
         try:
             self.check(config)
         except ConfigError as err:
-            print(f"initlab: invalid config: {err}", file=sys.stderr)
-            sys.exit(2)
+            _refuse(f"initlab: invalid config: {err}")
+        except Exception as err:  # a bug in a check: still never let the run start
+            _refuse(
+                f"initlab: invalid config: the check itself failed with {type(err).__name__}: "
+                f"{err} (a bug in initlab's validation; the run was not started)"
+            )
 
     def check(self, config: DictConfig) -> None:
-        """Raise :class:`ConfigError` for a bad value; entry points with more keys extend it."""
-        build(config)
+        """Raise :class:`ConfigError` for a bad value; entry points with more keys extend it.
+        Devices are checked against this machine unless the jobs run elsewhere (SLURM)."""
+        build(config, local_devices=not runs_remotely(config))
+
+
+def _refuse(line: str) -> None:
+    print(" ".join(line.split()), file=sys.stderr)  # one line, whatever the message held
+    sys.exit(2)

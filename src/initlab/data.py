@@ -9,14 +9,19 @@ and class count (known without reading anything, so configs validate before any 
 ``load`` that reads the data.
 
 Sources for the IDX sets (DESIGN.md §Data): ``dataset.data_dir`` → the system copy from Debian's
-``dataset-fashion-mnist`` package → torchvision's download (needs internet).
+``dataset-fashion-mnist`` package → torchvision's download (needs internet). A ``data_dir`` that
+is given is the only source: the files in it, or a download into it, never another copy.
 """
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import math
+import os
 import pickle
+import shutil
+import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
@@ -26,7 +31,7 @@ import numpy as np
 import pytorch_lightning as pl
 import torch
 
-from initlab.errors import ConfigError, positive_int
+from initlab.errors import ConfigError, integer, number, positive_int
 
 Arrays = tuple[
     torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor
@@ -51,6 +56,9 @@ class Dataset:
     in_shape: tuple[int, ...]  # one example, e.g. (1, 28, 28)
     num_classes: int
     load: Callable[[], Arrays]  # x as float32 in [0, 1] (images) of shape (N, *in_shape), y int64
+    # Training examples (before the validation split), known without reading, so validation
+    # can refuse a val_size that leaves none; None: unknown until load().
+    n_train: int | None = None
 
 
 # ----------------------------------------------------------------------------------------------
@@ -111,11 +119,26 @@ def _read_cifar_folder(folder: Path) -> Arrays | None:
 
 
 def _download(name: str, root: Path) -> Arrays:
-    """torchvision's download into ``root`` (it verifies checksums and skips files it has)."""
+    """torchvision's download (it verifies checksums) into a temporary folder inside ``root``,
+    whose files move into ``root`` only once both splits have loaded: a failed or interrupted
+    download leaves ``root`` as it was (no half-made ``MNIST/raw``)."""
     import torchvision.datasets as tvd
 
     cls = getattr(tvd, TORCHVISION_CLASS[name])
-    train, test = cls(root, train=True, download=True), cls(root, train=False, download=True)
+    created = not root.exists()
+    root.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".download-", dir=root))
+    try:
+        train = cls(staging, train=True, download=True)
+        test = cls(staging, train=False, download=True)
+        _move_into(staging, root)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        if created:
+            with contextlib.suppress(OSError):  # the folder this call made, if still empty
+                root.rmdir()
+        raise
+    shutil.rmtree(staging, ignore_errors=True)
 
     def x(ds) -> torch.Tensor:
         data = torch.as_tensor(ds.data)
@@ -124,23 +147,37 @@ def _download(name: str, root: Path) -> Arrays:
     return x(train), torch.as_tensor(train.targets), x(test), torch.as_tensor(test.targets)
 
 
+def _move_into(src: Path, dst: Path) -> None:
+    """Move every file under ``src`` to the same relative path under ``dst`` (folders merged,
+    files replaced one by one with an atomic rename: same file system)."""
+    for path in sorted(src.rglob("*")):  # a folder sorts before what it holds
+        target = dst / path.relative_to(src)
+        if path.is_dir():
+            target.mkdir(exist_ok=True)
+        else:
+            os.replace(path, target)
+
+
 @lru_cache(maxsize=4)
 def _load_vision(name: str, data_dir: str | None) -> Arrays:
     """Read a torchvision set once per process, trying the sources in order."""
     reader = _read_cifar_folder if name == "cifar10" else _read_idx_folder
-    # data_dir first (and the download goes there); else the system copy, then the cache.
+    system = SYSTEM_DIRS.get(name)
+    # A given data_dir is the only source (its files, or a download into it): a typo in it must
+    # not silently train on another copy. Without one: the system copy, then the cache.
     root = Path(data_dir).expanduser() if data_dir else DOWNLOAD_ROOT
-    installed = [p for p in [SYSTEM_DIRS.get(name)] if p is not None]
-    folders = [root, *installed] if data_dir else [*installed, root]
+    folders = [root] if data_dir else [p for p in (system, root) if p is not None]
     for folder in folders:
         if folder.is_dir() and (arrays := reader(folder)) is not None:
             return arrays
     try:
         return _download(name, root)
     except Exception as err:  # no network, a proxy, a checksum mismatch: say what to do instead
-        system = SYSTEM_DIRS.get(name)
-        ways = [f"  1. dataset.data_dir=<a folder holding the files> (tried: {data_dir})"]
-        if system is not None:
+        tried = f"tried: {data_dir}, no complete copy there" if data_dir else "not set"
+        ways = [f"  1. dataset.data_dir=<a folder holding the files> ({tried})"]
+        if system is not None and data_dir and system.is_dir():
+            ways.append(f"  2. the system copy in {system}: leave dataset.data_dir unset to use it")
+        elif system is not None:
             ways.append(
                 f"  2. sudo apt-get install dataset-{name.replace('_', '-')}  "
                 f"(Debian/Ubuntu; puts them in {system}, not present here)"
@@ -166,8 +203,18 @@ def _as_float(arrays: Arrays) -> Arrays:
 
 
 def _check_data_dir(data_dir) -> str | None:
-    if data_dir is not None and not isinstance(data_dir, str):
+    """A given ``data_dir`` must be an existing folder: it is the only source then (a download
+    goes into it), so a typo must fail here, not train on another copy or download elsewhere."""
+    if data_dir is None:
+        return None
+    if not isinstance(data_dir, str) or not data_dir:
         raise ConfigError("data_dir", data_dir, "must be a path or null")
+    if not Path(data_dir).expanduser().is_dir():
+        raise ConfigError(
+            "data_dir",
+            data_dir,
+            "no such folder (create it for a download into it, or leave data_dir null)",
+        )
     return data_dir
 
 
@@ -175,20 +222,32 @@ def fashion_mnist(data_dir: str | None = None) -> Dataset:
     """Zalando's Fashion-MNIST (Xiao et al., 2017): 60k/10k 28×28 grey images, 10 classes."""
     data_dir = _check_data_dir(data_dir)
     return Dataset(
-        "fashion_mnist", (1, 28, 28), 10, lambda: _as_float(_load_vision("fashion_mnist", data_dir))
+        "fashion_mnist",
+        (1, 28, 28),
+        10,
+        lambda: _as_float(_load_vision("fashion_mnist", data_dir)),
+        n_train=60000,
     )
 
 
 def mnist(data_dir: str | None = None) -> Dataset:
     """LeCun's MNIST digits: 60k/10k 28×28 grey images, 10 classes."""
     data_dir = _check_data_dir(data_dir)
-    return Dataset("mnist", (1, 28, 28), 10, lambda: _as_float(_load_vision("mnist", data_dir)))
+    return Dataset(
+        "mnist", (1, 28, 28), 10, lambda: _as_float(_load_vision("mnist", data_dir)), n_train=60000
+    )
 
 
 def cifar10(data_dir: str | None = None) -> Dataset:
     """Krizhevsky's CIFAR-10: 50k/10k 32×32 RGB images, 10 classes."""
     data_dir = _check_data_dir(data_dir)
-    return Dataset("cifar10", (3, 32, 32), 10, lambda: _as_float(_load_vision("cifar10", data_dir)))
+    return Dataset(
+        "cifar10",
+        (3, 32, 32),
+        10,
+        lambda: _as_float(_load_vision("cifar10", data_dir)),
+        n_train=50000,
+    )
 
 
 @lru_cache(maxsize=1)
@@ -209,7 +268,9 @@ def digits(test_size: int = 360) -> Dataset:
     works offline. ``test_size`` images, chosen once by a fixed permutation, form the test set."""
     if isinstance(test_size, bool) or not isinstance(test_size, int) or not 0 < test_size < 1797:
         raise ConfigError("test_size", test_size, "must be an integer in 1..1796")
-    return Dataset("digits", (1, 8, 8), 10, lambda: _load_digits(test_size))
+    return Dataset(
+        "digits", (1, 8, 8), 10, lambda: _load_digits(test_size), n_train=1797 - test_size
+    )
 
 
 @lru_cache(maxsize=2)
@@ -244,10 +305,10 @@ def gaussian(
     ]:
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             raise ConfigError(key, value, f"must be an integer ≥ {low}")
-    if isinstance(separation, bool) or not isinstance(separation, (int, float)) or separation <= 0:
-        raise ConfigError("separation", separation, "must be > 0")
-    args = (n_train, n_test, features, classes, float(separation), int(data_seed))
-    return Dataset("gaussian", (features,), classes, lambda: _make_gaussian(*args))
+    separation = number("separation", separation, positive=True)  # nan, inf: refused
+    data_seed = integer("data_seed", data_seed, 0, 2**63 - 1)  # torch.Generator's range
+    args = (n_train, n_test, features, classes, separation, data_seed)
+    return Dataset("gaussian", (features,), classes, lambda: _make_gaussian(*args), n_train=n_train)
 
 
 DATASETS: dict[str, Callable[..., Dataset]] = {
@@ -259,33 +320,56 @@ DATASETS: dict[str, Callable[..., Dataset]] = {
 # Batching and the datamodule.
 
 
+class EpochShuffle:
+    """The order of one epoch's examples: a permutation drawn from a generator seeded by
+    ``(seed, epoch)`` alone, like :class:`torch.utils.data.DistributedSampler`.
+
+    No generator state carries from one epoch to the next, so a run resumed at epoch k (whose
+    checkpoint restored Lightning's epoch counter) draws the very permutation the uninterrupted
+    run drew. Lightning calls ``set_epoch`` on a loader's ``sampler`` before every epoch.
+    """
+
+    def __init__(self, n: int, seed: int):
+        self.n, self.seed, self.epoch = n, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def permutation(self) -> torch.Tensor:
+        # SeedSequence mixes (seed, epoch) into one 64-bit seed: (0, 1) and (1, 0) differ.
+        mixed = int(np.random.SeedSequence([self.seed, self.epoch]).generate_state(1, np.uint64)[0])
+        return torch.randperm(self.n, generator=torch.Generator().manual_seed(mixed))
+
+
 class TensorBatches:
     """An epoch of ``(x[idx], y[idx])`` batches over tensors already on their device.
 
-    With ``shuffle``, each epoch takes the next permutation from ``generator``; under DDP each
+    With a ``sampler`` (:class:`EpochShuffle`), each epoch takes its permutation; under DDP each
     rank takes every ``world``-th index of it, so ranks see disjoint, equal-sized shards.
+    ``sampler`` and ``batch_sampler`` are where Lightning looks on a DataLoader.
     """
+
+    batch_sampler = None
 
     def __init__(
         self,
         x: torch.Tensor,
         y: torch.Tensor,
         batch_size: int,
-        shuffle: bool = False,
-        generator: torch.Generator | None = None,
+        sampler: EpochShuffle | None = None,
         rank: int = 0,
         world: int = 1,
     ):
         self.x, self.y, self.batch_size = x, y, batch_size
-        self.shuffle, self.generator, self.rank, self.world = shuffle, generator, rank, world
+        self.sampler, self.rank, self.world = sampler, rank, world
         self.n = len(y) // world if world > 1 else len(y)
 
     def __len__(self) -> int:
         return math.ceil(self.n / self.batch_size)
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        if self.shuffle:
-            order = torch.randperm(len(self.y), generator=self.generator)
+        if self.sampler is not None:
+            order = self.sampler.permutation()
             order = order[self.rank :: self.world][: self.n].to(self.x.device)
             for i in range(0, self.n, self.batch_size):
                 idx = order[i : i + self.batch_size]
@@ -354,7 +438,6 @@ class TensorDataModule(pl.LightningDataModule):
         self.splits = {
             k: (xs.to(device).contiguous(), ys.to(device)) for k, (xs, ys) in splits.items()
         }
-        self.train_generator = torch.Generator().manual_seed(self.seed)
 
     def transfer_batch_to_device(self, batch, device: torch.device, dataloader_idx: int):
         if batch[0].device == device:  # setup() put the splits on the strategy's device
@@ -366,15 +449,8 @@ class TensorDataModule(pl.LightningDataModule):
             (self.trainer.global_rank, self.trainer.world_size) if self.trainer else (0, 1)
         )
         x, y = self.splits["train"]
-        return TensorBatches(
-            x,
-            y,
-            self.batch_size,
-            shuffle=True,
-            generator=self.train_generator,
-            rank=rank,
-            world=world,
-        )
+        sampler = EpochShuffle(len(y), self.seed)
+        return TensorBatches(x, y, self.batch_size, sampler, rank=rank, world=world)
 
     def val_dataloader(self) -> TensorBatches:
         return TensorBatches(*self.splits["val"], self.eval_batch_size)

@@ -39,6 +39,23 @@ def positive_int(key: str, value) -> int:
     return value
 
 
+def integer(key: str, value, low: int | None = None, high: int | None = None) -> int:
+    """``value`` if it is an integer (not a bool, not a float such as 1.5) within [``low``,
+    ``high``] (either bound optional), else a ConfigError naming ``key``."""
+    ok = isinstance(value, int) and not isinstance(value, bool)
+    if ok and (low is None or value >= low) and (high is None or value <= high):
+        return value
+    if low is not None and high is not None:
+        reason = f"must be an integer in [{low}, {high}]"
+    elif low is not None:
+        reason = f"must be an integer ≥ {low}"
+    elif high is not None:
+        reason = f"must be an integer ≤ {high}"
+    else:
+        reason = "must be an integer"
+    raise ConfigError(key, value, reason)
+
+
 def call_with(fn: Callable, params: dict, *args):
     """``fn(*args, **params)``, first checking that every key of ``params`` is a parameter of
     ``fn``: a typo becomes a ConfigError listing the accepted keys, not a TypeError."""

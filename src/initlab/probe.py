@@ -99,7 +99,7 @@ def probe(cfg: DictConfig) -> list[dict]:
     normalises with the batch's own statistics, as on the first training step.
     """
     settings = probe_settings(cfg)
-    spec = build(cfg)
+    spec = build(cfg, local_devices=False)  # the probe runs on the CPU, whatever the trainer
     net = spec.make_net()
     layers = apply(spec.initializer, net, spec.seed)
     x = _inputs(spec, settings)
@@ -161,7 +161,7 @@ class ValidateProbeBeforeRun(ValidateBeforeRun):
 
     def check(self, config: DictConfig) -> None:
         probe_settings(config)
-        super().check(config)
+        build(config, local_devices=False)  # the trainer's devices are never used here
 
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="probe")

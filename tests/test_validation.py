@@ -1,0 +1,269 @@
+"""Values that used to pass validation and then crash or be recorded wrongly: each now fails in
+:func:`initlab.config.build` (called by the Hydra callback before the run folder exists, and by
+the sweeper for every job before any starts), naming the key and the value, exit status 2."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import typing
+import warnings
+
+import pytest
+import torch
+from conftest import CONF_DIR, QUICK, REPO, make_cfg
+from hydra import compose, initialize_config_dir
+from lightning_fabric.connector import _PRECISION_INPUT
+
+from initlab import config
+from initlab.config import ValidateBeforeRun, build, check_launcher, runs_remotely
+from initlab.errors import ConfigError
+
+NO_GPU = not torch.cuda.is_available()
+
+
+def hydra_cfg(*overrides: str):
+    """The composed config with its ``hydra`` node, as the callback and the sweeper see it."""
+    with warnings.catch_warnings():  # the launcher plugins' schema-matching deprecation notice
+        warnings.simplefilter("ignore", UserWarning)
+        with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+            return compose("config", overrides=list(overrides), return_hydra_config=True)
+
+
+@pytest.mark.parametrize(
+    "overrides,key,value",
+    [
+        # the validation split would leave no training example (digits: 1797 - 360 = 1437)
+        (["dataset=digits", "dataset.val_size=1437"], "dataset.val_size", "1437"),
+        (
+            ["dataset=digits", "dataset.test_size=1700", "dataset.val_size=97"],
+            "dataset.val_size",
+            "97",
+        ),
+        (["dataset.val_size=60000"], "dataset.val_size", "60000"),  # fashion_mnist
+        (["dataset=mnist", "dataset.val_size=60000"], "dataset.val_size", "60000"),
+        (["dataset=cifar10", "model=cnn", "dataset.val_size=50000"], "dataset.val_size", "50000"),
+        (
+            ["dataset=gaussian", "dataset.n_train=500", "dataset.val_size=500"],
+            "dataset.val_size",
+            "500",
+        ),
+        # gaussian: non-finite separation, a data_seed that is not an integer in range
+        (["dataset=gaussian", "dataset.separation=nan"], "dataset.separation", "nan"),
+        (["dataset=gaussian", "dataset.separation=inf"], "dataset.separation", "inf"),
+        (["dataset=gaussian", "dataset.data_seed=abc"], "dataset.data_seed", "'abc'"),
+        (["dataset=gaussian", "dataset.data_seed=1.5"], "dataset.data_seed", "1.5"),
+        (["dataset=gaussian", "dataset.data_seed=-1"], "dataset.data_seed", "-1"),
+        (
+            ["dataset=gaussian", "dataset.data_seed=9223372036854775808"],
+            "dataset.data_seed",
+            "9223372036854775808",
+        ),
+        (["dataset.data_dir=/nonexistent"], "dataset.data_dir", "'/nonexistent'"),
+        (["dataset=cifar10", "dataset.data_dir=''"], "dataset.data_dir", "''"),
+        (["seed=4294967296"], "seed", "4294967296"),
+        (["seed=1.5"], "seed", "1.5"),
+        # trainer: values Lightning refuses (after the folder exists) or runs wrongly
+        (["trainer.log_every_n_steps=0"], "trainer.log_every_n_steps", "0"),
+        (["+trainer.limit_train_batches=0"], "trainer.limit_train_batches", "0"),
+        (["+trainer.limit_val_batches=0"], "trainer.limit_val_batches", "0"),
+        (["+trainer.limit_test_batches=0"], "trainer.limit_test_batches", "0"),
+        (["+trainer.limit_test_batches=-1"], "trainer.limit_test_batches", "-1"),
+        (["+trainer.limit_train_batches=1.5"], "trainer.limit_train_batches", "1.5"),
+        (["+trainer.limit_train_batches=0.0"], "trainer.limit_train_batches", "0.0"),
+        (["+trainer.limit_train_batches=abc"], "trainer.limit_train_batches", "'abc'"),
+        (
+            ["dataset=digits", "+trainer.limit_train_batches=0.001"],
+            "trainer.limit_train_batches",
+            "0.001",
+        ),
+        (["trainer.precision=banana"], "trainer.precision", "'banana'"),
+        (["trainer.devices=0"], "trainer.devices", "0"),
+        (["trainer.devices=-1"], "trainer.devices", "-1"),  # on the CPU: a positive count
+        (["trainer.accelerator=banana"], "trainer.accelerator", "'banana'"),
+        (["+trainer.strategy=banana"], "trainer.strategy", "'banana'"),
+        (["+trainer.max_steps=0"], "trainer.max_steps", "0"),
+        (["+trainer.check_val_every_n_epoch=0"], "trainer.check_val_every_n_epoch", "0"),
+        (["+trainer.val_check_interval=0"], "trainer.val_check_interval", "0"),
+        (
+            ["dataset=digits", "+trainer.val_check_interval=1000"],
+            "trainer.val_check_interval",
+            "1000",
+        ),
+        (["+trainer.max_time=abc"], "trainer.max_time", "'abc'"),
+        (["+trainer.profiler=abc"], "trainer.profiler", "'abc'"),
+        (["+trainer.detect_anomaly=abc"], "trainer.detect_anomaly", "'abc'"),
+        (["+trainer.deterministic=abc"], "trainer.deterministic", "'abc'"),
+        (["+trainer.default_root_dir=x"], "trainer.default_root_dir", "'x'"),
+        (["+trainer.enable_model_summary=false"], "trainer.enable_model_summary", "False"),
+        (["+trainer.fast_dev_run=true"], "trainer.fast_dev_run", "True"),
+        (["+trainer.barebones=true"], "trainer.barebones", "True"),
+        # logger
+        (["logger.flush_secs=0"], "logger.flush_secs", "0"),
+        (["logger.flush_secs=-1"], "logger.flush_secs", "-1"),
+        (["logger.max_queue=abc"], "logger.max_queue", "'abc'"),
+        (["logger.max_queue=0"], "logger.max_queue", "0"),
+        (["logger.log_graph=abc"], "logger.log_graph", "'abc'"),
+        (["+logger.foo=1"], "logger.foo", "1"),
+        (["+logger.prefix=x"], "logger.prefix", "'x'"),  # would rename every tag
+        # diagnostics.stats that is not a list (a TypeError inside the callback before)
+        (["diagnostics.stats=5"], "diagnostics.stats", "5"),
+    ],
+)
+def test_refused_in_validation(overrides, key, value):
+    with pytest.raises(ConfigError) as err:
+        build(make_cfg(*overrides))
+    assert err.value.key == key
+    assert str(err.value).startswith(f"{key}={value}: ")
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        ["dataset=digits", "dataset.val_size=1436"],
+        ["dataset.val_size=59999"],
+        ["dataset=gaussian", "dataset.separation=2", "dataset.data_seed=7"],
+        ["seed=4294967295"],
+        ["+trainer.limit_train_batches=0.5", "+trainer.limit_val_batches=2"],
+        ["+trainer.limit_test_batches=1.0", "+trainer.overfit_batches=0"],
+        ["trainer.log_every_n_steps=null", "+trainer.max_steps=-1"],
+        ["trainer.devices=auto", "trainer.accelerator=auto", "+trainer.strategy=auto"],
+        ["+trainer.max_time=00:00:10:00", "+trainer.val_check_interval=0.5"],
+        ["+trainer.deterministic=warn", "+trainer.profiler=simple"],
+        ["logger.flush_secs=1", "logger.max_queue=1", "+logger.filename_suffix=.x"],
+    ],
+)
+def test_good_values_still_pass(overrides):
+    build(make_cfg(*overrides))
+
+
+def test_every_precision_lightning_accepts_passes():
+    values = [
+        v
+        for literal in typing.get_args(_PRECISION_INPUT)
+        for v in typing.get_args(literal)
+        if not str(v).startswith("transformer-engine")  # needs NVIDIA's package
+    ]
+    assert "bf16-mixed" in values and 32 in values
+    for value in values:
+        build(make_cfg(f"trainer.precision={value}"))
+
+
+@pytest.mark.skipif(not NO_GPU, reason="a GPU is visible")
+def test_gpu_trainer_refused_without_a_gpu_unless_the_jobs_run_elsewhere():
+    cfg = make_cfg("trainer=gpu")
+    with pytest.raises(ConfigError, match=r"^trainer.accelerator='gpu': no GPU visible"):
+        build(cfg)
+    build(cfg, local_devices=False)  # e.g. a SLURM job: its node checks again in run()
+
+    # The callback and the sweeper decide from the launcher: SLURM runs the jobs elsewhere.
+    slurm = hydra_cfg("trainer=gpu", "hydra/launcher=submitit_slurm")
+    assert runs_remotely(slurm)
+    ValidateBeforeRun().check(slurm)
+    for launcher in ("joblib", "submitit_local"):
+        local = hydra_cfg("trainer=gpu", f"hydra/launcher={launcher}")
+        assert not runs_remotely(local)
+        with pytest.raises(ConfigError, match="trainer.accelerator"):
+            ValidateBeforeRun().check(local)
+
+
+@pytest.mark.skipif(not NO_GPU, reason="a GPU is visible")
+def test_gpus_launcher_refused_without_a_gpu():
+    with pytest.raises(ConfigError) as err:
+        check_launcher(hydra_cfg("hydra/launcher=gpus").hydra)
+    assert str(err.value).startswith("hydra.launcher.n_jobs=0: no GPU visible")
+
+
+def test_launcher_and_sweeper_settings():
+    check_launcher(hydra_cfg().hydra)  # the basic launcher: nothing to check
+    check_launcher(hydra_cfg("hydra/launcher=joblib").hydra)  # n_jobs -1: one per core
+    with pytest.raises(ConfigError, match="^hydra.launcher.n_jobs=0: must be a non-zero integer"):
+        check_launcher(hydra_cfg("hydra/launcher=joblib", "hydra.launcher.n_jobs=0").hydra)
+    with pytest.raises(ConfigError, match=r"^hydra.sweeper.max_batch_size=-1: "):
+        check_launcher(hydra_cfg("hydra.sweeper.max_batch_size=-1").hydra)
+
+
+def test_an_unexpected_error_in_the_check_still_stops_the_run(monkeypatch, capsys):
+    """Hydra turns an exception raised by a callback into a warning and runs the job anyway
+    (hydra/_internal/callbacks.py); the callback must exit itself, status 2, one line."""
+    from hydra._internal.callbacks import Callbacks
+
+    def broken(cfg, **kwargs):
+        raise ValueError("a bug\nover two lines")
+
+    monkeypatch.setattr(config, "build", broken)
+    cfg = hydra_cfg()
+    with pytest.raises(SystemExit) as stop:
+        Callbacks(cfg).on_run_start(config=cfg, config_name="config")
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("initlab: invalid config: ")
+    assert "ValueError: a bug over two lines" in err
+
+
+# ----------------------------------------------------------------------------------------------
+# Through `python train.py`: exit 2, the key and value on stderr, no folder.
+
+
+def _train(tmp_path, *overrides):
+    return subprocess.run(
+        [sys.executable, str(REPO / "train.py"), *overrides],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+# One run per distinct path (the rest go through the same callback as in-process build above):
+# a ConfigError from the datamodule, one that was a non-ConfigError before (Hydra turned it into
+# a warning and ran), the path check, and the device check on this machine.
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "overrides,shown",
+    [
+        (["dataset.val_size=5000"], "dataset.val_size=5000: must be < the 1437 training examples"),
+        (["dataset=gaussian", "dataset.data_seed=abc"], "dataset.data_seed='abc'"),
+        (
+            ["dataset=fashion_mnist", "dataset.data_dir=/nonexistent"],
+            "dataset.data_dir='/nonexistent': no such folder",
+        ),
+        pytest.param(
+            ["trainer=gpu"],
+            "trainer.accelerator='gpu': no GPU visible",
+            marks=pytest.mark.skipif(not NO_GPU, reason="a GPU is visible"),
+        ),
+    ],
+)
+def test_train_exits_2_before_the_run_folder_exists(tmp_path, overrides, shown):
+    run_dir = tmp_path / "run"
+    proc = _train(tmp_path, *QUICK, *overrides, f"hydra.run.dir={run_dir}")
+    assert proc.returncode == 2, proc.stderr
+    assert f"initlab: invalid config: {shown}" in proc.stderr
+    assert not run_dir.exists() and not (tmp_path / "logs").exists()
+
+
+@pytest.mark.slow
+def test_sweep_lists_the_bad_job_and_starts_none(tmp_path):
+    sweep_dir = tmp_path / "sweep"
+    proc = _train(
+        tmp_path,
+        "-m",
+        "dataset=digits",
+        "dataset.val_size=100,5000",
+        f"hydra.sweep.dir={sweep_dir}",
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert "invalid config in 1 of 2 jobs; none started" in proc.stderr
+    assert "dataset=digits dataset.val_size=5000: dataset.val_size=5000: must be <" in proc.stderr
+    assert not sweep_dir.exists() and not (tmp_path / "logs").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not NO_GPU, reason="a GPU is visible")
+def test_sweep_on_the_gpus_launcher_without_a_gpu(tmp_path):
+    sweep_dir = tmp_path / "sweep"
+    proc = _train(tmp_path, "-m", "hydra/launcher=gpus", *QUICK, f"hydra.sweep.dir={sweep_dir}")
+    assert proc.returncode == 2, proc.stderr
+    assert "hydra.launcher.n_jobs=0: no GPU visible" in proc.stderr
+    assert not sweep_dir.exists()
