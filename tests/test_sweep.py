@@ -13,21 +13,33 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import REPO
+from conftest import REPO, make_cfg
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from initlab import record as record_lib
 from initlab.devices import claim
+from initlab.train import run
 
-# digits (1437 training examples); lr 1000 with SGD diverges within a few steps; val_size 1500
-# passes the config check but fails once the data is read: one job of each kind.
+# MNIST from a data_dir that holds only 1000 training examples (validation assumes the real
+# 60 000, so val_size 1500 passes the check and fails once the data is read); lr 1000 with SGD
+# diverges within a few steps: one job of each kind. The folder is written by `mnist_dir`.
 GRID = [
-    "dataset=digits",
+    "dataset=mnist",
     "trainer.max_epochs=1",
     "trainer.progress_bar=none",
     "optimizer=sgd",
     "optimizer.lr=0.1,1000",
     "dataset.val_size=100,1500",
 ]
+
+
+@pytest.fixture
+def mnist_dir(tmp_path_factory) -> str:
+    from test_data_sources import write_raw_mnist
+
+    folder = tmp_path_factory.mktemp("mnist")
+    write_raw_mnist(folder / "MNIST" / "raw", n_train=1000, n_test=100)
+    return f"dataset.data_dir={folder}"  # left out of the job folders' names
 
 
 def sweep(tmp_path: Path, *overrides: str, timeout: int = 300) -> subprocess.CompletedProcess:
@@ -49,14 +61,14 @@ def statuses(sweep_dir: Path) -> dict[str, str]:
 def folder(lr: str, val_size: str) -> str:
     """The job folder Hydra names after the overrides, sorted by key."""
     return (
-        f"dataset.val_size={val_size},dataset=digits,optimizer.lr={lr},optimizer=sgd,"
+        f"dataset.val_size={val_size},dataset=mnist,optimizer.lr={lr},optimizer=sgd,"
         "trainer.max_epochs=1,trainer.progress_bar=none"
     )
 
 
 @pytest.mark.slow
-def test_every_job_ends_with_a_status_and_a_rerun_resumes(tmp_path):
-    proc = sweep(tmp_path, *GRID)
+def test_every_job_ends_with_a_status_and_a_rerun_resumes(tmp_path, mnist_dir):
+    proc = sweep(tmp_path, *GRID, mnist_dir)
     assert proc.returncode == 1, proc.stderr  # a failed job: the sweep says so in its exit code
     assert statuses(tmp_path) == {
         folder("0.1", "100"): "completed",
@@ -76,7 +88,7 @@ def test_every_job_ends_with_a_status_and_a_rerun_resumes(tmp_path):
         name: (tmp_path / name / "metrics.json").stat().st_mtime_ns
         for name in (folder("0.1", "100"), folder("1000", "100"))
     }
-    proc = sweep(tmp_path, *GRID)
+    proc = sweep(tmp_path, *GRID, mnist_dir)
     assert "2 of 4 jobs already finished, skipped" in proc.stdout
     assert "Launching 2 jobs" in proc.stderr + proc.stdout
     for name, mtime in finished.items():  # not run again
@@ -126,18 +138,27 @@ def test_a_killed_sweep_resumes_without_duplicates(tmp_path):
         time.sleep(0.05)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    assert statuses(tmp_path) == {}  # the killed job left no metrics.json, not half of one
+    (killed,) = tmp_path.glob("*seed=0*")
+    # The killed job's record still says running, and nobody holds its folder: killed.
+    assert statuses(tmp_path) == {killed.name: "running"}
+    assert record_lib.status_of(killed) == "killed"
 
     resumed = sweep(tmp_path, *grid)
     assert resumed.returncode == 0, resumed.stderr
-    assert "Restoring states from the checkpoint" in resumed.stdout + resumed.stderr
+    assert "resuming" in resumed.stdout + resumed.stderr
     assert sorted(statuses(tmp_path).values()) == ["completed", "completed"]
-    for run in tmp_path.glob("*seed=*"):
-        acc = EventAccumulator(str(run), size_guidance={"scalars": 0})
+    for run_dir in tmp_path.glob("*seed=*"):
+        acc = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})
         acc.Reload()
         steps = [e.step for e in acc.Scalars("train/loss")]
         assert len(steps) == len(set(steps)) == 30  # 300 steps, every 10th: none twice
-        assert json.loads((run / "metrics.json").read_text())["steps"] == 300
+        result = json.loads((run_dir / "metrics.json").read_text())
+        assert result["steps"] == 300
+        # the same numbers, bit for bit, as the job run on its own without a kill
+        overrides = result["overrides"]
+        alone = run(make_cfg(*overrides), tmp_path / "alone" / run_dir.name, overrides)
+        assert result["metrics"] == alone["metrics"]
+    assert json.loads((killed / "metrics.json").read_text())["resumed_from_step"] == 150
 
 
 def test_a_bad_value_anywhere_in_the_grid_starts_no_job(tmp_path):
@@ -150,7 +171,8 @@ def test_a_bad_value_anywhere_in_the_grid_starts_no_job(tmp_path):
 
 
 def test_ddp_is_refused_in_a_sweep(tmp_path):
-    proc = sweep(tmp_path, "dataset=digits", "trainer=ddp", "seed=0,1")
+    # +trainer.strategy: trainer=ddp on a machine without a GPU is refused earlier (no GPU)
+    proc = sweep(tmp_path, "dataset=digits", "+trainer.strategy=ddp", "seed=0,1")
     assert proc.returncode == 2
     assert "trainer.strategy='ddp'" in proc.stderr and "hydra/launcher=gpus" in proc.stderr
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 import subprocess
 
 import pytest
@@ -10,6 +12,7 @@ from conftest import QUICK, make_cfg
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from initlab import data
+from initlab import record as record_lib
 from initlab.train import run
 
 SCALARS = {"train/loss", "train/acc", "val/loss", "val/acc", "test/loss", "test/acc"}
@@ -26,6 +29,7 @@ RECORD_KEYS = {
     "steps",
     "fit_seconds",
     "error",
+    "resumed_from_step",
 }
 
 
@@ -100,6 +104,7 @@ def test_divergence_is_a_result(tmp_path):
         and record["steps"] <= record["diverged_at_step"] + 1
     )
     assert record["steps"] < 40  # it stopped early, not after the epoch
+    assert record["epochs"] == 0  # no whole epoch done, though Lightning's counter moved on
     assert record["error"] is None
     json.loads((tmp_path / "metrics.json").read_text())  # valid JSON: no NaN
 
@@ -132,3 +137,20 @@ def test_readme_main_command_on_digits(train_cmd, tmp_path):
     assert list(run_dir.glob("events.out.tfevents.*"))
     assert set(events(run_dir).Tags()["scalars"]) >= SCALARS
     assert "test/acc" in proc.stdout and str(run_dir.name) in proc.stdout
+    log = (run_dir / "train.log").read_text()  # Hydra's log file gets the run's own lines
+    assert "completed: " in log and f"run folder: {run_dir}" in log
+    assert "💡" not in proc.stdout + proc.stderr  # Lightning's advertising is left out
+    assert "LeafSpec" not in proc.stderr
+
+
+def test_metrics_json_follows_the_umask(tmp_path):
+    old = os.umask(0o022)
+    try:
+        record_lib.write(tmp_path, {"status": "completed"})
+        assert stat.S_IMODE((tmp_path / "metrics.json").stat().st_mode) == 0o644
+        os.umask(0o027)
+        record_lib.write(tmp_path, {"status": "completed"})
+        assert stat.S_IMODE((tmp_path / "metrics.json").stat().st_mode) == 0o640
+    finally:
+        os.umask(old)
+    assert not list(tmp_path.glob(".metrics.json.*"))  # no temporary file left behind

@@ -272,7 +272,7 @@ class Diagnostics(pl.Callback):
         self.images, self.images_every_n_steps = images, images_every_n_steps
         self._sites: list[Site] = []
         self._every = self._images_every = 1
-        self._last, self._next_image = 0, 0
+        self._last = 0
         self._step: int | None = None  # the logging step in progress
         self._image_step = False
         self._recorder: ActivationRecorder | None = None
@@ -285,7 +285,6 @@ class Diagnostics(pl.Callback):
         self._every = self.every_n_steps or max(1, per_epoch // 10)
         self._images_every = self.images_every_n_steps or per_epoch
         self._last = int(trainer.estimated_stepping_batches) - 1
-        self._next_image = trainer.global_step  # a resumed run draws at its first point too
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx: int) -> None:
         step = trainer.global_step
@@ -309,7 +308,10 @@ class Diagnostics(pl.Callback):
     def _begin(self, step: int) -> None:
         """Before the step's forward pass: read the weights, hook the activations."""
         self._step, self._scalars, self._tensors = step, {}, {}
-        self._image_step = self.images and (step >= self._next_image or step == self._last)
+        # The first logging point of every images_every-step window, and the last step: a
+        # function of the step alone, so a resumed run draws where the uninterrupted one did.
+        first_in_window = step % self._images_every < self._every
+        self._image_step = self.images and (first_in_window or step == self._last)
         if "weights" in self.stats:
             for site in self._sites:
                 w = site.layer.weight.detach()
@@ -352,7 +354,6 @@ class Diagnostics(pl.Callback):
             add_histogram(writer, tag, tensor, step)
         self._tensors = {}
         if self._image_step and recorder is not None:
-            self._next_image = step + self._images_every
             names = [site.name for site in self._sites]
             act_std = {n: scalars[f"activations/{n}/std"] for n in names}
             grad = {n: scalars.get(f"gradients/{n}/norm", float("nan")) for n in names}

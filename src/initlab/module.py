@@ -6,9 +6,11 @@ import json
 import math
 import time
 
+import numpy as np
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
+from lightning_fabric.utilities.seed import _collect_rng_states, _set_rng_states
 from torch import nn
 
 from initlab.calibrate import calibrate
@@ -17,6 +19,26 @@ from initlab.optim import OptimizerFactory
 from initlab.tables import markdown_table
 
 CONFIG_KEY = "initlab_config"  # the run's config, in every checkpoint
+# What a resumed run needs beyond Lightning's own state to continue bit for bit: the global RNG
+# states (dropout draws from them), the running train-epoch sums and the last validation
+# metrics (a run resumed from its final checkpoint trains no further epoch, yet its record
+# needs them).
+STATE_KEY = "initlab_state"
+
+
+def _rng_states() -> dict:
+    """Lightning's collection of the global RNG states (torch, CUDA, numpy, Python), with
+    numpy's key array as a tensor, so the checkpoint still loads with ``weights_only=True``."""
+    states = _collect_rng_states(include_cuda=True)
+    kind, keys, pos, has_gauss, gauss = states["numpy"]
+    states["numpy"] = (kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, gauss)
+    return states
+
+
+def _restore_rng_states(states: dict) -> None:
+    kind, keys, pos, has_gauss, gauss = states["numpy"]
+    numpy_state = (kind, keys.numpy().astype(np.uint32), pos, has_gauss, gauss)
+    _set_rng_states({**states, "numpy": numpy_state})
 
 
 class InitModule(pl.LightningModule):
@@ -57,6 +79,8 @@ class InitModule(pl.LightningModule):
         self.diverged_at: int | None = None  # the first step whose loss was NaN or ±inf
         self.calibration: list[dict] = []  # per layer, what a data-dependent init did
         self.calibration_seconds: float | None = None
+        self.resumed_from_step: int | None = None  # set when a checkpoint is restored
+        self._restored_val: dict[str, float] = {}
         # Sums over the current training epoch: loss·n, correct (a tensor: no step waits on the
         # device for it), and the example count.
         self._loss_sum, self._correct, self._seen = 0.0, torch.zeros((), dtype=torch.long), 0
@@ -100,6 +124,27 @@ class InitModule(pl.LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint[CONFIG_KEY] = self.config  # a resumed run checks it is the same run
+        checkpoint[STATE_KEY] = {
+            "rng": _rng_states(),
+            "train_sums": (self._loss_sum, int(self._correct), self._seen),
+            "val": self.val_metrics(),
+        }
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        # Lightning restores the module before the loops run: from here on the global RNGs are
+        # where the uninterrupted run had them when it wrote this checkpoint.
+        state = checkpoint[STATE_KEY]
+        _restore_rng_states(state["rng"])
+        self._loss_sum, correct, self._seen = state["train_sums"]
+        self._correct = torch.tensor(correct)
+        self._restored_val = state["val"]
+        self.resumed_from_step = int(checkpoint["global_step"])
+
+    def val_metrics(self) -> dict[str, float]:
+        """The last validation's metrics: this fit's, or the restored checkpoint's."""
+        logged = self.trainer.callback_metrics
+        current = {k: v.item() for k, v in logged.items() if k.startswith("val/")}
+        return current or dict(self._restored_val)
 
     def _plan_text(self) -> str:
         text = (

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import math
 import statistics
 import sys
@@ -40,6 +39,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from initlab import record
 from initlab.tables import markdown_table
 
 METRICS = ("test/acc", "test/loss", "val/acc", "val/loss")
@@ -53,11 +53,8 @@ LINE_AXIS, PANEL_AXIS = "init", "activation"
 class Job:
     folder: Path
     overrides: dict[str, str]  # "key" -> "value", from .hydra/overrides.yaml ("+" dropped)
-    record: dict | None  # metrics.json; None when there is none (yet)
-
-    @property
-    def status(self) -> str:
-        return self.record["status"] if self.record else "missing"
+    record: dict | None  # metrics.json; None when there is none (yet) or it is damaged
+    status: str  # initlab.record.status_of: completed, diverged, failed, running, killed, …
 
     def metric(self, name: str) -> float:
         value = (self.record or {}).get("metrics", {}).get(name)
@@ -71,11 +68,7 @@ def load(sweep: Path) -> list[Job]:
         folder = path.parent.parent
         pairs = (item.split("=", 1) for item in yaml.safe_load(path.read_text()) or [])
         overrides = {key.lstrip("+~"): value for key, value in pairs}
-        try:
-            record = json.loads((folder / "metrics.json").read_text())
-        except (FileNotFoundError, ValueError):
-            record = None
-        jobs.append(Job(folder, overrides, record))
+        jobs.append(Job(folder, overrides, record.read(folder), record.status_of(folder)))
     return jobs
 
 
@@ -112,8 +105,10 @@ def summarize(jobs: Sequence[Job], varied: Sequence[str]) -> list[dict]:
             row[f"{metric} mean"], row[f"{metric} std"] = _mean_std(
                 [j.metric(metric) for j in done]
             )
-        for status in ("diverged", "failed", "missing"):
-            row[status] = sum(j.status == status for j in members)
+        row["diverged"] = sum(j.status == "diverged" for j in members)
+        row["failed"] = sum(j.status == "failed" for j in members)
+        # no result (yet): never started, still running, killed, or a damaged record
+        row["missing"] = sum(j.status not in (*record.FINISHED, "failed") for j in members)
         fits = [
             j.record["fit_seconds"] for j in members if j.record and j.record.get("fit_seconds")
         ]
@@ -280,7 +275,7 @@ def event_figures(jobs: Sequence[Job], varied: Sequence[str]) -> dict[str, Figur
     curves: dict[str, dict] = {tag: defaultdict(list) for tag in CURVES}
     depth: dict[str, dict] = {stat: defaultdict(list) for stat in DEPTH}
     for job in jobs:
-        if job.status not in ("completed", "diverged"):
+        if job.status not in record.FINISHED:
             continue
         scalars = _scalars(job, [*CURVES, *depth_tags])
         for tag in CURVES:
@@ -333,7 +328,7 @@ def report(sweep: Path) -> tuple[list[dict], list[str], dict, list[Job]]:
     lines = [f"# Sweep report: {sweep.name}", ""]
     lines += [f"`python train.py -m {command}`", ""] if command else []
     lines += [f"{len(jobs)} jobs: {counts}. Constant: {held}.", "", table, ""]
-    left_out = [j for j in jobs if j.status not in ("completed", "diverged")]
+    left_out = [j for j in jobs if j.status not in record.FINISHED]
     if left_out:
         lines += ["Left out (no result to average):", ""]
         lines += [f"- {j.status}: `{j.folder.name}`" for j in left_out] + [""]
@@ -377,7 +372,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     rows, varied, _, jobs = report(args.sweep)
     _print(rows, varied, markdown(rows, varied))
-    left_out = [j for j in jobs if j.status not in ("completed", "diverged")]
+    left_out = [j for j in jobs if j.status not in record.FINISHED]
     if left_out:
         print(
             f"left out {len(left_out)} jobs without a result: "

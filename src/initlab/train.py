@@ -7,11 +7,9 @@ be called directly with a composed config (tests, notebooks).
 from __future__ import annotations
 
 import contextlib
-import json
-import math
+import logging
 import os
 import sys
-import tempfile
 import time
 import traceback
 from collections.abc import Iterator
@@ -23,37 +21,25 @@ import pytorch_lightning as pl
 import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
+from lightning_fabric.plugins.environments import SLURMEnvironment
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks import RichProgressBar
 from pytorch_lightning.loggers import TensorBoardLogger
 from torch.utils.tensorboard.summary import hparams
 
+from initlab import console_noise, folder_lock, signals
+from initlab import record as record_lib
 from initlab.config import build
 from initlab.devices import claim
 from initlab.module import CONFIG_KEY, InitModule
 
+log = logging.getLogger(__name__)  # to the console and the run folder's train.log (Hydra)
+BUSY_EXIT = 75  # EX_TEMPFAIL: the run folder is being written by another process; try later
+console_noise.silence()
+
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 # conf/hydra/launcher/gpus.yaml: as many jobs at a time as there are visible GPUs.
 OmegaConf.register_new_resolver("cuda_device_count", torch.cuda.device_count, replace=True)
-
-
-def write_json_atomic(path: Path, data: dict) -> None:
-    """Write ``data`` to ``path`` through a temporary file and a rename: readers see the old
-    file or the whole new one, never half of it."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=2, allow_nan=False)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-
-
-def _finite(metrics: dict) -> dict:
-    """NaN/inf become null: metrics.json stays valid JSON when a run diverges."""
-    return {k: (float(v) if math.isfinite(float(v)) else None) for k, v in metrics.items()}
 
 
 def _hparams(cfg: DictConfig) -> dict:
@@ -79,33 +65,28 @@ def run(
     devices: list[int] | None = None,
 ) -> dict:
     """Train and test one configuration, writing TensorBoard events and ``metrics.json`` into
-    ``run_dir``. Returns the metrics.json record. ``devices`` replaces ``trainer.devices``
-    (a sweep job's claimed GPU) without changing the recorded config.
+    ``run_dir``. Returns the record (:mod:`initlab.record`). ``devices`` replaces
+    ``trainer.devices`` (a sweep job's claimed GPU) without changing the recorded config.
 
     A bad config raises :class:`~initlab.errors.ConfigError` before anything is read or
-    written. A loss that turns NaN/inf ends the run early with ``status: diverged``; any other
-    exception is recorded as ``status: failed`` and re-raised. metrics.json is written in
-    every case.
+    written. A folder another process is writing raises
+    :class:`~initlab.folder_lock.FolderBusy` and is left untouched. A folder holding an
+    unfinished attempt at the same config resumes from its newest checkpoint, exactly. A loss
+    that turns NaN/inf ends the run early with ``status: diverged``; any other exception, a
+    signal included, is recorded as ``status: failed`` and re-raised.
     """
     spec = build(cfg)
     run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    record = {
-        "status": "failed",
-        "init": cfg.init.name,
-        "activation": cfg.activation.name,
-        "dataset": cfg.dataset.name,
-        "model": cfg.model.name,
-        "seed": spec.seed,
-        "overrides": list(overrides or []),
-        "metrics": {},
-        "epochs": 0,
-        "steps": 0,
-        "fit_seconds": None,
-        "error": None,
-    }
+    with folder_lock.hold(run_dir):
+        return _run_locked(cfg, spec, run_dir, overrides or [], devices)
+
+
+def _run_locked(cfg, spec, run_dir: Path, overrides: list[str], devices) -> dict:
+    names = {g: cfg[g].name for g in ("init", "activation", "dataset", "model")}
+    record = record_lib.new({**names, "seed": spec.seed}, overrides)
     config = OmegaConf.to_container(cfg, resolve=True)
     resume, purge_step = _resume_point(run_dir, config)
+    record_lib.write(run_dir, record)  # running: until the final record replaces it
     logger = TensorBoardLogger(
         run_dir,
         name="",
@@ -114,7 +95,7 @@ def run(
         purge_step=purge_step,
         **spec.logger,
     )
-    trainer = None
+    trainer = module = None
     try:
         pl.seed_everything(spec.seed, workers=False, verbose=False)
         module = InitModule(spec.make_net(), spec.initializer, spec.seed, spec.optimizer, config)
@@ -131,31 +112,48 @@ def run(
             enable_progress_bar=interactive,
             enable_model_summary=interactive,
             default_root_dir=run_dir,
+            # Under submitit, submitit requeues on preemption (SIGUSR2); Lightning's own SLURM
+            # requeue (SIGUSR1, hpc_ckpt_*.ckpt files that would outrank our checkpoint) stays off.
+            plugins=[SLURMEnvironment(auto_requeue=False)] if signals.under_submitit() else None,
         )
         trainer.ckpt_path = resume  # restored after setup: the initializer's work is skipped
+        if resume:
+            log.info("resuming %s from %s", run_dir, Path(resume).name)
         start = time.perf_counter()
         trainer.fit(module, datamodule=spec.datamodule)
         record["fit_seconds"] = round(time.perf_counter() - start, 3)
-        metrics = {**module.train_epoch_metrics()}
-        metrics.update(
-            {k: v.item() for k, v in trainer.callback_metrics.items() if k.startswith("val/")}
-        )
+        metrics = {**module.train_epoch_metrics(), **module.val_metrics()}
         if module.diverged_at is not None:
             record["status"], record["diverged_at_step"] = "diverged", module.diverged_at
         else:
+            # The trained weights, not the checkpoint the fit resumed from: a ckpt_path set on
+            # the trainer would otherwise be loaded again for the test.
+            trainer.ckpt_path = None
             (test,) = trainer.test(module, datamodule=spec.datamodule, verbose=False)
             metrics.update(test)
             record["status"] = "completed"
-        record["metrics"] = _finite(metrics)
-    except BaseException as err:  # KeyboardInterrupt / SystemExit too: the record says so
-        record["error"] = f"{type(err).__name__}: {err}"
+        record["metrics"] = record_lib.finite(metrics)
+    except BaseException as err:  # signals (SystemExit) and KeyboardInterrupt too
+        record["status"], record["error"] = "failed", f"{type(err).__name__}: {err}"
         raise
     finally:
         if trainer is not None:
-            record["epochs"], record["steps"] = trainer.current_epoch, trainer.global_step
-        write_json_atomic(run_dir / "metrics.json", record)
+            record["steps"] = trainer.global_step
+            record["epochs"] = _epochs_done(trainer)
+        if module is not None:
+            record["resumed_from_step"] = module.resumed_from_step
+        record_lib.write(run_dir, record)
         _log_hparams(logger, _hparams(cfg), record)
     return record
+
+
+def _epochs_done(trainer: pl.Trainer) -> int:
+    """Whole training epochs behind the run's steps (a run that diverged in its first epoch has
+    done 0, though Lightning's epoch counter has moved on)."""
+    per_epoch = trainer.num_training_batches
+    if not isinstance(per_epoch, int) or per_epoch < 1:  # fit never got to its data
+        return trainer.current_epoch
+    return trainer.global_step // per_epoch
 
 
 def _resume_point(run_dir: Path, config: dict) -> tuple[str | None, int | None]:
@@ -216,18 +214,31 @@ def _job_resources(hydra_cfg: DictConfig, cfg: DictConfig) -> Iterator[list[int]
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
 def main(cfg: DictConfig) -> None:
+    """One run, or one job of a sweep. Exits 0 for completed and diverged; a failed run
+    re-raises (Hydra exits 1), except in a sweep, where it is recorded and the next job runs;
+    a signal exits 128 + its number; a folder another process is writing is left alone."""
+    signals.install()
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
     sweep = hydra_cfg.mode == RunMode.MULTIRUN
     try:
         with _job_resources(hydra_cfg, cfg) as devices:
             record = run(cfg, run_dir, list(hydra_cfg.overrides.task), devices)
+    except folder_lock.FolderBusy as busy:
+        log.warning("skipped: %s; nothing written", busy)
+        if not sweep:
+            sys.exit(BUSY_EXIT)
+        return
+    except signals.Signalled as stop:
+        log.error("%s: run folder %s (status failed); run it again to resume", stop, run_dir)
+        raise
     except Exception:
         if not sweep:
             raise
         # In a sweep, metrics.json says failed and the next job runs; the error is shown here.
         traceback.print_exc()
-        print(f"failed: run folder {run_dir}", file=sys.stderr)
+        log.error("failed: run folder %s", run_dir)
         return
     shown = "  ".join(f"{k}={v:.4f}" for k, v in record["metrics"].items() if v is not None)
-    print(f"{record['status']}: {shown}\nrun folder: {run_dir}")
+    log.info("%s: %s", record["status"], shown)
+    log.info("run folder: %s", run_dir)

@@ -7,16 +7,20 @@ sweeper does, then, before any job starts:
    check): a bad value anywhere in the grid is reported for all bad jobs at once, exit 2;
 2. skips every job whose folder already holds a ``metrics.json`` that says ``completed`` or
    ``diverged`` for the same config (``.hydra/config.yaml``): running the same sweep again with
-   the same ``hydra.sweep.dir`` resumes it;
+   the same ``hydra.sweep.dir`` resumes it (unfinished jobs resume from their checkpoints);
+3. skips every job whose folder another process is writing (a second sweep into the same
+   folder): it is never run twice at once (:mod:`initlab.folder_lock`; a job that becomes busy
+   between this check and its start is skipped by the job itself);
 
 then hands the remaining jobs to the configured launcher (basic, joblib, submitit), and ends with
-a one-screen summary: jobs per status, the folders of the failed ones, how many were skipped. A
-sweep with a failed job exits 1; an interrupted one says how far it got and how to resume.
+a one-screen summary: jobs per status (:mod:`initlab.record`), the folders of the unfinished
+ones, how many were skipped. A sweep with an unfinished job (failed, killed, still running in
+another process) exits 1; one stopped by a signal says how far it got and how to resume, and
+exits 128 + the signal's number (130 for Ctrl-C, 143 for SIGTERM).
 """
 
 from __future__ import annotations
 
-import json
 import sys
 from collections import Counter
 from pathlib import Path
@@ -26,20 +30,9 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from initlab import folder_lock, record, signals
+from initlab.config import check_launcher
 from initlab.errors import ConfigError
-
-DONE = ("completed", "diverged")  # a rerun of the sweep skips these
-
-
-def job_status(folder: Path) -> str:
-    """The status in ``folder/metrics.json``; ``missing`` when there is none (never started, or
-    stopped before it could write one), ``unreadable`` when it is not valid JSON."""
-    try:
-        return json.loads((folder / "metrics.json").read_text())["status"]
-    except FileNotFoundError:
-        return "missing"
-    except (ValueError, KeyError):
-        return "unreadable"
 
 
 def _task_config(cfg: DictConfig) -> dict:
@@ -55,6 +48,7 @@ class Sweeper(BasicSweeper):
 
     def sweep(self, arguments: list[str]) -> list:
         assert self.config is not None and self.launcher is not None
+        signals.install()
         loader = self.hydra_context.config_loader
         params = [*self._parse_config(), *arguments]
         parsed = OverridesParser.create(config_loader=loader).parse_overrides(params)
@@ -66,14 +60,18 @@ class Sweeper(BasicSweeper):
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
         folders = [sweep_dir / str(c.hydra.sweep.subdir) for c in configs]
-        todo = [
-            i
-            for i, (cfg, folder) in enumerate(zip(configs, folders, strict=True))
-            if not _done(cfg, folder)
-        ]
-        skipped = len(jobs) - len(todo)
+        done = [_done(cfg, folder) for cfg, folder in zip(configs, folders, strict=True)]
+        busy = [not d and folder_lock.is_held(f) for d, f in zip(done, folders, strict=True)]
+        todo = [i for i in range(len(jobs)) if not done[i] and not busy[i]]
+        skipped = sum(done)
         if skipped:
             print(f"resuming {sweep_dir}: {skipped} of {len(jobs)} jobs already finished, skipped")
+        if any(busy):
+            print(
+                f"{sum(busy)} of {len(jobs)} jobs are being written by another process, skipped:",
+                *(f"  {f}" for f, b in zip(folders, busy, strict=True) if b),
+                sep="\n",
+            )
 
         size = self.max_batch_size or len(todo) or 1
         batches = [todo[i : i + size] for i in range(0, len(todo), size)]
@@ -81,15 +79,18 @@ class Sweeper(BasicSweeper):
         try:
             for batch in batches:
                 returns.append(self.launcher.launch([jobs[i] for i in batch], batch[0]))
-        except BaseException as err:  # KeyboardInterrupt, SystemExit: say so before stopping
+        except BaseException as err:  # a signal, Ctrl-C: say so before stopping
             self._summary(folders, skipped)
             print(
-                f"sweep interrupted ({type(err).__name__}); finished results are kept. Resume "
-                f"with the same command and hydra.sweep.dir={sweep_dir}",
+                f"sweep stopped ({err or type(err).__name__}); finished results are kept. "
+                f"Resume with the same command and hydra.sweep.dir={sweep_dir}",
                 file=sys.stderr,
             )
+            if isinstance(err, KeyboardInterrupt):  # a SIGINT that found no handler of ours
+                raise signals.Signalled(2) from err
             raise
-        if self._summary(folders, skipped)["failed"]:
+        statuses = self._summary(folders, skipped)
+        if any(n for status, n in statuses.items() if status not in record.FINISHED):
             sys.exit(1)
         return returns
 
@@ -102,17 +103,23 @@ class Sweeper(BasicSweeper):
         errors = []
         for job, cfg in zip(jobs, configs, strict=True):
             try:
+                check_launcher(cfg.hydra)  # n_jobs=0 (gpus, no GPU), max_batch_size
                 check(cfg)
-                if "ddp" in str(cfg.get("trainer", {}).get("strategy", "")):
+                if _several_processes(cfg.get("trainer", {})):
                     raise ConfigError(
-                        "trainer.strategy",
-                        cfg.trainer.strategy,
+                        "trainer.strategy" if "strategy" in cfg.trainer else "trainer.devices",
+                        cfg.trainer.get("strategy", cfg.trainer.get("devices")),
                         "DDP re-executes the script, which a sweep job cannot do: sweep with "
                         "trainer=gpu hydra/launcher=gpus (one GPU per job), or run trainer=ddp "
                         "without -m",
                     )
             except ConfigError as err:
                 errors.append(f"  {' '.join(job) or '(no overrides)'}: {err}")
+            except Exception as err:  # a bug in a check: still start nothing
+                errors.append(
+                    f"  {' '.join(job) or '(no overrides)'}: the check itself failed with "
+                    f"{type(err).__name__}: {err} (a bug in initlab's validation)"
+                )
         if errors:
             print(
                 f"initlab: invalid config in {len(errors)} of {len(jobs)} jobs; none started:",
@@ -127,9 +134,9 @@ class Sweeper(BasicSweeper):
         statuses = Counter()
         failed = []
         for folder in folders:
-            status = job_status(folder)
+            status = record.status_of(folder)
             statuses[status] += 1
-            if status not in DONE:
+            if status not in record.FINISHED:
                 failed.append(f"  {status:10} {folder}")
         counts = ", ".join(f"{n} {status}" for status, n in sorted(statuses.items()))
         print(f"sweep: {len(folders)} jobs: {counts} ({skipped} skipped as already finished)")
@@ -139,9 +146,20 @@ class Sweeper(BasicSweeper):
         return statuses
 
 
+def _several_processes(trainer: DictConfig) -> bool:
+    """Whether Lightning would run this trainer as several processes (DDP): an explicit ddp
+    strategy, or more than one device (``devices: 2``, ``-1``, a list of two)."""
+    if "ddp" in str(trainer.get("strategy", "")):
+        return True
+    devices = trainer.get("devices", 1)
+    if isinstance(devices, int) and not isinstance(devices, bool):
+        return devices == -1 or devices > 1
+    return not isinstance(devices, str) and len(devices) > 1
+
+
 def _done(cfg: DictConfig, folder: Path) -> bool:
     """Whether ``folder`` holds this job's finished result: completed or diverged, same config."""
-    if job_status(folder) not in DONE:
+    if record.status_of(folder) not in record.FINISHED:
         return False
     saved = folder / ".hydra" / "config.yaml"
     return saved.exists() and OmegaConf.to_container(OmegaConf.load(saved)) == _task_config(cfg)

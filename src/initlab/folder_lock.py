@@ -1,0 +1,69 @@
+"""One writer per run folder.
+
+A run holds an exclusive ``flock`` on ``<folder>/.lock`` from before it writes anything until it
+has written its final record. A second run or sweep aimed at the same folder finds it held and
+leaves the folder alone (:class:`FolderBusy`), so two processes never train the same job at once
+into the same checkpoints and event files. The kernel drops the lock when its holder exits,
+killed or not, so a dead run never leaves its folder claimed; the lock file names the holder's
+pid and host for the message.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+LOCK_NAME = ".lock"
+
+
+class FolderBusy(RuntimeError):
+    """Another process is writing this run folder."""
+
+    def __init__(self, folder: Path, holder: str):
+        self.folder, self.holder = folder, holder
+        super().__init__(f"{folder} is being written by another process ({holder})")
+
+
+@contextmanager
+def hold(folder: Path) -> Iterator[None]:
+    """Hold ``folder``'s lock for the ``with`` block, or raise :class:`FolderBusy` at once."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    fd = os.open(folder / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise FolderBusy(folder, _holder(folder)) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"pid {os.getpid()} on {socket.gethostname()}\n".encode())
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
+
+
+def is_held(folder: Path) -> bool:
+    """Whether a live process holds ``folder``'s lock now."""
+    path = Path(folder) / LOCK_NAME
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
+def _holder(folder: Path) -> str:
+    try:
+        return (folder / LOCK_NAME).read_text().strip() or "unknown pid"
+    except OSError:
+        return "unknown pid"

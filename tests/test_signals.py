@@ -1,0 +1,131 @@
+"""Signals end runs honestly, and one folder has one writer: a signalled run records `failed`
+and exits 128 + the signal; a SIGKILLed one is read as `killed`, never finished; a second sweep
+into a folder being written leaves that job to its writer."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import REPO
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from initlab import folder_lock
+from initlab import record as record_lib
+
+# digits: an epoch is ~40 steps and a fraction of a second, so 300 epochs is a run that is
+# still going when the test signals it.
+LONG = ["dataset=digits", "trainer.max_epochs=300", "trainer.progress_bar=none"]
+
+
+def start(tmp_path: Path, *args: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, str(REPO / "train.py"), *args],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+
+
+def wait_for(predicate, proc: subprocess.Popen, what: str, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if proc.poll() is not None:
+            raise AssertionError(f"exited {proc.returncode} before {what}: {proc.stderr.read()}")
+        assert time.monotonic() < deadline, f"no {what} in {timeout} s"
+        time.sleep(0.05)
+
+
+def checkpointed(folder: Path):
+    return lambda: bool(list(folder.glob("checkpoints/*.ckpt")))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signalled_run_records_failed_and_exits_128_plus_the_signal(tmp_path, signum):
+    run_dir = tmp_path / "run"
+    proc = start(tmp_path, *LONG, f"hydra.run.dir={run_dir}")
+    wait_for(checkpointed(run_dir), proc, "checkpoint")
+    proc.send_signal(signum)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + signum, err[-2000:]
+    record = json.loads((run_dir / "metrics.json").read_text())
+    name = signal.Signals(signum).name
+    assert record["status"] == "failed" and name in record["error"]
+    assert 0 < record["steps"] < 300 * 40
+    assert f"stopped by {name}" in out + err and "run it again to resume" in out + err
+    assert record_lib.status_of(run_dir) == "failed"
+
+
+@pytest.mark.slow
+def test_a_signalled_sweep_says_how_to_resume_and_exits_143(tmp_path):
+    proc = start(tmp_path, "-m", f"hydra.sweep.dir={tmp_path}", *LONG, "seed=0,1")
+    wait_for(lambda: any(tmp_path.glob("*seed=0*/checkpoints/*.ckpt")), proc, "a checkpoint")
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, err[-2000:]
+    assert "sweep: 2 jobs: 1 failed, 1 missing" in out
+    assert f"Resume with the same command and hydra.sweep.dir={tmp_path}" in err
+
+
+@pytest.mark.slow
+def test_a_sigkilled_run_never_looks_finished(tmp_path):
+    run_dir = tmp_path / "run"
+    proc = start(tmp_path, *LONG, f"hydra.run.dir={run_dir}")
+    wait_for(checkpointed(run_dir), proc, "checkpoint")
+    assert record_lib.status_of(run_dir) == "running"  # its record, and its lock held
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert json.loads((run_dir / "metrics.json").read_text())["status"] == "running"
+    assert record_lib.status_of(run_dir) == "killed"  # nobody holds the lock any more
+
+
+@pytest.mark.slow
+def test_a_single_run_into_a_busy_folder_leaves_it_alone(tmp_path):
+    run_dir = tmp_path / "run"
+    first = start(tmp_path, *LONG, f"hydra.run.dir={run_dir}")
+    wait_for(checkpointed(run_dir), first, "checkpoint")
+    second = subprocess.run(
+        [sys.executable, str(REPO / "train.py"), *LONG, f"hydra.run.dir={run_dir}"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert second.returncode == 75, second.stderr[-2000:]
+    assert "is being written by another process" in second.stdout + second.stderr
+    assert f"pid {first.pid}" in second.stdout + second.stderr
+    assert len(list(run_dir.glob("events.out.tfevents.*"))) == 1  # nothing of the second's
+    os.killpg(first.pid, signal.SIGTERM)
+    first.communicate(timeout=60)
+
+
+@pytest.mark.slow
+def test_two_sweeps_into_one_folder_never_run_a_job_twice(tmp_path):
+    # Two jobs of ~3 s; the second sweep starts while the first runs job seed=0.
+    grid = ["dataset=digits", "trainer.max_epochs=8", "trainer.progress_bar=none", "seed=0,1"]
+    args = ["-m", f"hydra.sweep.dir={tmp_path}", *grid]
+    first = start(tmp_path, *args)
+    job0 = tmp_path / "dataset=digits,seed=0,trainer.max_epochs=8,trainer.progress_bar=none"
+    wait_for(lambda: folder_lock.is_held(job0), first, "job 0")
+    second = start(tmp_path, *args)
+    outs = [p.communicate(timeout=300) for p in (first, second)]
+    assert {first.returncode, second.returncode} <= {0, 1}, [e[-2000:] for _, e in outs]
+    assert "being written by another process" in outs[1][0]  # the second left job 0 alone
+    folders = sorted(tmp_path.glob("dataset=digits,seed=*"))
+    assert len(folders) == 2
+    for folder in folders:
+        assert record_lib.status_of(folder) == "completed"
+        assert len(list(folder.glob("checkpoints/*.ckpt"))) == 1
+        acc = EventAccumulator(str(folder), size_guidance={"scalars": 0})
+        acc.Reload()
+        steps = [e.step for e in acc.Scalars("train/loss")]
+        assert len(steps) == len(set(steps)) == 8 * 40 // 10  # every step once
