@@ -1,5 +1,6 @@
 """SLURM: a sweep through ``hydra/launcher=submitit_slurm_cpu`` on the real one-node cluster of
-``scripts/local_slurm.sh``, with one job requeued mid-run, as a preemption would.
+``scripts/local_slurm.sh``, with one job requeued mid-run (``scontrol requeue``) and another
+preempted (SIGUSR2, which submitit answers with a checkpoint and a requeue).
 
 The cluster must be up (``sudo bash scripts/local_slurm.sh``); these tests fail, not skip,
 when it is not. One sweep (module fixture) serves both tests.
@@ -56,13 +57,45 @@ class Sweep:
     dir: Path | None = None
     returncode: int | None = None
     output: str = ""
-    requeued: str | None = None  # the SLURM job id, e.g. 12_1
+    requeued: str | None = None  # the SLURM job id, e.g. 12_1: `scontrol requeue`
     requeued_folder: Path | None = None
+    preempted: str | None = None  # SIGUSR2, what SLURM sends before preemption or the limit
+    preempted_folder: Path | None = None
 
 
 def _array_ids(sweep_dir: Path) -> set[str]:
     """The sweep's SLURM array job ids, from submitit's per-job folders (``<array>_<task>``)."""
     return {p.name.split("_")[0] for p in (sweep_dir / ".submitit").glob("*_*") if p.is_dir()}
+
+
+def _state(job: str) -> str:
+    return subprocess.run(
+        ["squeue", "-h", "-j", job, "-o", "%T"], capture_output=True, text=True, timeout=30
+    ).stdout.strip()
+
+
+def _running_job_with_a_checkpoint(
+    proc: subprocess.Popen, sweep_dir: Path, deadline: float, exclude: Path | None
+) -> tuple[str, Path]:
+    """(SLURM job id, folder) of a job that is running and has written a checkpoint."""
+    while True:
+        assert proc.poll() is None, (
+            "the sweep ended before two jobs were interrupted: "
+            + subprocess.run(
+                ["sacct", "-X", "-D", "-o", "JobID,State,Start,End", "-P"],
+                capture_output=True,
+                text=True,
+            ).stdout[-1500:]
+        )
+        assert time.monotonic() < deadline, "no running job with a checkpoint in time"
+        for ckpt in sweep_dir.glob("*/checkpoints/*.ckpt"):
+            folder = ckpt.parents[1]
+            if folder == exclude:
+                continue
+            job = OmegaConf.load(folder / ".hydra" / "hydra.yaml").hydra.job.id
+            if _state(job) == "RUNNING":
+                return job, folder
+        time.sleep(0.2)
 
 
 @pytest.fixture(scope="module")
@@ -79,22 +112,27 @@ def requeued_sweep(tmp_path_factory) -> Sweep:
     )
     sweep = Sweep(dir=sweep_dir)
     try:
-        # A job that has written its first epoch's checkpoint, still running: requeue it.
+        # A job that has written its first epoch's checkpoint, still running: preempt it the
+        # way SLURM warns of preemption or the time limit, with SIGUSR2 (submitit checkpoints
+        # and requeues it); once SLURM has it pending again, requeue another running one as an
+        # operator would (`scontrol requeue`).
         deadline = time.monotonic() + 120
-        while sweep.requeued is None:
-            assert proc.poll() is None, "the sweep ended before any job was requeued"
-            assert time.monotonic() < deadline, "no job wrote a checkpoint in 120 s"
-            for ckpt in sweep_dir.glob("*/checkpoints/*.ckpt"):
-                folder = ckpt.parents[1]
-                job = OmegaConf.load(folder / ".hydra" / "hydra.yaml").hydra.job.id
-                state = subprocess.run(
-                    ["squeue", "-h", "-j", job, "-o", "%T"], capture_output=True, text=True
-                ).stdout.strip()
-                if state == "RUNNING":
-                    subprocess.run(["scontrol", "requeue", job], check=True, timeout=30)
-                    sweep.requeued, sweep.requeued_folder = job, folder
-                    break
-            time.sleep(0.2)
+        for action in ("preempt", "requeue"):
+            job, folder = _running_job_with_a_checkpoint(
+                proc, sweep_dir, deadline, exclude=sweep.preempted_folder
+            )
+            if action == "preempt":
+                # to the job's step (job.0), where SLURM's `--signal=USR2@…` of submitit lands:
+                # signalling the whole job also hits its batch step, which SLURM may refuse
+                # ("try again later"); scancel then retries until the job's next attempt.
+                subprocess.run(["scancel", "--signal=USR2", f"{job}.0"], check=True, timeout=30)
+                sweep.preempted, sweep.preempted_folder = job, folder
+                while _state(job) == "RUNNING":
+                    assert time.monotonic() < deadline, f"{job} still running after SIGUSR2"
+                    time.sleep(0.2)
+            else:
+                subprocess.run(["scontrol", "requeue", job], check=True, timeout=30)
+                sweep.requeued, sweep.requeued_folder = job, folder
         # The requeued job waits ~AuthInfo cred_expire (10 s here) before it may start again.
         sweep.returncode = proc.wait(timeout=240)
     finally:
@@ -123,18 +161,24 @@ def test_a_requeued_job_resumes_and_every_job_completes(requeued_sweep):
     records = _records(sweep.dir)
     assert len(records) == 4, sweep.output
     assert {name: r["status"] for name, r in records.items()} == dict.fromkeys(records, "completed")
-    # SLURM ran it twice: its accounting keeps the requeued attempt (-D) and the final one.
-    states = subprocess.run(
-        ["sacct", "-n", "-X", "-P", "-D", "-o", "State", "-j", sweep.requeued],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split()
-    assert states == ["REQUEUED", "COMPLETED"], states
-    # The second attempt resumed from the first one's checkpoint instead of starting over.
-    assert records[sweep.requeued_folder.name].get("resumed_from_step", 0) > 0
-    log = (sweep.dir / ".submitit" / sweep.requeued / f"{sweep.requeued}_0_log.out").read_text()
-    assert log.count("Starting with JobEnvironment") == 2, log
+    for job, folder in [
+        (sweep.requeued, sweep.requeued_folder),
+        (sweep.preempted, sweep.preempted_folder),
+    ]:
+        # SLURM ran it twice: its accounting keeps the requeued attempt (-D) and the final one.
+        states = subprocess.run(
+            ["sacct", "-n", "-X", "-P", "-D", "-o", "State", "-j", job],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()
+        assert states == ["REQUEUED", "COMPLETED"], (job, states)
+        # The second attempt resumed from the first one's checkpoint instead of starting over.
+        assert records[folder.name].get("resumed_from_step", 0) > 0
+        log = (sweep.dir / ".submitit" / job / f"{job}_0_log.out").read_text()
+        assert log.count("Starting with JobEnvironment") == 2, log
+    err = (sweep.dir / ".submitit" / sweep.preempted / f"{sweep.preempted}_0_log.err").read_text()
+    assert "Caught signal SIGUSR2" in err and "this job is preempted" in err
     # submitit polls sacct; with working accounting it never has to bypass an error.
     assert "sacct" not in sweep.output, sweep.output
 
@@ -173,6 +217,7 @@ def test_sweep_jobs_match_uninterrupted_single_runs(requeued_sweep, tmp_path):
         single = singles[name]["metrics"]
         differ = {k: (v, single.get(k)) for k, v in job["metrics"].items() if v != single.get(k)}
         assert job["metrics"].keys() == single.keys() and not differ, (
-            f"{name}{' (requeued)' if name == sweep.requeued_folder.name else ''}: "
+            f"{name}{' (requeued)' if name == sweep.requeued_folder.name else ''}"
+            f"{' (preempted)' if name == sweep.preempted_folder.name else ''}: "
             f"sweep job vs single run: {differ}"
         )
