@@ -61,7 +61,8 @@ def test_a_signalled_run_records_failed_and_exits_128_plus_the_signal(tmp_path, 
     name = signal.Signals(signum).name
     assert record["status"] == "failed" and name in record["error"]
     assert 0 < record["steps"] < 300 * 40
-    assert f"stopped by {name}" in out + err and "run it again to resume" in out + err
+    assert f"stopped by {name}" in out + err
+    assert f"run it again with the same command and hydra.run.dir={run_dir} to resume" in out + err
     assert record_lib.status_of(run_dir) == "failed"
 
 

@@ -230,7 +230,8 @@ def main(cfg: DictConfig) -> None:
             sys.exit(BUSY_EXIT)
         return
     except signals.Signalled as stop:
-        log.error("%s: run folder %s (status failed); run it again to resume", stop, run_dir)
+        how = "" if sweep else f" with the same command and hydra.run.dir={run_dir}"
+        log.error("%s: run folder %s (status failed); run it again%s to resume", stop, run_dir, how)
         raise
     except Exception:
         if not sweep:
