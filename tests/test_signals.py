@@ -16,7 +16,7 @@ import pytest
 from conftest import REPO
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from initlab import folder_lock
+from initlab import folder_lock, signals
 from initlab import record as record_lib
 
 # digits: an epoch is ~40 steps and a fraction of a second, so 300 epochs is a run that is
@@ -130,3 +130,26 @@ def test_two_sweeps_into_one_folder_never_run_a_job_twice(tmp_path):
         acc.Reload()
         steps = [e.step for e in acc.Scalars("train/loss")]
         assert len(steps) == len(set(steps)) == 8 * 40 // 10  # every step once
+
+
+def test_under_submitit_its_preemption_handler_runs_once(monkeypatch):
+    # SLURM can deliver SIGUSR2 twice within milliseconds; submitit's checkpoint-and-requeue
+    # handler raises when it runs a second time, and the job then ends failed, not requeued.
+    calls = []
+    previous = signal.signal(signal.SIGUSR2, lambda num, frame: calls.append(num))
+    monkeypatch.setenv("SUBMITIT_EXECUTOR", "slurm")
+    try:
+        signals.install()
+        signals.install()  # a second job in the same process: still one call per signal run
+        signal.raise_signal(signal.SIGUSR2)
+        signal.raise_signal(signal.SIGUSR2)
+        assert calls == [signal.SIGUSR2]
+        # from the first call on, blocked: a child the handler starts (scontrol) inherits this
+        assert signal.SIGUSR2 in signal.pthread_sigmask(signal.SIG_BLOCK, [])
+        signal.raise_signal(signal.SIGUSR2)  # pending, never delivered to the handler
+        assert calls == [signal.SIGUSR2]
+        assert signal.getsignal(signal.SIGTERM) is not signals._raise  # submitit's stays
+    finally:
+        signal.signal(signal.SIGUSR2, signal.SIG_IGN)  # drop the pending one, then unblock
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGUSR2})
+        signal.signal(signal.SIGUSR2, previous)

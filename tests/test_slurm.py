@@ -148,6 +148,24 @@ def requeued_sweep(tmp_path_factory) -> Sweep:
     return sweep
 
 
+def _accounted_states(job: str) -> list[str]:
+    """The states ``sacct`` holds for each attempt at ``job``, once the last one has ended
+    (slurmdbd records a job's end a moment after the job itself has ended)."""
+    deadline = time.monotonic() + 30
+    while True:
+        states = subprocess.run(
+            ["sacct", "-n", "-X", "-P", "-D", "-o", "State", "-j", job],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()
+        if states[-1:] not in (["PENDING"], ["RUNNING"], ["COMPLETING"]):
+            return states
+        if time.monotonic() > deadline:
+            return states
+        time.sleep(0.5)
+
+
 def _records(sweep_dir: Path) -> dict[str, dict]:
     return {p.parent.name: json.loads(p.read_text()) for p in sweep_dir.glob("*/metrics.json")}
 
@@ -166,12 +184,7 @@ def test_a_requeued_job_resumes_and_every_job_completes(requeued_sweep):
         (sweep.preempted, sweep.preempted_folder),
     ]:
         # SLURM ran it twice: its accounting keeps the requeued attempt (-D) and the final one.
-        states = subprocess.run(
-            ["sacct", "-n", "-X", "-P", "-D", "-o", "State", "-j", job],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.split()
+        states = _accounted_states(job)
         assert states == ["REQUEUED", "COMPLETED"], (job, states)
         # The second attempt resumed from the first one's checkpoint instead of starting over.
         assert records[folder.name].get("resumed_from_step", 0) > 0

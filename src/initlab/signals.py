@@ -9,13 +9,20 @@ it started, which :mod:`initlab.record` reads as ``killed``.
 Lightning composes its own SIGTERM handler with the one installed here: it notes the signal,
 then this one raises.
 
-Under submitit (a SLURM job started by ``hydra/launcher=submitit_slurm``) nothing is installed:
-submitit's own handlers checkpoint and requeue the job on preemption or timeout, and the
-requeued job resumes from its checkpoint.
+Under submitit (a SLURM job started by ``hydra/launcher=submitit_slurm``) submitit's own
+handlers stay: SIGUSR2 (preemption, the time limit) checkpoints and requeues the job, which
+resumes from its checkpoint; SIGTERM is ignored. One guard is added. SLURM may deliver the
+SIGUSR2 to every process of the step more than once within milliseconds (seen on
+``scripts/local_slurm.sh``'s cluster, ``proctrack/linuxproc``), and submitit's handler survives
+neither repeat: run again, it finds its own temporary file and raises; and the ``scontrol
+requeue`` it starts is itself a process of the step, killed by the repeat. Either way the job
+ends failed instead of requeued. So the handler runs once, with SIGUSR2 blocked from then on,
+in this process and in the children it starts (they inherit the mask).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 
@@ -44,8 +51,31 @@ def under_submitit() -> bool:
 
 
 def install() -> None:
-    """Make SIGTERM, SIGINT and SIGHUP raise :class:`Signalled` in this process's main thread."""
+    """Make SIGTERM, SIGINT and SIGHUP raise :class:`Signalled` in this process's main thread;
+    under submitit, make its SIGUSR2 handler run once."""
     if under_submitit():
+        _first_call_only(signal.SIGUSR2)
         return
     for signum in CAUGHT:
         signal.signal(signum, _raise)
+
+
+def _first_call_only(signum: int) -> None:
+    handler = signal.getsignal(signum)
+    if not callable(handler) or getattr(handler, "first_call_only", False):
+        return
+    called = False
+
+    def once(num: int, frame) -> None:
+        nonlocal called
+        if called:
+            logging.getLogger(__name__).warning(
+                "%s again: already handled", signal.Signals(num).name
+            )
+            return
+        called = True
+        signal.pthread_sigmask(signal.SIG_BLOCK, {num})  # for scontrol too: it inherits this
+        handler(num, frame)
+
+    once.first_call_only = True
+    signal.signal(signum, once)
