@@ -28,26 +28,18 @@ import torch
 from rich.progress import Progress
 from torch import nn
 
+from initlab import layer_order
 from initlab.errors import ConfigError
-from initlab.initializers import WEIGHT_LAYERS, Initializer, layer_kind
+from initlab.initializers import Initializer, layer_kind
 
 Record = dict  # one layer's report: layer, iterations, variance before/after, scale
 
 
 def forward_order(net: nn.Module, x: torch.Tensor) -> list[nn.Module]:
-    """The weight layers of ``net`` in the order one forward pass on ``x`` calls them."""
-    called: list[nn.Module] = []
-    handles = [
-        m.register_forward_hook(lambda module, i, o: called.append(module))
-        for m in net.modules()
-        if isinstance(m, WEIGHT_LAYERS)
-    ]
-    try:
-        net(x)
-    finally:
-        for handle in handles:
-            handle.remove()
-    return list(dict.fromkeys(called))  # first call decides; a reused layer is calibrated once
+    """The weight layers of ``net`` in the order a forward pass of inputs shaped like ``x``
+    reaches them: ``layerK`` as the plan and the diagnostics number them
+    (:mod:`initlab.layer_order`; a reused layer counts once, at its first call)."""
+    return [layer for _, layer in layer_order.forward_order(net, tuple(x.shape[1:]))]
 
 
 @contextmanager

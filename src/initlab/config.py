@@ -117,7 +117,7 @@ def build(cfg: DictConfig, *, local_devices: bool = True) -> RunSpec:
     initializer = _in_group(
         "init", get_initializer, name, activation_gain=activation.gain, **params
     )
-    _in_group("init", plan, initializer, meta_net)
+    _in_group("init", plan, initializer, meta_net, dataset.in_shape)
     _in_group("init", calibration_check, initializer, meta_net)
 
     name, params = _params(cfg, "optimizer")

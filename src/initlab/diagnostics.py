@@ -26,7 +26,7 @@ from torch import nn
 
 from initlab.activations import Activation, Saturated, identity
 from initlab.errors import ConfigError, positive_int
-from initlab.initializers import weight_layers
+from initlab.layer_order import forward_order, trace
 
 matplotlib.use("Agg")  # figures are rendered to arrays and files, never to a window
 
@@ -43,22 +43,38 @@ class Site:
     saturated: Saturated
 
 
-def sites(net: nn.Module, activation: Activation) -> list[Site]:
-    """One :class:`Site` per weight layer of ``net``, in forward order.
+def sites(
+    net: nn.Module, activation: Activation, in_shape: tuple[int, ...] | None = None
+) -> list[Site]:
+    """One :class:`Site` per weight layer of ``net``: ``layerK`` in the order a forward pass of
+    an ``in_shape`` input reaches them (:mod:`initlab.layer_order`, as the init plan numbers
+    them).
 
-    The activation of layer K is the first module of the activation's type that comes after it
-    (and before layer K+1) in ``net.modules()``; models register modules in forward order.
+    The activation of layer K is the first module of the activation's type that the pass calls
+    after layer K and before the next weight layer. Without ``in_shape``, the order is the
+    registration order and the activation the first such module registered after the layer.
     """
     kind = type(activation.make())
-    modules = list(net.modules())
-    layers = [layer for _, layer in weight_layers(net)]
+    modules = dict(net.named_modules())
+    if in_shape is None:
+        layers = forward_order(net, None)
+        calls = list(modules)  # registration order stands in for the order of the calls
+    else:
+        run = trace(net, in_shape)
+        layers, calls = run.layers, run.calls
+    weight = {path for path, _ in layers}
     result = []
-    for k, layer in enumerate(layers):
-        start = modules.index(layer) + 1
-        stop = modules.index(layers[k + 1]) if k + 1 < len(layers) else len(modules)
-        after = [m for m in modules[start:stop] if type(m) is kind]
-        if after and k + 1 < len(layers):
-            result.append(Site(f"layer{k + 1}", layer, after[0], activation.saturated))
+    for k, (path, layer) in enumerate(layers):
+        after = None
+        if k + 1 < len(layers) and path in calls:
+            for call in calls[calls.index(path) + 1 :]:
+                if call in weight:
+                    break
+                if type(modules[call]) is kind:
+                    after = modules[call]
+                    break
+        if after is not None:
+            result.append(Site(f"layer{k + 1}", layer, after, activation.saturated))
         else:  # the last layer: its output is the logits, which saturate like the identity
             result.append(Site(f"layer{k + 1}", layer, layer, identity().saturated))
     return result
@@ -280,7 +296,7 @@ class Diagnostics(pl.Callback):
         self._tensors: dict[str, torch.Tensor] = {}  # histogram tag -> values
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self._sites = sites(pl_module.net, self.activation)
+        self._sites = sites(pl_module.net, self.activation, getattr(pl_module, "in_shape", None))
         per_epoch = max(1, int(trainer.num_training_batches))
         self._every = self.every_n_steps or max(1, per_epoch // 10)
         self._images_every = self.images_every_n_steps or per_epoch

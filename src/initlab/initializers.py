@@ -28,9 +28,8 @@ from scipy.linalg import hadamard
 from torch import nn
 
 from initlab.errors import ConfigError, call_with, number, positive_int
+from initlab.layer_order import forward_order
 from initlab.tables import markdown_table
-
-WEIGHT_LAYERS = (nn.Linear, nn.Conv2d)
 
 # Standard deviation of N(0, 1) truncated to [-2, 2]; dividing by it makes a truncated normal
 # have the variance asked for (JAX's variance_scaling uses the same constant).
@@ -521,11 +520,6 @@ class LayerPlan:
         }
 
 
-def weight_layers(net: nn.Module) -> list[tuple[str, nn.Module]]:
-    """The Linear and Conv2d layers in registration order (= forward order for our models)."""
-    return [(name, m) for name, m in net.named_modules() if isinstance(m, WEIGHT_LAYERS)]
-
-
 def layer_kind(layer: nn.Module) -> str:
     """How the plan and the calibration records name a layer: ``Linear(784→256)``,
     ``Conv2d(1→32, 3×3, groups=1)``."""
@@ -552,14 +546,18 @@ def _describe_bias(draw: Draw | None) -> str:
     return f"U(±{draw.high:.4g})"
 
 
-def plan(init: Initializer, net: nn.Module) -> list[LayerPlan]:
-    """Per weight layer: fans from the layer, and the draws for weight and bias.
+def plan(
+    init: Initializer, net: nn.Module, in_shape: tuple[int, ...] | None = None
+) -> list[LayerPlan]:
+    """Per weight layer, ``layerK`` in forward order for an input of ``in_shape`` (registration
+    order without it; :mod:`initlab.layer_order`): fans from the layer, and the draws for weight
+    and bias.
 
     Works on a model on the ``meta`` device. Raises :class:`ConfigError` where the rule cannot
     apply to a layer.
     """
     rows = []
-    for k, (name, layer) in enumerate(weight_layers(net), start=1):
+    for k, (name, layer) in enumerate(forward_order(net, in_shape), start=1):
         fans = Fans.of(layer)
         bias = None if layer.bias is None else _bias_draw(init.bias, fans)
         rows.append(
@@ -577,14 +575,17 @@ def plan(init: Initializer, net: nn.Module) -> list[LayerPlan]:
 
 
 @torch.no_grad()
-def apply(init: Initializer, net: nn.Module, seed: int) -> list[LayerPlan]:
-    """Initialise every weight layer of ``net`` in place from one generator seeded by ``seed``.
+def apply(
+    init: Initializer, net: nn.Module, seed: int, in_shape: tuple[int, ...] | None = None
+) -> list[LayerPlan]:
+    """Initialise every weight layer of ``net`` in place from one generator seeded by ``seed``
+    (``layerK`` as :func:`plan` numbers them for ``in_shape``).
 
     Layers are filled in order, so the same seed and model give bit-identical weights. The
     generator lives on the CPU: call this before moving the net (Lightning's ``setup`` runs
     before the model is moved), so a seed means the same weights on every device.
     """
-    layers = plan(init, net)
+    layers = plan(init, net, in_shape)
     generator = torch.Generator().manual_seed(seed)
     modules = dict(net.named_modules())
     for row in layers:
@@ -662,6 +663,7 @@ def plan_table(layers: list[LayerPlan]) -> str:
     rows = [lp.row() for lp in layers]
     cols = [
         "layer",
+        "module",  # the module path: what layerK is in this model
         "kind",
         "fan_in",
         "fan_out",

@@ -65,9 +65,13 @@ class InitModule(pl.LightningModule):
         seed: int,
         optimizer: OptimizerFactory,
         config: dict | None = None,
+        in_shape: tuple[int, ...] | None = None,
     ):
         super().__init__()
         self.config = config  # the run's resolved config, kept in its checkpoints
+        # One example's shape: layerK is numbered in the order a forward pass reaches the
+        # layers (initlab.layer_order); None: registration order.
+        self.in_shape = in_shape
         # The step is written out in training_step: forward, zero_grad, backward, step. Lightning
         # still calls every hook around it (on_before_backward, on_after_backward,
         # on_before_optimizer_step), without the closure machinery of automatic optimisation,
@@ -99,7 +103,7 @@ class InitModule(pl.LightningModule):
         if self.trainer.ckpt_path:  # weights come from the checkpoint, restored after setup
             self.init_plan = []
             return
-        self.init_plan = apply(self.initializer, self.net, self.seed)
+        self.init_plan = apply(self.initializer, self.net, self.seed, self.in_shape)
         if self.initializer.calibration is not None:
             # The datamodule is set up before the module: its training split is on the device
             # the model will train on, and the calibration runs there.

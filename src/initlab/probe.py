@@ -101,7 +101,8 @@ def probe(cfg: DictConfig) -> list[dict]:
     settings = probe_settings(cfg)
     spec = build(cfg, local_devices=False)  # the probe runs on the CPU, whatever the trainer
     net = spec.make_net()
-    layers = apply(spec.initializer, net, spec.seed)
+    in_shape = spec.datamodule.dataset.in_shape
+    layers = apply(spec.initializer, net, spec.seed, in_shape)
     x = _inputs(spec, settings)
     calibrate(
         spec.initializer, net, x, spec.seed
@@ -110,7 +111,10 @@ def probe(cfg: DictConfig) -> list[dict]:
     for module in net.modules():
         if isinstance(module, nn.modules.batchnorm._BatchNorm):
             module.train()
-    with torch.no_grad(), ActivationRecorder(sites(net, spec.activation), keep=True) as recorder:
+    with (
+        torch.no_grad(),
+        ActivationRecorder(sites(net, spec.activation, in_shape), keep=True) as recorder,
+    ):
         net(x)
     return [
         {

@@ -98,7 +98,14 @@ def _run_locked(cfg, spec, run_dir: Path, overrides: list[str], devices) -> dict
     trainer = module = None
     try:
         pl.seed_everything(spec.seed, workers=False, verbose=False)
-        module = InitModule(spec.make_net(), spec.initializer, spec.seed, spec.optimizer, config)
+        module = InitModule(
+            spec.make_net(),
+            spec.initializer,
+            spec.seed,
+            spec.optimizer,
+            config,
+            spec.datamodule.dataset.in_shape,
+        )
         interactive = spec.progress_bar == "rich" or (
             spec.progress_bar == "auto" and sys.stdout.isatty()
         )

@@ -1,0 +1,77 @@
+"""The network's weight layers in the order the forward pass reaches them: the one definition of
+``layerK`` for the init plan, the diagnostics and the calibrations.
+
+Registration order is what ``net.modules()`` gives, and a model may register a residual
+block's shortcut before its branch, or a head before its body; only a forward pass knows the
+order the input meets the layers. :func:`forward_order` runs that pass on a ``meta``-device
+shadow of the net (shapes only: no memory, no compute, no effect on the net's own tensors,
+batch-norm statistics or RNG) with forward hooks on every module, and names each module by its
+path, so the answer holds for the net on any device. A layer the pass never reaches keeps its
+place after the reached ones, in registration order.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+WEIGHT_LAYERS = (nn.Linear, nn.Conv2d)
+
+
+@dataclass(frozen=True)
+class Trace:
+    """One forward pass: the weight layers in the order it reached them, and every module call
+    in order (paths, from ``net.named_modules()``)."""
+
+    layers: list[tuple[str, nn.Module]]  # (path, the net's own module), layer1 first
+    calls: list[str]  # the path of each module call, in order
+
+
+def _meta_shadow(net: nn.Module) -> nn.Module:
+    """A copy of ``net`` whose parameters and buffers live on the meta device (no copy of the
+    data is made) and which carries none of the net's hooks."""
+    memo = {}
+    for t in [*net.parameters(), *net.buffers()]:
+        meta = torch.empty_like(t, device="meta")
+        memo[id(t)] = nn.Parameter(meta, t.requires_grad) if isinstance(t, nn.Parameter) else meta
+    shadow = copy.deepcopy(net, memo)
+    for m in shadow.modules():
+        m._forward_hooks.clear()
+        m._forward_pre_hooks.clear()
+    return shadow.eval()
+
+
+def trace(net: nn.Module, in_shape: Sequence[int]) -> Trace:
+    """Run one forward pass of a batch of two ``in_shape`` inputs through a meta shadow of
+    ``net`` and record the order of the calls."""
+    shadow = _meta_shadow(net)
+    calls: list[str] = []
+    handles = [
+        m.register_forward_hook(lambda mod, i, o, path=path: calls.append(path))
+        for path, m in shadow.named_modules()
+        if path
+    ]
+    try:
+        with torch.no_grad():
+            shadow(torch.empty((2, *in_shape), device="meta"))
+    finally:
+        for handle in handles:
+            handle.remove()
+    own = dict(net.named_modules())
+    weight = [path for path, m in net.named_modules() if isinstance(m, WEIGHT_LAYERS)]
+    is_weight = set(weight)
+    reached = list(dict.fromkeys(p for p in calls if p in is_weight))
+    ordered = reached + [p for p in weight if p not in reached]
+    return Trace([(p, own[p]) for p in ordered], calls)
+
+
+def forward_order(net: nn.Module, in_shape: Sequence[int] | None) -> list[tuple[str, nn.Module]]:
+    """``(path, layer)`` for every Linear and Conv2d of ``net``, layer1 first, in the order a
+    forward pass reaches them; in registration order when ``in_shape`` is None."""
+    if in_shape is None:
+        return [(p, m) for p, m in net.named_modules() if isinstance(m, WEIGHT_LAYERS)]
+    return trace(net, in_shape).layers
