@@ -215,7 +215,12 @@ start() {
   install_packages
   install -d -m 0755 -o slurm -g slurm "$RUN_DIR" "$LOG_DIR" "$STATE_DIR" "$SPOOL_DIR"
   install -d -m 0755 "$CONF_DIR"
-  local changed=0
+  local changed=0 conf
+  for conf in "$CONF_DIR/slurm.conf" "$CONF_DIR/slurmdbd.conf"; do  # never take over a real setup
+    if [[ -f $conf ]] && ! grep -q "Written by scripts/local_slurm.sh" "$conf"; then
+      die "$conf exists and was not written by this script: it starts a test cluster only on a machine without SLURM of its own"
+    fi
+  done
   slurm_conf | write_if_changed "$CONF_DIR/slurm.conf" 0644 root && changed=1
   slurmdbd_conf | write_if_changed "$CONF_DIR/slurmdbd.conf" 0600 slurm || true
   if ((changed)); then  # the node, select and auth settings need restarted daemons

@@ -9,6 +9,7 @@ which no code of initlab catches for good), so each one lands exactly where the 
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 from conftest import make_cfg
@@ -43,6 +44,14 @@ def scalars(run_dir) -> dict[str, list[tuple[int, float]]]:
     points = {t: [(e.step, e.value) for e in acc.Scalars(t)] for t in acc.Tags()["scalars"]}
     points.update({t: [e.step for e in acc.Images(t)] for t in acc.Tags()["images"]})
     return points
+
+
+def resume_later() -> None:
+    """Let the resumed attempt start in a later second, as a rerun does. TensorBoard reads a
+    folder's event files in the order of their names: the start time in seconds, then the host,
+    the pid and a per-process counter that does not sort as a number. Two attempts in one
+    process within one second (only in these in-process tests) could be read newest first."""
+    time.sleep(1.05)
 
 
 @pytest.fixture(scope="module")
@@ -87,6 +96,7 @@ def test_a_killed_run_resumes_to_the_same_bits(where, tmp_path, monkeypatch, uni
     killed = json.loads((tmp_path / "metrics.json").read_text())
     assert killed["status"] not in ("completed", "diverged")
 
+    resume_later()
     record = run(make_cfg(*OVERRIDES), tmp_path, OVERRIDES)
     assert record["status"] == "completed"
     assert record["metrics"] == expected["metrics"]  # every metric, bit for bit
@@ -106,6 +116,7 @@ def test_a_damaged_record_is_rerun_without_losing_a_metric(tmp_path, uninterrupt
     first = run(make_cfg(*OVERRIDES), tmp_path, OVERRIDES)
     assert first["metrics"] == expected["metrics"]
     (tmp_path / "metrics.json").write_text('{"status": "compl')  # cut short
+    resume_later()
     record = run(make_cfg(*OVERRIDES), tmp_path, OVERRIDES)
     assert record["status"] == "completed"
     assert record["metrics"] == expected["metrics"]
@@ -117,3 +128,21 @@ def test_a_damaged_record_is_rerun_without_losing_a_metric(tmp_path, uninterrupt
         "test/loss",
         "test/acc",
     }
+
+
+def test_validation_inside_the_epoch_still_checkpoints_at_its_end(tmp_path, monkeypatch):
+    """Validation twice an epoch: checkpoints are still written only where an epoch ends, so
+    a run killed after a mid-epoch validation resumes from the last whole epoch, exactly."""
+    overrides = [*OVERRIDES, "trainer.max_epochs=2", "+trainer.val_check_interval=0.5"]
+    expected = run(make_cfg(*overrides), tmp_path / "uninterrupted", overrides)
+    assert [p.name for p in (tmp_path / "uninterrupted" / "checkpoints").iterdir()] == [
+        "epoch=1-step=80.ckpt"
+    ]
+    with monkeypatch.context() as patch:
+        kill_in(patch, "training_step", lambda m: m.global_step == 60)  # after step 60's val
+        with pytest.raises(Killed):
+            run(make_cfg(*overrides), tmp_path / "killed", overrides)
+    resume_later()
+    record = run(make_cfg(*overrides), tmp_path / "killed", overrides)
+    assert record["resumed_from_step"] == 40
+    assert record["metrics"] == expected["metrics"]

@@ -4,8 +4,10 @@ into a folder being written leaves that job to its writer."""
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import pickle
 import signal
 import subprocess
 import sys
@@ -94,8 +96,10 @@ def test_a_single_run_into_a_busy_folder_leaves_it_alone(tmp_path):
     run_dir = tmp_path / "run"
     first = start(tmp_path, *LONG, f"hydra.run.dir={run_dir}")
     wait_for(checkpointed(run_dir), first, "checkpoint")
+    overrides = (run_dir / ".hydra" / "overrides.yaml").read_bytes()
+    log = (run_dir / "train.log").read_bytes()
     second = subprocess.run(
-        [sys.executable, str(REPO / "train.py"), *LONG, f"hydra.run.dir={run_dir}"],
+        [sys.executable, str(REPO / "train.py"), *LONG, "init=he", f"hydra.run.dir={run_dir}"],
         cwd=tmp_path,
         capture_output=True,
         text=True,
@@ -105,6 +109,9 @@ def test_a_single_run_into_a_busy_folder_leaves_it_alone(tmp_path):
     assert "is being written by another process" in second.stdout + second.stderr
     assert f"pid {first.pid}" in second.stdout + second.stderr
     assert len(list(run_dir.glob("events.out.tfevents.*"))) == 1  # nothing of the second's
+    # nor Hydra's: the second run (another config) left .hydra/ and train.log as they were
+    assert (run_dir / ".hydra" / "overrides.yaml").read_bytes() == overrides
+    assert (run_dir / "train.log").read_bytes() == log
     os.killpg(first.pid, signal.SIGTERM)
     first.communicate(timeout=60)
 
@@ -153,3 +160,34 @@ def test_under_submitit_its_preemption_handler_runs_once(monkeypatch):
         signal.signal(signal.SIGUSR2, signal.SIG_IGN)  # drop the pending one, then unblock
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGUSR2})
         signal.signal(signal.SIGUSR2, previous)
+
+
+def test_signals_the_parent_ignores_stay_ignored(monkeypatch):
+    # nohup ignores SIGHUP: closing the terminal must not stop the run.
+    monkeypatch.delenv("SUBMITIT_EXECUTOR", raising=False)
+    saved = {s: signal.getsignal(s) for s in signals.CAUGHT}
+    try:
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        signals.install()
+        assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+        assert signal.getsignal(signal.SIGTERM) is signals._raise
+    finally:
+        for s, handler in saved.items():
+            signal.signal(s, handler)
+
+
+def test_signalled_survives_pickling():
+    # a joblib worker sends it to the sweep's process pickled
+    back = pickle.loads(pickle.dumps(signals.Signalled(signal.SIGTERM)))
+    assert isinstance(back, signals.Signalled) and back.code == 143 and back.name == "SIGTERM"
+
+
+def test_a_file_system_without_flock_warns_and_goes_on(tmp_path, monkeypatch):
+    def no_flock(fd, op):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(folder_lock.fcntl, "flock", no_flock)
+    with pytest.warns(UserWarning, match="does not support flock"), folder_lock.hold(tmp_path):
+        pass
+    with pytest.warns(UserWarning, match="does not support flock"):
+        assert folder_lock.is_held(tmp_path) is False

@@ -14,8 +14,10 @@ from pathlib import Path
 
 import pytest
 from conftest import REPO, make_cfg
+from omegaconf import OmegaConf
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from hydra_plugins.initlab_sweeper.sweeper import _several_processes
 from initlab import record as record_lib
 from initlab.devices import claim
 from initlab.train import run
@@ -238,3 +240,19 @@ def test_joblib_launcher_runs_the_grid_in_parallel(tmp_path):
         f"dataset=digits,seed={s},{grid[1]},{grid[2]}" for s in range(3)
     ]
     assert set(statuses(tmp_path).values()) == {"completed"}
+
+
+@pytest.mark.parametrize(
+    "trainer, several",
+    [
+        ({"accelerator": "gpu", "devices": 1}, False),
+        ({"accelerator": "cpu", "devices": "auto"}, False),
+        ({"accelerator": "gpu", "devices": "auto"}, True),  # every GPU of the machine
+        ({"accelerator": "gpu", "devices": -1}, True),
+        ({"accelerator": "gpu", "devices": [0, 1]}, True),
+        ({"accelerator": "cpu", "devices": 2}, True),
+        ({"accelerator": "gpu", "devices": 1, "strategy": "ddp"}, True),
+    ],
+)
+def test_what_a_sweep_refuses_as_ddp(trainer, several):
+    assert _several_processes(OmegaConf.create(trainer)) is several

@@ -154,3 +154,29 @@ def test_metrics_json_follows_the_umask(tmp_path):
     finally:
         os.umask(old)
     assert not list(tmp_path.glob(".metrics.json.*"))  # no temporary file left behind
+
+
+@pytest.mark.slow
+def test_ddp_on_the_cpu_runs_into_one_folder(train_cmd, tmp_path):
+    """Lightning starts rank 1 by running train.py again into rank 0's folder: it must neither
+    be refused as a second writer nor write the record."""
+    run_dir = tmp_path / "run"
+    proc = subprocess.run(
+        [
+            *train_cmd,
+            "dataset=digits",
+            "trainer.devices=2",
+            "+trainer.strategy=ddp",
+            "trainer.max_epochs=1",
+            "trainer.progress_bar=none",
+            f"hydra.run.dir={run_dir}",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    record = json.loads((run_dir / "metrics.json").read_text())
+    assert record["status"] == "completed" and record["metrics"]["test/acc"] > 0.5
+    assert "being written by another process" not in proc.stdout + proc.stderr

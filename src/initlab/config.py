@@ -15,6 +15,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
 
 import torch
 from hydra.experimental.callback import Callback
@@ -22,9 +23,11 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
+from initlab import folder_lock
 from initlab.activations import Activation, get_activation
 from initlab.calibrate import check as calibration_check
 from initlab.data import DATASETS, TensorDataModule
+from initlab.devices import ddp_rank
 from initlab.diagnostics import STATS, Diagnostics
 from initlab.errors import ConfigError, call_with, integer, number, positive_int
 from initlab.initializers import Initializer, get_initializer, plan
@@ -246,6 +249,17 @@ class ValidateBeforeRun(Callback):
                 f"initlab: invalid config: the check itself failed with {type(err).__name__}: "
                 f"{err} (a bug in initlab's validation; the run was not started)"
             )
+        # Hydra writes .hydra/ and train.log into the run folder next: a folder another process
+        # is writing is left alone before that.
+        run_dir = Path(str(OmegaConf.select(config, "hydra.run.dir", default="") or ""))
+        rank0 = ddp_rank() == 0  # a DDP rank > 0 runs in rank 0's folder, by design
+        if rank0 and str(run_dir) not in ("", ".") and folder_lock.is_held(run_dir):
+            print(
+                f"initlab: {run_dir} is being written by another process "
+                f"({folder_lock.holder(run_dir)}); nothing done",
+                file=sys.stderr,
+            )
+            sys.exit(folder_lock.BUSY_EXIT)
 
     def check(self, config: DictConfig) -> None:
         """Raise :class:`ConfigError` for a bad value; entry points with more keys extend it.

@@ -10,6 +10,7 @@ never leaves its GPU claimed.
 from __future__ import annotations
 
 import fcntl
+import os
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -34,3 +35,9 @@ def claim(devices: Sequence[int], lock_dir: Path, poll_seconds: float = 0.2) -> 
                 yield device
                 return
         time.sleep(poll_seconds)
+
+
+def ddp_rank() -> int:
+    """This process's rank in a DDP run that Lightning launched by running the script again
+    once per extra device (0 in the process the user started, and when there is no DDP)."""
+    return int(os.environ.get("LOCAL_RANK", 0)) + int(os.environ.get("NODE_RANK", 0))

@@ -10,14 +10,19 @@ pid and host for the message.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import socket
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 LOCK_NAME = ".lock"
+# A file system without flock (e.g. Lustre mounted noflock): runs go on unguarded, with a warning.
+UNSUPPORTED = (errno.ENOLCK, errno.ENOSYS, errno.EOPNOTSUPP)
+BUSY_EXIT = 75  # EX_TEMPFAIL: a run aimed at a folder another process is writing; try later
 
 
 class FolderBusy(RuntimeError):
@@ -38,7 +43,11 @@ def hold(folder: Path) -> Iterator[None]:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise FolderBusy(folder, _holder(folder)) from None
+            raise FolderBusy(folder, holder(folder)) from None
+        except OSError as err:
+            if err.errno not in UNSUPPORTED:
+                raise
+            _warn_unsupported(folder, err)
         os.ftruncate(fd, 0)
         os.write(fd, f"pid {os.getpid()} on {socket.gethostname()}\n".encode())
         yield
@@ -57,13 +66,28 @@ def is_held(folder: Path) -> bool:
         fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
     except BlockingIOError:
         return True
+    except OSError as err:
+        if err.errno not in UNSUPPORTED:
+            raise
+        _warn_unsupported(folder, err)
+        return False
     finally:
         os.close(fd)
     return False
 
 
-def _holder(folder: Path) -> str:
+def holder(folder: Path) -> str:
+    """Who holds ``folder``'s lock, as its holder wrote it: ``pid N on host``."""
     try:
         return (folder / LOCK_NAME).read_text().strip() or "unknown pid"
     except OSError:
         return "unknown pid"
+
+
+def _warn_unsupported(folder: Path, err: OSError) -> None:
+    warnings.warn(
+        f"{folder}: this file system does not support flock ({err.strerror}): nothing stops "
+        "two runs from writing this folder at once, and a killed run reads as killed only "
+        "once nothing is running",
+        stacklevel=3,
+    )

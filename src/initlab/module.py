@@ -26,19 +26,27 @@ CONFIG_KEY = "initlab_config"  # the run's config, in every checkpoint
 STATE_KEY = "initlab_state"
 
 
-def _rng_states() -> dict:
-    """Lightning's collection of the global RNG states (torch, CUDA, numpy, Python), with
-    numpy's key array as a tensor, so the checkpoint still loads with ``weights_only=True``."""
-    states = _collect_rng_states(include_cuda=True)
+def _rng_states(device: torch.device) -> dict:
+    """Lightning's collection of the global RNG states (torch, numpy, Python), with numpy's key
+    array as a tensor, so the checkpoint still loads with ``weights_only=True``; and the RNG of
+    the CUDA device the run trains on, alone (a resumed job may get another GPU, or a node with
+    fewer)."""
+    states = _collect_rng_states(include_cuda=False)
     kind, keys, pos, has_gauss, gauss = states["numpy"]
     states["numpy"] = (kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, gauss)
+    if device.type == "cuda":
+        states["cuda_device"] = torch.cuda.get_rng_state(device)
     return states
 
 
-def _restore_rng_states(states: dict) -> None:
+def _restore_rng_states(states: dict, device: torch.device) -> None:
+    states = dict(states)
+    cuda = states.pop("cuda_device", None)
     kind, keys, pos, has_gauss, gauss = states["numpy"]
     numpy_state = (kind, keys.numpy().astype(np.uint32), pos, has_gauss, gauss)
     _set_rng_states({**states, "numpy": numpy_state})
+    if cuda is not None and device.type == "cuda":
+        torch.cuda.set_rng_state(cuda, device)
 
 
 class InitModule(pl.LightningModule):
@@ -129,7 +137,7 @@ class InitModule(pl.LightningModule):
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint[CONFIG_KEY] = self.config  # a resumed run checks it is the same run
         checkpoint[STATE_KEY] = {
-            "rng": _rng_states(),
+            "rng": _rng_states(self.trainer.strategy.root_device),
             "train_sums": (self._loss_sum, int(self._correct), self._seen),
             "val": self.val_metrics(),
         }
@@ -138,7 +146,7 @@ class InitModule(pl.LightningModule):
         # Lightning restores the module before the loops run: from here on the global RNGs are
         # where the uninterrupted run had them when it wrote this checkpoint.
         state = checkpoint[STATE_KEY]
-        _restore_rng_states(state["rng"])
+        _restore_rng_states(state["rng"], self.trainer.strategy.root_device)
         self._loss_sum, correct, self._seen = state["train_sums"]
         self._correct = torch.tensor(correct)
         self._restored_val = state["val"]

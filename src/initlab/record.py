@@ -60,9 +60,7 @@ def write(folder: Path, record: dict) -> None:
     path = Path(folder) / FILE
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.fchmod(fd, 0o666 & ~umask)
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "w") as f:
             json.dump(record, f, indent=2, allow_nan=False)
             f.write("\n")
@@ -70,6 +68,20 @@ def write(folder: Path, record: dict) -> None:
     except BaseException:
         os.unlink(tmp)
         raise
+
+
+def _umask() -> int:
+    """The process's umask, read from /proc (setting it to read it would briefly change it
+    for every thread of the process)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    umask = os.umask(0)  # no /proc: the classic way
+    os.umask(umask)
+    return umask
 
 
 def read(folder: Path) -> dict | None:

@@ -40,6 +40,9 @@ class Signalled(SystemExit):
     def __str__(self) -> str:
         return f"stopped by {self.name}"
 
+    def __reduce__(self):  # a joblib worker sends it to the sweep's process pickled
+        return (Signalled, (self.signum,))
+
 
 def _raise(signum: int, frame) -> None:
     raise Signalled(signum)
@@ -51,13 +54,15 @@ def under_submitit() -> bool:
 
 
 def install() -> None:
-    """Make SIGTERM, SIGINT and SIGHUP raise :class:`Signalled` in this process's main thread;
-    under submitit, make its SIGUSR2 handler run once."""
+    """Make SIGTERM, SIGINT and SIGHUP raise :class:`Signalled` in this process's main thread
+    (those the parent set to be ignored stay ignored); under submitit, make its SIGUSR2 handler
+    run once."""
     if under_submitit():
         _first_call_only(signal.SIGUSR2)
         return
     for signum in CAUGHT:
-        signal.signal(signum, _raise)
+        if signal.getsignal(signum) is not signal.SIG_IGN:  # nohup's SIGHUP, `cmd &`'s SIGINT
+            signal.signal(signum, _raise)
 
 
 def _first_call_only(signum: int) -> None:

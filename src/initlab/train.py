@@ -23,18 +23,17 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from lightning_fabric.plugins.environments import SLURMEnvironment
 from omegaconf import DictConfig, OmegaConf
-from pytorch_lightning.callbacks import RichProgressBar
+from pytorch_lightning.callbacks import ModelCheckpoint, RichProgressBar
 from pytorch_lightning.loggers import TensorBoardLogger
 from torch.utils.tensorboard.summary import hparams
 
 from initlab import console_noise, folder_lock, signals
 from initlab import record as record_lib
 from initlab.config import build
-from initlab.devices import claim
+from initlab.devices import claim, ddp_rank
 from initlab.module import CONFIG_KEY, InitModule
 
 log = logging.getLogger(__name__)  # to the console and the run folder's train.log (Hydra)
-BUSY_EXIT = 75  # EX_TEMPFAIL: the run folder is being written by another process; try later
 console_noise.silence()
 
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
@@ -77,16 +76,21 @@ def run(
     """
     spec = build(cfg)
     run_dir = Path(run_dir)
+    if ddp_rank() > 0:
+        # A DDP rank that Lightning started by running the script again, into the same folder:
+        # rank 0 holds the folder and writes the record; this one only trains.
+        return _run_locked(cfg, spec, run_dir, overrides or [], devices, primary=False)
     with folder_lock.hold(run_dir):
         return _run_locked(cfg, spec, run_dir, overrides or [], devices)
 
 
-def _run_locked(cfg, spec, run_dir: Path, overrides: list[str], devices) -> dict:
+def _run_locked(cfg, spec, run_dir: Path, overrides: list[str], devices, primary=True) -> dict:
     names = {g: cfg[g].name for g in ("init", "activation", "dataset", "model")}
     record = record_lib.new({**names, "seed": spec.seed}, overrides)
     config = OmegaConf.to_container(cfg, resolve=True)
     resume, purge_step = _resume_point(run_dir, config)
-    record_lib.write(run_dir, record)  # running: until the final record replaces it
+    if primary:
+        record_lib.write(run_dir, record)  # running: until the final record replaces it
     logger = TensorBoardLogger(
         run_dir,
         name="",
@@ -96,6 +100,7 @@ def _run_locked(cfg, spec, run_dir: Path, overrides: list[str], devices) -> dict
         **spec.logger,
     )
     trainer = module = None
+    checkpoints = spec.trainer.get("enable_checkpointing", True)
     try:
         pl.seed_everything(spec.seed, workers=False, verbose=False)
         module = InitModule(
@@ -115,6 +120,9 @@ def _run_locked(cfg, spec, run_dir: Path, overrides: list[str], devices) -> dict
             callbacks=[
                 *([spec.diagnostics()] if spec.diagnostics else []),
                 *([RichProgressBar()] if interactive else []),
+                # A checkpoint only where an epoch ends, also when validation runs more often
+                # (val_check_interval < 1): a run resumes at an epoch boundary, exactly.
+                *([ModelCheckpoint(save_on_train_epoch_end=True)] if checkpoints else []),
             ],
             enable_progress_bar=interactive,
             enable_model_summary=interactive,
@@ -149,8 +157,9 @@ def _run_locked(cfg, spec, run_dir: Path, overrides: list[str], devices) -> dict
             record["epochs"] = _epochs_done(trainer)
         if module is not None:
             record["resumed_from_step"] = module.resumed_from_step
-        record_lib.write(run_dir, record)
-        _log_hparams(logger, _hparams(cfg), record)
+        if primary:
+            record_lib.write(run_dir, record)
+            _log_hparams(logger, _hparams(cfg), record)
     return record
 
 
@@ -176,7 +185,7 @@ def _resume_point(run_dir: Path, config: dict) -> tuple[str | None, int | None]:
         return None, None
     for ckpt in sorted(run_dir.glob("checkpoints/*.ckpt"), key=lambda p: p.stat().st_mtime)[::-1]:
         try:
-            saved = torch.load(ckpt, map_location="cpu", weights_only=False)
+            saved = torch.load(ckpt, map_location="cpu", weights_only=True)
         except Exception:  # a checkpoint cut short by the kill: try the one before
             continue
         if saved.get(CONFIG_KEY) == config:
@@ -211,7 +220,11 @@ def _job_resources(hydra_cfg: DictConfig, cfg: DictConfig) -> Iterator[list[int]
     n_jobs = OmegaConf.select(hydra_cfg, "launcher.n_jobs")
     if n_jobs is not None:
         torch.set_num_threads(max(1, os.cpu_count() // joblib.effective_n_jobs(n_jobs)))
-    if cfg.trainer.get("accelerator") != "gpu" or cfg.trainer.get("devices") != 1:
+    if (
+        cfg.trainer.get("accelerator") != "gpu"
+        or cfg.trainer.get("devices") != 1
+        or signals.under_submitit()  # SLURM gave this job its GPU: it sees it as device 0
+    ):
         yield None
         return
     gpus = range(torch.cuda.device_count())
@@ -234,7 +247,7 @@ def main(cfg: DictConfig) -> None:
     except folder_lock.FolderBusy as busy:
         log.warning("skipped: %s; nothing written", busy)
         if not sweep:
-            sys.exit(BUSY_EXIT)
+            sys.exit(folder_lock.BUSY_EXIT)
         return
     except signals.Signalled as stop:
         how = "" if sweep else f" with the same command and hydra.run.dir={run_dir}"

@@ -148,10 +148,13 @@ class Sweeper(BasicSweeper):
 
 def _several_processes(trainer: DictConfig) -> bool:
     """Whether Lightning would run this trainer as several processes (DDP): an explicit ddp
-    strategy, or more than one device (``devices: 2``, ``-1``, a list of two)."""
+    strategy, or more than one device (``devices: 2``, ``-1``, a list of two, ``auto`` on
+    anything but the CPU)."""
     if "ddp" in str(trainer.get("strategy", "")):
         return True
     devices = trainer.get("devices", 1)
+    if devices == "auto":  # every GPU of the machine, when there is one
+        return trainer.get("accelerator", "auto") != "cpu"
     if isinstance(devices, int) and not isinstance(devices, bool):
         return devices == -1 or devices > 1
     return not isinstance(devices, str) and len(devices) > 1
