@@ -27,8 +27,12 @@ LONG = ["dataset=digits", "trainer.max_epochs=300", "trainer.progress_bar=none"]
 
 
 def start(tmp_path: Path, *args: str) -> subprocess.Popen:
+    return start_in_group([sys.executable, str(REPO / "train.py"), *args], tmp_path)
+
+
+def start_in_group(command: list[str], tmp_path: Path) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, str(REPO / "train.py"), *args],
+        command,
         cwd=tmp_path,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -52,13 +56,13 @@ def checkpointed(folder: Path):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
-def test_a_signalled_run_records_failed_and_exits_128_plus_the_signal(tmp_path, signum):
+def test_a_signalled_run_records_failed_and_dies_by_the_signal(tmp_path, signum):
     run_dir = tmp_path / "run"
     proc = start(tmp_path, *LONG, f"hydra.run.dir={run_dir}")
     wait_for(checkpointed(run_dir), proc, "checkpoint")
     proc.send_signal(signum)
     out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 128 + signum, err[-2000:]
+    assert proc.returncode == -signum, err[-2000:]  # died by it: a shell shows 128 + signum
     record = json.loads((run_dir / "metrics.json").read_text())
     name = signal.Signals(signum).name
     assert record["status"] == "failed" and name in record["error"]
@@ -69,12 +73,12 @@ def test_a_signalled_run_records_failed_and_exits_128_plus_the_signal(tmp_path, 
 
 
 @pytest.mark.slow
-def test_a_signalled_sweep_says_how_to_resume_and_exits_143(tmp_path):
+def test_a_signalled_sweep_says_how_to_resume_and_dies_by_the_signal(tmp_path):
     proc = start(tmp_path, "-m", f"hydra.sweep.dir={tmp_path}", *LONG, "seed=0,1")
     wait_for(lambda: any(tmp_path.glob("*seed=0*/checkpoints/*.ckpt")), proc, "a checkpoint")
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 143, err[-2000:]
+    assert proc.returncode == -signal.SIGTERM, err[-2000:]  # a shell shows 143
     assert "sweep: 2 jobs: 1 failed, 1 missing" in out
     assert f"Resume with the same command and hydra.sweep.dir={tmp_path}" in err
 
@@ -191,3 +195,21 @@ def test_a_file_system_without_flock_warns_and_goes_on(tmp_path, monkeypatch):
         pass
     with pytest.warns(UserWarning, match="does not support flock"):
         assert folder_lock.is_held(tmp_path) is False
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_a_shell_loop_of_runs(tmp_path):
+    # Ctrl-C sends SIGINT to the foreground process group. bash, waiting for a child that died
+    # of SIGINT, stops the loop; a child that merely exited 130 would let it start seed=1.
+    script = tmp_path / "loop.sh"
+    script.write_text(
+        f"for s in 0 1; do {sys.executable} {REPO / 'train.py'} {' '.join(LONG)} seed=$s "
+        f"hydra.run.dir={tmp_path}/run$s; done\n"
+    )
+    proc = start_in_group(["bash", str(script)], tmp_path)
+    wait_for(checkpointed(tmp_path / "run0"), proc, "checkpoint")
+    os.killpg(proc.pid, signal.SIGINT)
+    proc.communicate(timeout=60)
+    assert proc.returncode == -signal.SIGINT  # bash itself stopped by it, as a shell does
+    assert json.loads((tmp_path / "run0" / "metrics.json").read_text())["status"] == "failed"
+    assert not (tmp_path / "run1").exists()  # the loop did not go on to the next run

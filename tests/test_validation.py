@@ -167,6 +167,17 @@ def test_gpu_trainer_refused_without_a_gpu_unless_the_jobs_run_elsewhere():
             ValidateBeforeRun().check(local)
 
 
+def test_a_data_dir_on_the_compute_nodes_is_checked_there(tmp_path):
+    # /scratch of a cluster's nodes need not exist where the sweep is submitted
+    nodes_only = str(tmp_path / "only-on-the-nodes")
+    overrides = ("dataset=mnist", f"dataset.data_dir={nodes_only}")
+    with pytest.raises(ConfigError, match=r"^dataset.data_dir=.*no such folder"):
+        ValidateBeforeRun().check(hydra_cfg(*overrides))
+    ValidateBeforeRun().check(hydra_cfg(*overrides, "hydra/launcher=submitit_slurm"))
+    with pytest.raises(ConfigError, match=r"^dataset.data_dir="):  # the job, on its node
+        build(make_cfg(*overrides))
+
+
 @pytest.mark.skipif(not NO_GPU, reason="a GPU is visible")
 def test_gpus_launcher_refused_without_a_gpu():
     with pytest.raises(ConfigError) as err:

@@ -82,12 +82,14 @@ def _lookup(group: str, registry: dict, name: str) -> Callable:
     return registry[name]
 
 
-def build(cfg: DictConfig, *, local_devices: bool = True) -> RunSpec:
+def build(cfg: DictConfig, *, local_devices: bool = True, local_paths: bool = True) -> RunSpec:
     """Check ``cfg`` and return the run's plain objects. Raises :class:`ConfigError`.
 
     ``local_devices``: the run will use this machine's devices, so an accelerator it lacks
-    (``trainer=gpu`` without a GPU) is refused. False where the job runs elsewhere (a SLURM
-    launcher: the submitting host may have no GPU; the job checks again on its node).
+    (``trainer=gpu`` without a GPU) is refused. ``local_paths``: its ``dataset.data_dir`` must
+    exist on this machine. Both False where the job runs elsewhere (a SLURM launcher: the
+    submitting host may have neither the GPU nor the nodes' /scratch; the job checks again on
+    its node).
     """
     for group in GROUPS:
         if group not in cfg:
@@ -99,6 +101,8 @@ def build(cfg: DictConfig, *, local_devices: bool = True) -> RunSpec:
 
     name, params = _params(cfg, "dataset")
     dm_params = {k: params.pop(k) for k in DATAMODULE_KEYS if k in params}
+    if not local_paths and params.get("data_dir") is not None:
+        params["data_dir"] = None  # a path on the compute nodes: checked there
     dataset = _in_group("dataset", call_with, _lookup("dataset", DATASETS, name), params)
     datamodule = _in_group("dataset", TensorDataModule, dataset, seed=seed, **dm_params)
     if dataset.n_train is not None and datamodule.val_size >= dataset.n_train:
@@ -264,7 +268,8 @@ class ValidateBeforeRun(Callback):
     def check(self, config: DictConfig) -> None:
         """Raise :class:`ConfigError` for a bad value; entry points with more keys extend it.
         Devices are checked against this machine unless the jobs run elsewhere (SLURM)."""
-        build(config, local_devices=not runs_remotely(config))
+        here = not runs_remotely(config)
+        build(config, local_devices=here, local_paths=here)
 
 
 def _refuse(line: str) -> None:

@@ -1,9 +1,10 @@
 """Signals end a run honestly: a SIGTERM (a scheduler, ``kill``), SIGINT (Ctrl-C) or SIGHUP
 (the terminal closed) becomes :class:`Signalled`, an exception that unwinds the run like any
 other — Lightning tears down, the run records ``status: failed`` with the signal's name in
-``error`` — and then exits the process with status 128 + the signal's number (143 for SIGTERM,
-130 for SIGINT), the shell's convention, so a scheduler or a script never mistakes a stopped run
-for a finished one. SIGKILL cannot be caught: its run keeps the ``running`` record it wrote when
+``error`` — and then ends the process by that same signal (:meth:`Signalled.die`): a shell sees
+128 + the signal's number (143 for SIGTERM, 130 for SIGINT), so a scheduler or a script never
+mistakes a stopped run for a finished one. Uncaught (another entry point), it exits with that
+status. SIGKILL cannot be caught: its run keeps the ``running`` record it wrote when
 it started, which :mod:`initlab.record` reads as ``killed``.
 
 Lightning composes its own SIGTERM handler with the one installed here: it notes the signal,
@@ -25,6 +26,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import sys
 
 CAUGHT = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
@@ -42,6 +44,18 @@ class Signalled(SystemExit):
 
     def __reduce__(self):  # a joblib worker sends it to the sweep's process pickled
         return (Signalled, (self.signum,))
+
+    def die(self) -> None:
+        """End the process by the signal itself, once everything is written: a shell sees
+        128 + n, and ``WIFSIGNALED`` holds, so a ``for`` loop in a script stops at Ctrl-C as it
+        would for any program (exiting 130 would let it go on). The entry points call this at
+        the top, outside Hydra."""
+        logging.shutdown()  # train.log's last lines: no atexit handler runs after this
+        sys.stdout.flush()
+        sys.stderr.flush()
+        signal.signal(self.signum, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {self.signum})
+        os.kill(os.getpid(), self.signum)
 
 
 def _raise(signum: int, frame) -> None:
