@@ -947,7 +947,7 @@ def test_config_file_agrees_with_the_function(stem):
     accepted = set(inspect.signature(fn).parameters)
     defaults = _defaults(fn)
     for key, value in node.items():
-        if key in ("name", "bias"):
+        if key in ("name", "bias", "uncovered"):
             continue
         assert key in accepted, f"{stem}.yaml: {key} is not a parameter of {stem}"
         if value == "auto":

@@ -23,7 +23,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-from initlab import folder_lock
+from initlab import coverage, folder_lock
 from initlab.activations import Activation, get_activation
 from initlab.calibrate import check as calibration_check
 from initlab.data import DATASETS, TensorDataModule
@@ -125,6 +125,7 @@ def build(cfg: DictConfig, *, local_devices: bool = True, local_paths: bool = Tr
         "init", get_initializer, name, activation_gain=activation.gain, **params
     )
     _in_group("init", plan, initializer, meta_net, dataset.in_shape)
+    _in_group("init", coverage.check, initializer.uncovered, meta_net)
     _in_group("init", calibration_check, initializer, meta_net)
 
     name, params = _params(cfg, "optimizer")

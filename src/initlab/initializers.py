@@ -27,6 +27,7 @@ import torch
 from scipy.linalg import hadamard
 from torch import nn
 
+from initlab import coverage
 from initlab.errors import ConfigError, call_with, number, positive_int
 from initlab.layer_order import forward_order
 from initlab.tables import markdown_table
@@ -126,6 +127,7 @@ class Initializer:
     weight: Rule
     bias: str | float = "zeros"
     calibration: Calibration | None = None
+    uncovered: str = "error"  # parameters no rule sets: refuse, or keep torch's default
 
 
 # ----------------------------------------------------------------------------------------------
@@ -450,6 +452,7 @@ def get_initializer(
     name: str | Callable[..., Rule],
     *,
     bias: str | float | None = None,
+    uncovered: str = "error",
     activation_gain: float | None = None,
     **params,
 ) -> Initializer:
@@ -478,10 +481,11 @@ def get_initializer(
             bias = number("bias", bias)
         except ConfigError:
             raise ConfigError("bias", bias, "must be zeros, default or a number") from None
+    uncovered = coverage.check_policy(uncovered)
     made = call_with(fn, params)
     if isinstance(made, Calibrated):
-        return Initializer(name, made.rule, bias, made.calibration)
-    return Initializer(name, made, bias)
+        return Initializer(name, made.rule, bias, made.calibration, uncovered)
+    return Initializer(name, made, bias, uncovered=uncovered)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -593,6 +597,7 @@ def apply(
         _fill_weight(layer, row.weight, generator)
         if layer.bias is not None:
             _fill(layer.bias, row.bias, generator)
+    coverage.fill_norms(net)
     return layers
 
 

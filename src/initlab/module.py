@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from lightning_fabric.utilities.seed import _collect_rng_states, _set_rng_states
 from torch import nn
 
+from initlab import coverage
 from initlab.calibrate import calibrate
 from initlab.initializers import Initializer, LayerPlan, apply, plan_records, plan_table
 from initlab.optim import OptimizerFactory
@@ -47,6 +48,12 @@ def _restore_rng_states(states: dict, device: torch.device) -> None:
     _set_rng_states({**states, "numpy": numpy_state})
     if cuda is not None and device.type == "cuda":
         torch.cuda.set_rng_state(cuda, device)
+
+
+def _records_table(rows: list[dict]) -> str:
+    """Records with the same keys as a markdown table, one column per key."""
+    keys = list(rows[0])
+    return markdown_table(keys, ([r[k] for k in keys] for r in rows))
 
 
 class InitModule(pl.LightningModule):
@@ -127,6 +134,8 @@ class InitModule(pl.LightningModule):
                         "init": self.initializer.name,
                         "seed": self.seed,
                         "layers": plan_records(self.init_plan),
+                        "norm_layers": coverage.norm_layers(self.net),
+                        "kept_default": coverage.uncovered(self.net),  # init.uncovered=default
                         "calibration": self.calibration,
                         "calibration_seconds": self.calibration_seconds,
                     },
@@ -163,12 +172,16 @@ class InitModule(pl.LightningModule):
             f"**init={self.initializer.name}**, seed {self.seed}, bias {self.initializer.bias}\n\n"
             + plan_table(self.init_plan)
         )
+        for title, rows in (
+            ("Normalization layers: weight 1, bias 0", coverage.norm_layers(self.net)),
+            ("Kept at torch's default (init.uncovered=default)", coverage.uncovered(self.net)),
+        ):
+            if rows:
+                text += f"\n\n**{title}**:\n\n" + _records_table(rows)
         if self.calibration:
-            keys = list(self.calibration[0])
-            table = markdown_table(keys, ([r[k] for k in keys] for r in self.calibration))
             text += (
                 f"\n\n**{self.initializer.calibration.method}** on a training batch, "
-                f"{self.calibration_seconds:.2f} s:\n\n" + table
+                f"{self.calibration_seconds:.2f} s:\n\n" + _records_table(self.calibration)
             )
         return text
 

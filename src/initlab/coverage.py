@@ -1,0 +1,96 @@
+"""Nothing silent: every parameter of the model is set by a rule that knows its layer, or the
+config says to keep torch's default for it, and the plan lists it.
+
+Covered today:
+
+- the weight and bias of every Linear and Conv2d: the chosen initializer, the bias by
+  ``init.bias`` (:mod:`initlab.initializers`);
+- the weight and bias of every normalization layer (BatchNorm*, LayerNorm, GroupNorm,
+  InstanceNorm*, where affine): weight 1, bias 0, the identity transform every framework starts
+  them at (filled explicitly: a model may have set them otherwise).
+
+Any other parameter (a bare ``nn.Parameter``, an Embedding, a recurrent or attention layer) is
+refused at validation, naming its path and its module's type, unless ``init.uncovered=default``
+keeps torch's own initialization for it; ``init_plan.json`` and the ``init/plan`` text then list
+each such parameter.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from initlab.errors import ConfigError
+from initlab.layer_order import WEIGHT_LAYERS
+
+NORM_LAYERS = (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm)
+POLICIES = ("error", "default")  # init.uncovered
+
+
+def check_policy(uncovered) -> str:
+    if uncovered not in POLICIES:
+        raise ConfigError("uncovered", uncovered, f"must be one of {', '.join(POLICIES)}")
+    return uncovered
+
+
+def _covered(module: nn.Module) -> bool:
+    return isinstance(module, (*WEIGHT_LAYERS, *NORM_LAYERS))
+
+
+def uncovered(net: nn.Module) -> list[dict]:
+    """Each parameter no rule sets: its path, its module's path and type, its shape."""
+    found = []
+    for path, module in net.named_modules():
+        if _covered(module):
+            continue
+        for name, p in module.named_parameters(recurse=False):
+            found.append(
+                {
+                    "parameter": f"{path}.{name}" if path else name,
+                    "module": path or "(the model)",
+                    "type": type(module).__name__,
+                    "shape": list(p.shape),
+                }
+            )
+    return found
+
+
+def check(uncovered_policy: str, net: nn.Module) -> None:
+    """Raise :class:`ConfigError` (key ``uncovered``) naming the first parameter no rule sets,
+    unless the policy keeps torch's default for them. Works on a ``meta`` model."""
+    left = uncovered(net)
+    if left and uncovered_policy == "error":
+        first = left[0]
+        more = f" and {len(left) - 1} more" if len(left) > 1 else ""
+        raise ConfigError(
+            "uncovered",
+            uncovered_policy,
+            f"no initializer rule sets {first['parameter']} ({first['type']} at "
+            f"{first['module']}){more}; init.uncovered=default keeps torch's default for "
+            "them and lists them in init_plan.json",
+        )
+
+
+def norm_layers(net: nn.Module) -> list[dict]:
+    """What :func:`fill_norms` sets, per normalization layer (for the plan)."""
+    return [
+        {
+            "module": path,
+            "type": type(m).__name__,
+            "weight": None if getattr(m, "weight", None) is None else 1.0,
+            "bias": None if getattr(m, "bias", None) is None else 0.0,
+        }
+        for path, m in net.named_modules()
+        if isinstance(m, NORM_LAYERS)
+    ]
+
+
+@torch.no_grad()
+def fill_norms(net: nn.Module) -> None:
+    """Weight 1, bias 0 in every affine normalization layer."""
+    for module in net.modules():
+        if isinstance(module, NORM_LAYERS):
+            if getattr(module, "weight", None) is not None:
+                nn.init.ones_(module.weight)
+            if getattr(module, "bias", None) is not None:
+                nn.init.zeros_(module.bias)

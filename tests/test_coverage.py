@@ -1,0 +1,87 @@
+"""Nothing silent: a parameter no rule sets is refused by name, or kept at torch's default
+and listed; normalization layers start at weight 1, bias 0."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from conftest import QUICK, make_cfg
+from torch import nn
+
+from initlab import coverage
+from initlab.errors import ConfigError
+from initlab.initializers import apply, get_initializer
+from initlab.train import run
+
+
+class WithExtras(nn.Module):
+    """A Linear, a batch norm, an Embedding and a bare parameter."""
+
+    def __init__(self):
+        super().__init__()
+        self.embed = nn.Embedding(10, 8)
+        self.fc = nn.Linear(8, 4)
+        self.norm = nn.BatchNorm1d(4)
+        self.scale = nn.Parameter(torch.ones(()))  # a learnable scalar, e.g. SkipInit's α
+
+    def forward(self, idx):
+        return self.norm(self.fc(self.embed(idx))) * self.scale
+
+
+def test_what_no_rule_sets_is_listed_by_path_and_type():
+    assert coverage.uncovered(WithExtras()) == [
+        {"parameter": "scale", "module": "(the model)", "type": "WithExtras", "shape": []},
+        {"parameter": "embed.weight", "module": "embed", "type": "Embedding", "shape": [10, 8]},
+    ]
+
+
+def test_an_uncovered_parameter_is_refused_by_name_even_on_meta():
+    with torch.device("meta"):
+        net = WithExtras()
+    with pytest.raises(ConfigError) as info:
+        coverage.check("error", net)
+    assert info.value.key == "uncovered"
+    assert "scale (WithExtras at (the model)) and 1 more" in str(info.value)
+    assert "init.uncovered=default" in str(info.value)
+    coverage.check("default", net)  # opted in: kept, and listed in the plan
+
+
+def test_the_policy_is_checked():
+    assert get_initializer("he", uncovered="default").uncovered == "default"
+    assert get_initializer("he").uncovered == "error"
+    with pytest.raises(ConfigError) as info:
+        get_initializer("he", uncovered="keep")
+    assert info.value.key == "uncovered"
+
+
+@pytest.mark.parametrize(
+    "norm",
+    [
+        nn.BatchNorm1d(6),
+        nn.BatchNorm2d(6),
+        nn.LayerNorm(6),
+        nn.GroupNorm(2, 6),
+        nn.InstanceNorm1d(6, affine=True),
+    ],
+)
+def test_norm_layers_start_at_weight_one_bias_zero(norm):
+    net = nn.Sequential(nn.Linear(6, 6), norm)
+    with torch.no_grad():
+        norm.weight.fill_(3.0)
+        norm.bias.fill_(-2.0)
+    assert coverage.uncovered(net) == []
+    apply(get_initializer("he"), net, seed=0)
+    assert torch.equal(norm.weight, torch.ones(6)) and torch.equal(norm.bias, torch.zeros(6))
+    assert coverage.norm_layers(net) == [
+        {"module": "1", "type": type(norm).__name__, "weight": 1.0, "bias": 0.0}
+    ]
+
+
+def test_every_model_here_is_covered_and_its_norms_are_in_the_plan(tmp_path):
+    overrides = [*QUICK, "model.batch_norm=true", "init=he"]
+    run(make_cfg(*overrides), tmp_path, overrides)
+    saved = json.loads((tmp_path / "init_plan.json").read_text())
+    assert [r["type"] for r in saved["norm_layers"]] == ["BatchNorm1d", "BatchNorm1d"]
+    assert saved["kept_default"] == []
