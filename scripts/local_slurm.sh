@@ -34,11 +34,13 @@ CRED_EXPIRE=10
 log() { echo "local_slurm: $*" >&2; }
 die() { log "error: $*"; exit 1; }
 
-# Running = its pid file names a live process of that name.
+# Running = its pid file names a live process of that name. A killed daemon can linger as a
+# zombie (same pid, same name) until PID 1 reaps it, which in a container may take a while.
 running() {  # name pidfile
   local pid
   [[ -r $2 ]] && pid=$(cat "$2" 2>/dev/null) && [[ -n $pid ]] &&
-    [[ $(cat "/proc/$pid/comm" 2>/dev/null) == "$1" ]]
+    [[ $(cat "/proc/$pid/comm" 2>/dev/null) == "$1" ]] &&
+    [[ $(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null) != Z ]]
 }
 
 wait_for() {  # seconds description command...
