@@ -19,7 +19,7 @@ GROUPS = ["init", "activation", "dataset", "model", "optimizer", "trainer", "log
 def test_every_group_has_its_options():
     assert set(groups_options("trainer")) == {"cpu", "gpu", "ddp"}
     assert set(groups_options("optimizer")) == {"adam", "sgd"}
-    assert set(groups_options("model")) == {"mlp", "deep_mlp", "cnn"}
+    assert set(groups_options("model")) == {"mlp", "deep_mlp", "cnn", "custom"}
     assert set(groups_options("dataset")) == {
         "fashion_mnist",
         "mnist",

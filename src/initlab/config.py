@@ -114,6 +114,8 @@ def build(cfg: DictConfig, *, local_devices: bool = True, local_paths: bool = Tr
 
     name, params = _params(cfg, "model")
     model_fn = _lookup("model", MODELS, name)
+    if name == "custom":  # the builder is the user's class, named by model._target_
+        model_fn = _in_group("model", model_fn, params.pop("_target_", None))
     make_net = partial(
         call_with, model_fn, params, dataset.in_shape, dataset.num_classes, activation.make
     )

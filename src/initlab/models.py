@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 
+from hydra.utils import get_object
 from torch import nn
 
 from initlab.errors import ConfigError, positive_int
@@ -116,4 +117,22 @@ def cnn(
     return nn.Sequential(*layers)
 
 
-MODELS: dict[str, Callable[..., nn.Sequential]] = {f.__name__: f for f in (mlp, deep_mlp, cnn)}
+def custom(target: str) -> Callable[..., nn.Module]:
+    """``model=custom model._target_=my_pkg.nets.MyNet``: a model class (or builder function)
+    from your own package, without editing initlab. It is called like the builders here,
+    ``target(in_shape, num_classes, activation, **params)`` with the rest of the ``model`` keys
+    as ``params`` (add them with ``+model.key=value``), and validated the same way: on the meta
+    device, its keys against its signature, every parameter covered by a rule."""
+    if not isinstance(target, str) or not target.strip():
+        raise ConfigError("_target_", target, "must name a class or function: my_pkg.nets.MyNet")
+    try:
+        found = get_object(target)
+    except Exception as err:  # ImportError, AttributeError, …: what Hydra says, on one line
+        reason = " ".join(str(err).split())
+        raise ConfigError("_target_", target, f"cannot import it ({reason})") from None
+    if not callable(found):
+        raise ConfigError("_target_", target, "is not a class or function")
+    return found
+
+
+MODELS: dict[str, Callable[..., nn.Module]] = {f.__name__: f for f in (mlp, deep_mlp, cnn, custom)}
