@@ -210,6 +210,19 @@ def test_ctrl_c_stops_a_shell_loop_of_runs(tmp_path):
     wait_for(checkpointed(tmp_path / "run0"), proc, "checkpoint")
     os.killpg(proc.pid, signal.SIGINT)
     proc.communicate(timeout=60)
+    run0 = json.loads((tmp_path / "run0" / "metrics.json").read_text())
+    assert run0["status"] == "failed" and "SIGINT" in run0["error"], run0["error"]
     assert proc.returncode == -signal.SIGINT  # bash itself stopped by it, as a shell does
-    assert json.loads((tmp_path / "run0" / "metrics.json").read_text())["status"] == "failed"
     assert not (tmp_path / "run1").exists()  # the loop did not go on to the next run
+
+
+def test_a_signal_that_a_library_turns_into_another_error_is_still_a_signal(monkeypatch):
+    # seen in CI: SIGINT during a matplotlib drawing surfaced as "ValueError: Invalid bounding
+    # box"; the run must still record and end as stopped by SIGINT
+    monkeypatch.setattr(signals, "_received", None)
+    assert signals.as_signalled(ValueError("x")) is None
+    monkeypatch.setattr(signals, "_received", signal.SIGINT)
+    stop = signals.as_signalled(ValueError("Invalid bounding box"))
+    assert isinstance(stop, signals.Signalled) and stop.code == 130
+    same = signals.Signalled(signal.SIGTERM)
+    assert signals.as_signalled(same) is same

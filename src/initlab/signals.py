@@ -58,8 +58,22 @@ class Signalled(SystemExit):
         os.kill(os.getpid(), self.signum)
 
 
+_received: int | None = None  # the signal this process was stopped by, once one came
+
+
 def _raise(signum: int, frame) -> None:
+    global _received
+    _received = signum
     raise Signalled(signum)
+
+
+def as_signalled(err: BaseException) -> Signalled | None:
+    """The :class:`Signalled` that ``err`` stands for: itself, or, when a signal came and code
+    it interrupted turned the exception into another one (a library's ``try``/``finally`` that
+    raises its own error while unwinding; seen in matplotlib's drawing), a new one; else None."""
+    if isinstance(err, Signalled):
+        return err
+    return Signalled(_received) if _received is not None else None
 
 
 def under_submitit() -> bool:

@@ -149,7 +149,11 @@ def _run_locked(cfg, spec, run_dir: Path, overrides: list[str], devices, primary
             record["status"] = "completed"
         record["metrics"] = record_lib.finite(metrics)
     except BaseException as err:  # signals (SystemExit) and KeyboardInterrupt too
-        record["status"], record["error"] = "failed", f"{type(err).__name__}: {err}"
+        stop = signals.as_signalled(err)
+        shown = stop or err
+        record["status"], record["error"] = "failed", f"{type(shown).__name__}: {shown}"
+        if stop is not None and stop is not err:
+            raise stop from err  # a signal, whatever the code it interrupted raised instead
         raise
     finally:
         if trainer is not None:
