@@ -218,36 +218,26 @@ def _check_data_dir(data_dir) -> str | None:
     return data_dir
 
 
+def _vision(name: str, in_shape: tuple[int, ...], n_train: int, data_dir) -> Dataset:
+    """A torchvision set: read (or downloaded) by :func:`_load_vision`, 10 classes."""
+    data_dir = _check_data_dir(data_dir)
+    load = lambda: _as_float(_load_vision(name, data_dir))  # noqa: E731
+    return Dataset(name, in_shape, 10, load, n_train=n_train)
+
+
 def fashion_mnist(data_dir: str | None = None) -> Dataset:
     """Zalando's Fashion-MNIST (Xiao et al., 2017): 60k/10k 28×28 grey images, 10 classes."""
-    data_dir = _check_data_dir(data_dir)
-    return Dataset(
-        "fashion_mnist",
-        (1, 28, 28),
-        10,
-        lambda: _as_float(_load_vision("fashion_mnist", data_dir)),
-        n_train=60000,
-    )
+    return _vision("fashion_mnist", (1, 28, 28), 60000, data_dir)
 
 
 def mnist(data_dir: str | None = None) -> Dataset:
     """LeCun's MNIST digits: 60k/10k 28×28 grey images, 10 classes."""
-    data_dir = _check_data_dir(data_dir)
-    return Dataset(
-        "mnist", (1, 28, 28), 10, lambda: _as_float(_load_vision("mnist", data_dir)), n_train=60000
-    )
+    return _vision("mnist", (1, 28, 28), 60000, data_dir)
 
 
 def cifar10(data_dir: str | None = None) -> Dataset:
     """Krizhevsky's CIFAR-10: 50k/10k 32×32 RGB images, 10 classes."""
-    data_dir = _check_data_dir(data_dir)
-    return Dataset(
-        "cifar10",
-        (3, 32, 32),
-        10,
-        lambda: _as_float(_load_vision("cifar10", data_dir)),
-        n_train=50000,
-    )
+    return _vision("cifar10", (3, 32, 32), 50000, data_dir)
 
 
 @lru_cache(maxsize=1)

@@ -160,8 +160,6 @@ def check_trainer(trainer: dict, batches: dict, local_devices: bool) -> None:
 
 
 def _check_intervals(val_check_interval, max_time, train_batches: int | None) -> None:
-    from pytorch_lightning.callbacks import Timer
-
     if isinstance(val_check_interval, float):
         if not 0 < val_check_interval <= 1:
             raise ConfigError(
@@ -177,11 +175,7 @@ def _check_intervals(val_check_interval, max_time, train_batches: int | None) ->
             )
     elif val_check_interval is not None:  # a duration: "DD:HH:MM:SS" or {hours: 1, …}
         _duration("val_check_interval", val_check_interval)
-    if max_time is not None:
-        try:
-            Timer(duration=max_time)
-        except Exception as err:
-            raise ConfigError("max_time", max_time, f"not a duration: {err}") from None
+    if max_time is not None:  # the parser Lightning's Timer uses
         _duration("max_time", max_time)
 
 
