@@ -13,7 +13,8 @@ import pytest
 import torch
 
 from initlab import data
-from initlab.data import EpochShuffle, TensorBatches, TensorDataModule, read_idx
+from initlab.data import EpochShuffle, TensorBatches, TensorDataModule, read_idx, readers
+from initlab.errors import ConfigError
 
 
 def write_idx(path: Path, array: np.ndarray, compress: bool) -> None:
@@ -39,9 +40,9 @@ def write_idx_set(folder: Path, n_train: int, n_test: int, fill: int, compress: 
 
 @pytest.fixture(autouse=True)
 def fresh_cache(monkeypatch):
-    data._load_vision.cache_clear()
+    readers.load_vision.cache_clear()
     yield
-    data._load_vision.cache_clear()
+    readers.load_vision.cache_clear()
 
 
 @pytest.mark.parametrize("compress", [True, False])
@@ -63,8 +64,8 @@ def test_read_idx_rejects_truncated_file(tmp_path):
 def test_source_order_data_dir_then_system_copy(tmp_path, monkeypatch):
     system = tmp_path / "system"
     write_idx_set(system, 30, 10, fill=200, compress=True)  # like Debian's package: .gz files
-    monkeypatch.setitem(data.SYSTEM_DIRS, "fashion_mnist", system)
-    monkeypatch.setattr(data, "_download", lambda *a: pytest.fail("must not download"))
+    monkeypatch.setitem(readers.SYSTEM_DIRS, "fashion_mnist", system)
+    monkeypatch.setattr(readers, "_download", lambda *a: pytest.fail("must not download"))
 
     # No data_dir: the system copy.
     xtr, ytr, xte, yte = data.fashion_mnist().load()
@@ -79,12 +80,12 @@ def test_source_order_data_dir_then_system_copy(tmp_path, monkeypatch):
 
 
 def test_offline_error_names_every_way(tmp_path, monkeypatch):
-    monkeypatch.setitem(data.SYSTEM_DIRS, "fashion_mnist", tmp_path / "absent")
+    monkeypatch.setitem(readers.SYSTEM_DIRS, "fashion_mnist", tmp_path / "absent")
 
     def offline(name, root):
         raise OSError("Temporary failure in name resolution")
 
-    monkeypatch.setattr(data, "_download", offline)
+    monkeypatch.setattr(readers, "_download", offline)
     (tmp_path / "empty").mkdir()  # a data_dir that is given must exist
     with pytest.raises(data.DatasetUnavailable) as err:
         data.fashion_mnist(data_dir=str(tmp_path / "empty")).load()
@@ -96,7 +97,7 @@ def test_offline_error_names_every_way(tmp_path, monkeypatch):
 
 
 def test_cifar_pickles(tmp_path, monkeypatch):
-    monkeypatch.setattr(data, "_download", lambda *a: pytest.fail("must not download"))
+    monkeypatch.setattr(readers, "_download", lambda *a: pytest.fail("must not download"))
     folder = tmp_path / "cifar-10-batches-py"
     folder.mkdir()
     for i, name in enumerate([f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]):
@@ -182,5 +183,5 @@ def test_split_is_fixed_by_seed_and_standardized():
 
 def test_val_size_too_big_names_the_key():
     dm = TensorDataModule(data.digits(), val_size=5000)
-    with pytest.raises(data.ConfigError, match="dataset.val_size=5000"):
+    with pytest.raises(ConfigError, match="dataset.val_size=5000"):
         dm.setup("fit")

@@ -14,6 +14,7 @@ import torch
 import torchvision.datasets as tvd
 
 from initlab import data
+from initlab.data import readers
 from initlab.errors import ConfigError
 
 N_TRAIN, N_TEST = 12, 4
@@ -38,14 +39,14 @@ def write_raw_mnist(
 
 @pytest.fixture(autouse=True)
 def fresh_cache():
-    data._load_vision.cache_clear()
+    readers.load_vision.cache_clear()
     yield
-    data._load_vision.cache_clear()
+    readers.load_vision.cache_clear()
 
 
 @pytest.fixture
 def no_system_copy(monkeypatch, tmp_path):
-    monkeypatch.setitem(data.SYSTEM_DIRS, "fashion_mnist", tmp_path / "absent")
+    monkeypatch.setitem(readers.SYSTEM_DIRS, "fashion_mnist", tmp_path / "absent")
 
 
 def test_a_data_dir_that_does_not_exist_is_refused(tmp_path):
@@ -63,13 +64,13 @@ def test_a_given_data_dir_is_the_only_source(tmp_path, monkeypatch):
     """An empty data_dir while the system copy exists: no silent fallback to that copy."""
     system = tmp_path / "system"
     write_raw_mnist(system, fill=200)
-    monkeypatch.setitem(data.SYSTEM_DIRS, "fashion_mnist", system)
+    monkeypatch.setitem(readers.SYSTEM_DIRS, "fashion_mnist", system)
 
     def offline(name, root):
         assert root == mine  # a download would go into data_dir
         raise OSError("Temporary failure in name resolution")
 
-    monkeypatch.setattr(data, "_download", offline)
+    monkeypatch.setattr(readers, "_download", offline)
     mine = tmp_path / "mine"
     mine.mkdir()
     with pytest.raises(data.DatasetUnavailable) as err:
@@ -109,7 +110,7 @@ def test_a_failed_download_into_the_cache_leaves_no_folder(tmp_path, monkeypatch
 
     monkeypatch.setattr(tvd.MNIST, "download", _fake_download(fail))
     cache = tmp_path / "cache" / "initlab"
-    monkeypatch.setattr(data, "DOWNLOAD_ROOT", cache)
+    monkeypatch.setattr(readers, "DOWNLOAD_ROOT", cache)
     with pytest.raises(data.DatasetUnavailable):
         data.fashion_mnist().load()
     assert not cache.exists()
@@ -129,6 +130,6 @@ def test_a_download_moves_its_files_into_data_dir(tmp_path, monkeypatch):
     )
 
     # The next process finds the files there and downloads nothing.
-    data._load_vision.cache_clear()
-    monkeypatch.setattr(data, "_download", lambda *a: pytest.fail("must not download"))
+    readers.load_vision.cache_clear()
+    monkeypatch.setattr(readers, "_download", lambda *a: pytest.fail("must not download"))
     assert torch.equal(data.mnist(data_dir=str(target)).load()[0], xtr)

@@ -11,8 +11,8 @@ import pytest
 from conftest import QUICK, make_cfg
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from initlab import data
 from initlab import record as record_lib
+from initlab.data import datasets
 from initlab.train import run
 
 SCALARS = {"train/loss", "train/acc", "val/loss", "val/acc", "test/loss", "test/acc"}
@@ -113,7 +113,7 @@ def test_exception_is_recorded_as_failed(tmp_path, monkeypatch):
     def broken(test_size):
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(data, "_load_digits", broken)
+    monkeypatch.setattr(datasets, "_load_digits", broken)
     with pytest.raises(RuntimeError, match="disk on fire"):
         run(make_cfg(*QUICK), tmp_path)
     record = json.loads((tmp_path / "metrics.json").read_text())

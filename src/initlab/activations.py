@@ -57,6 +57,7 @@ from scipy import integrate
 from torch import nn
 
 from initlab.errors import ConfigError, call_with, number
+from initlab.registry import Registry
 
 
 @lru_cache(maxsize=64)
@@ -104,10 +105,15 @@ def _never(x: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
     return torch.zeros_like(a, dtype=torch.bool)
 
 
+ACTIVATIONS: Registry[Callable[..., Activation]] = Registry("activation")
+
+
+@ACTIVATIONS.register
 def relu() -> Activation:
     return Activation("relu", nn.ReLU, variance_preserving_gain(nn.ReLU), _zero)
 
 
+@ACTIVATIONS.register
 def leaky_relu(negative_slope: float = 0.01) -> Activation:
     if number("negative_slope", negative_slope) < 0:
         raise ConfigError("negative_slope", negative_slope, "must be ≥ 0")
@@ -116,30 +122,36 @@ def leaky_relu(negative_slope: float = 0.01) -> Activation:
     return Activation("leaky_relu", partial(nn.LeakyReLU, slope), gain, _zero)
 
 
+@ACTIVATIONS.register
 def elu() -> Activation:
     return Activation("elu", nn.ELU, variance_preserving_gain(nn.ELU), lambda x, a: a < -0.99)
 
 
+@ACTIVATIONS.register
 def selu() -> Activation:
     return Activation(
         "selu", nn.SELU, variance_preserving_gain(nn.SELU), lambda x, a: a < 0.99 * SELU_FLOOR
     )
 
 
+@ACTIVATIONS.register
 def gelu() -> Activation:
     return Activation("gelu", nn.GELU, variance_preserving_gain(nn.GELU), _far_negative_tail)
 
 
+@ACTIVATIONS.register
 def silu() -> Activation:
     return Activation("silu", nn.SiLU, variance_preserving_gain(nn.SiLU), _far_negative_tail)
 
 
+@ACTIVATIONS.register
 def tanh() -> Activation:
     return Activation(
         "tanh", nn.Tanh, variance_preserving_gain(nn.Tanh), lambda x, a: a.abs() > 0.99
     )
 
 
+@ACTIVATIONS.register
 def sigmoid() -> Activation:
     return Activation(
         "sigmoid",
@@ -149,26 +161,20 @@ def sigmoid() -> Activation:
     )
 
 
+@ACTIVATIONS.register
 def softplus() -> Activation:
     return Activation(
         "softplus", nn.Softplus, variance_preserving_gain(nn.Softplus), lambda x, a: a < 0.01
     )
 
 
+@ACTIVATIONS.register
 def identity() -> Activation:
     return Activation("identity", nn.Identity, 1.0, _never)
-
-
-ACTIVATIONS: dict[str, Callable[..., Activation]] = {
-    f.__name__: f
-    for f in (relu, leaky_relu, elu, selu, gelu, silu, tanh, sigmoid, softplus, identity)
-}
 
 
 def get_activation(name: str | Callable[..., Activation], **params) -> Activation:
     """Look an activation up by name (or take a factory) and build it with ``params``."""
     if callable(name):
         return name(**params)
-    if name not in ACTIVATIONS:
-        raise ConfigError("name", name, f"unknown activation; choose from {', '.join(ACTIVATIONS)}")
-    return call_with(ACTIVATIONS[name], params)
+    return call_with(ACTIVATIONS.get(name), params)

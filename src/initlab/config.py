@@ -24,7 +24,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from initlab import coverage, folder_lock
-from initlab.activations import Activation, get_activation
+from initlab.activations import ACTIVATIONS, Activation
 from initlab.calibrate import check as calibration_check
 from initlab.data import DATASETS, TensorDataModule
 from initlab.devices import ddp_rank
@@ -33,6 +33,7 @@ from initlab.errors import ConfigError, call_with, integer, number, positive_int
 from initlab.initializers import Initializer, get_initializer, plan
 from initlab.models import MODELS
 from initlab.optim import OPTIMIZERS, OptimizerFactory
+from initlab.registry import Registry
 from initlab.trainer_args import check_trainer
 
 GROUPS = ("init", "activation", "dataset", "model", "optimizer", "trainer", "logger")
@@ -74,12 +75,9 @@ def _in_group(group: str, fn: Callable, *args, **kwargs):
         raise err.under(group) from None
 
 
-def _lookup(group: str, registry: dict, name: str) -> Callable:
-    if name not in registry:
-        raise ConfigError(
-            f"{group}.name", name, f"unknown {group}; choose from {', '.join(registry)}"
-        )
-    return registry[name]
+def _lookup(registry: Registry, name: str) -> Callable:
+    """The group's builder named ``name``; an unknown one raises ``<group>.name=...``."""
+    return _in_group(registry.group, registry.get, name)
 
 
 def build(cfg: DictConfig, *, local_devices: bool = True, local_paths: bool = True) -> RunSpec:
@@ -97,13 +95,13 @@ def build(cfg: DictConfig, *, local_devices: bool = True, local_paths: bool = Tr
     seed = integer("seed", cfg.get("seed"), 0, SEED_MAX)
 
     name, params = _params(cfg, "activation")
-    activation = _in_group("activation", get_activation, name, **params)
+    activation = _in_group("activation", call_with, _lookup(ACTIVATIONS, name), params)
 
     name, params = _params(cfg, "dataset")
     dm_params = {k: params.pop(k) for k in DATAMODULE_KEYS if k in params}
     if not local_paths and params.get("data_dir") is not None:
         params["data_dir"] = None  # a path on the compute nodes: checked there
-    dataset = _in_group("dataset", call_with, _lookup("dataset", DATASETS, name), params)
+    dataset = _in_group("dataset", call_with, _lookup(DATASETS, name), params)
     datamodule = _in_group("dataset", TensorDataModule, dataset, seed=seed, **dm_params)
     if dataset.n_train is not None and datamodule.val_size >= dataset.n_train:
         raise ConfigError(
@@ -113,7 +111,7 @@ def build(cfg: DictConfig, *, local_devices: bool = True, local_paths: bool = Tr
         )
 
     name, params = _params(cfg, "model")
-    model_fn = _lookup("model", MODELS, name)
+    model_fn = _lookup(MODELS, name)
     if name == "custom":  # the builder is the user's class, named by model._target_
         model_fn = _in_group("model", model_fn, params.pop("_target_", None))
     make_net = partial(
@@ -131,7 +129,7 @@ def build(cfg: DictConfig, *, local_devices: bool = True, local_paths: bool = Tr
     _in_group("init", calibration_check, initializer, meta_net)
 
     name, params = _params(cfg, "optimizer")
-    optimizer = _in_group("optimizer", call_with, _lookup("optimizer", OPTIMIZERS, name), params)
+    optimizer = _in_group("optimizer", call_with, _lookup(OPTIMIZERS, name), params)
 
     trainer = OmegaConf.to_container(cfg.trainer, resolve=True)
     progress_bar = trainer.pop("progress_bar", "auto")

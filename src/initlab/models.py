@@ -14,6 +14,9 @@ from hydra.utils import get_object
 from torch import nn
 
 from initlab.errors import ConfigError, positive_int
+from initlab.registry import Registry
+
+MODELS: Registry[Callable[..., nn.Module]] = Registry("model")
 
 
 def _check_common(batch_norm, dropout) -> None:
@@ -32,6 +35,7 @@ def _check_widths(key: str, widths) -> list[int]:
     return list(widths)
 
 
+@MODELS.register
 def mlp(
     in_shape: Sequence[int],
     num_classes: int,
@@ -60,6 +64,7 @@ def mlp(
     return nn.Sequential(*layers)
 
 
+@MODELS.register
 def deep_mlp(
     in_shape: Sequence[int],
     num_classes: int,
@@ -74,6 +79,7 @@ def deep_mlp(
     return mlp(in_shape, num_classes, activation, [width] * depth, batch_norm, dropout)
 
 
+@MODELS.register
 def cnn(
     in_shape: Sequence[int],
     num_classes: int,
@@ -117,6 +123,7 @@ def cnn(
     return nn.Sequential(*layers)
 
 
+@MODELS.register
 def custom(target: str) -> Callable[..., nn.Module]:
     """``model=custom model._target_=my_pkg.nets.MyNet``: a model class (or builder function)
     from your own package, without editing initlab. It is called like the builders here,
@@ -133,6 +140,3 @@ def custom(target: str) -> Callable[..., nn.Module]:
     if not callable(found):
         raise ConfigError("_target_", target, "is not a class or function")
     return found
-
-
-MODELS: dict[str, Callable[..., nn.Module]] = {f.__name__: f for f in (mlp, deep_mlp, cnn, custom)}
