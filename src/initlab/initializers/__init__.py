@@ -1,0 +1,51 @@
+"""Weight initializers: one registry, one variance-scaling function, a few structural methods.
+
+An initializer is described in steps so that a bad config fails before any compute:
+
+1. ``get_initializer(name)(**params)`` checks the scalar parameters and returns an
+   :class:`Initializer` — a *rule* ``Fans -> Draw`` for weights plus a bias setting
+   (:mod:`.registry`; the rules in :mod:`.rules`, :mod:`.structural`, :mod:`.calibrated`).
+2. :func:`plan` walks the model's weight blocks (:mod:`initlab.blocks`: every layer type, fused
+   tensors split per gate or projection) in forward order, reads each block's fans from its
+   layer and turns the rule into a :class:`Draw` per block. Impossible combinations (``sparse``
+   with ``k`` > fan_in) raise here. This works on a model built on the ``meta`` device, so
+   validation costs nothing (:mod:`.plan`).
+3. :func:`apply` fills the tensors from one ``torch.Generator`` seeded by ``seed`` (:mod:`.fill`).
+"""
+
+from initlab.draw import Draw, Fans, Rule
+from initlab.initializers.calibrated import Calibrated, Calibration
+from initlab.initializers.fill import FILLS, apply
+from initlab.initializers.plan import LayerPlan, layer_kind, plan, plan_records, plan_table
+from initlab.initializers.registry import (
+    INITIALIZERS,
+    RECURRENT,
+    Initializer,
+    get_initializer,
+    register,
+)
+from initlab.initializers.rules import TRUNCATED_STD, variance_scaling
+from initlab.initializers.structural import zero_matrix
+
+__all__ = [
+    "FILLS",
+    "INITIALIZERS",
+    "RECURRENT",
+    "TRUNCATED_STD",
+    "Calibrated",
+    "Calibration",
+    "Draw",
+    "Fans",
+    "Initializer",
+    "LayerPlan",
+    "Rule",
+    "apply",
+    "get_initializer",
+    "layer_kind",
+    "plan",
+    "plan_records",
+    "plan_table",
+    "register",
+    "variance_scaling",
+    "zero_matrix",
+]

@@ -1,0 +1,160 @@
+"""The plan: per weight block, in forward order (``layerK``), the fans read from its layer and
+the draws the initializer gives its weight and biases. It works on a model on the ``meta``
+device, so validation costs nothing; :func:`initlab.initializers.fill.apply` carries it out."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+
+from torch import nn
+
+from initlab.blocks import Bias, Block, blocks_of
+from initlab.draw import Draw, constant_draw
+from initlab.errors import ConfigError
+from initlab.initializers.registry import Initializer
+from initlab.layer_order import ordered_blocks
+from initlab.tables import markdown_table
+
+# Methods that build a matrix (or a conv's centre tap) rather than draw entries: a 3-way tensor
+# (Bilinear) has no identity or centre tap.
+SHAPED = ("identity", "delta_orthogonal", "zero")
+
+
+@dataclass(frozen=True)
+class LayerPlan:
+    """What the initializer does to one weight block; rows of the run's ``init_plan``."""
+
+    layer: str  # layerK, K-th weight block from the input, from 1
+    module: str  # the owning module's path in the net
+    tensor: str  # the parameter (and rows) in that module, e.g. weight_hh_l0[64:128]
+    kind: str  # e.g. Linear(784→256) or Conv2d(1→32, 3×3, groups=1)
+    role: str  # weight | recurrent
+    fan_in: int
+    fan_out: int
+    weight: Draw
+    bias: Draw | None  # the first bias's draw (all of them: ``biases``)
+    biases: tuple[tuple[Bias, Draw], ...] = ()
+    block: Block | None = field(default=None, compare=False, repr=False)
+
+    def row(self) -> dict:
+        """Flat dict for tables: layer, module, tensor, fans, method, std, bound, gain, bias."""
+        w = self.weight
+        bound = None if w.low is None else max(abs(w.low), abs(w.high))
+        return {
+            "layer": self.layer,
+            "module": self.module,
+            "tensor": self.tensor,
+            "kind": self.kind,
+            "role": self.role,
+            "fan_in": self.fan_in,
+            "fan_out": self.fan_out,
+            "method": w.method,
+            "mean": w.mean,
+            "std": w.std,
+            "bound": bound,
+            "gain": w.gain,
+            "k": w.k,
+            "bias": describe_bias(self.bias),
+        }
+
+
+def bias_draw(setting: str | float, bias: Bias) -> Draw:
+    """``init.bias`` for one bias: zeros, the layer type's torch default, or a constant."""
+    if setting == "zeros":
+        return constant_draw(0.0)
+    if setting == "default":
+        return bias.default
+    return constant_draw(float(setting))
+
+
+def describe_bias(draw: Draw | None) -> str:
+    if draw is None:
+        return "none"
+    if draw.method == "constant":
+        return f"constant {draw.value:g}"
+    if draw.method == "normal":
+        return f"N({draw.mean:g}, {draw.std:.4g}²)"
+    return f"U(±{draw.high:.4g})"
+
+
+def plan(
+    init: Initializer, net: nn.Module, in_shape: Sequence[int] | None = None
+) -> list[LayerPlan]:
+    """Per weight block, ``layerK`` in forward order for an input of ``in_shape`` (registration
+    order without it; :mod:`initlab.layer_order`): fans from the layer, and the draws for the
+    weight and the biases.
+
+    Raises :class:`ConfigError` where the rule cannot apply to a block.
+    """
+    rows = []
+    for k, block in enumerate(ordered_blocks(net, in_shape), start=1):
+        draw = init.rule_for(block.role)(block.fans)
+        if draw.method == "default":
+            draw = block.default
+        if draw.method in SHAPED and block.layout == "bilinear":
+            raise ConfigError(
+                "name",
+                init.name,
+                f"{draw.method} needs a matrix or a convolution; {block.kind} at "
+                f"{block.module or '(the model)'} is a 3-way tensor",
+            )
+        biases = tuple((b, bias_draw(init.bias, b)) for b in block.biases)
+        rows.append(
+            LayerPlan(
+                f"layer{k}",
+                block.module,
+                block.label,
+                block.kind,
+                block.role,
+                block.fans.fan_in,
+                block.fans.fan_out,
+                draw,
+                biases[0][1] if biases else None,
+                biases,
+                block,
+            )
+        )
+    return rows
+
+
+def layer_kind(layer: nn.Module) -> str:
+    """How the calibration records name a single-block layer: ``Linear(784→256)``,
+    ``Conv2d(1→32, 3×3, groups=1)``."""
+    return blocks_of("", layer)[0].kind
+
+
+TABLE_COLUMNS = (
+    "layer",
+    "module",  # the module path: what layerK is in this model
+    "tensor",
+    "kind",
+    "fan_in",
+    "fan_out",
+    "method",
+    "mean",
+    "std",
+    "bound",
+    "gain",
+    "k",
+    "bias",
+)
+
+
+def plan_table(layers: list[LayerPlan]) -> str:
+    """The plan as a markdown table (TensorBoard's text plugin renders it)."""
+    rows = [lp.row() for lp in layers]
+    return markdown_table(TABLE_COLUMNS, ([r[c] for c in TABLE_COLUMNS] for r in rows))
+
+
+def plan_records(layers: list[LayerPlan]) -> list[dict]:
+    """The plan as JSON-ready records (weight and bias draws in full)."""
+    return [
+        {
+            **lp.row(),
+            "weight": asdict(lp.weight),
+            "bias": asdict(lp.bias) if lp.bias else None,
+            "biases": [{"tensor": b.tensor, "rows": b.rows, **asdict(d)} for b, d in lp.biases],
+        }
+        for lp in layers
+    ]
