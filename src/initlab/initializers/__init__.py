@@ -4,7 +4,8 @@ An initializer is described in steps so that a bad config fails before any compu
 
 1. ``get_initializer(name)(**params)`` checks the scalar parameters and returns an
    :class:`Initializer` — a *rule* ``Fans -> Draw`` for weights plus a bias setting
-   (:mod:`.registry`; the rules in :mod:`.rules`, :mod:`.structural`, :mod:`.calibrated`).
+   (:mod:`.initializer`; the rules in :mod:`.rules`, :mod:`.structural` and :mod:`.calibrated`,
+   each registered by name where it is defined, :mod:`.registry`).
 2. :func:`plan` walks the model's weight blocks (:mod:`initlab.blocks`: every layer type, fused
    tensors split per gate or projection) in forward order, reads each block's fans from its
    layer and turns the rule into a :class:`Draw` per block. Impossible combinations (``sparse``
@@ -16,14 +17,9 @@ An initializer is described in steps so that a bad config fails before any compu
 from initlab.draw import Draw, Fans, Rule
 from initlab.initializers.calibrated import Calibrated, Calibration
 from initlab.initializers.fill import FILLS, apply
+from initlab.initializers.initializer import RECURRENT, Initializer, get_initializer
 from initlab.initializers.plan import LayerPlan, layer_kind, plan, plan_records, plan_table
-from initlab.initializers.registry import (
-    INITIALIZERS,
-    RECURRENT,
-    Initializer,
-    get_initializer,
-    register,
-)
+from initlab.initializers.registry import INITIALIZERS, register
 from initlab.initializers.rules import TRUNCATED_STD, variance_scaling
 from initlab.initializers.structural import zero_matrix
 

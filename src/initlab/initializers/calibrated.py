@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from initlab.draw import Rule
 from initlab.errors import number, positive_int
+from initlab.initializers.registry import register
 from initlab.initializers.rules import normal, variance_scaling
 from initlab.initializers.structural import orthogonal
 
@@ -29,6 +30,7 @@ class Calibrated:
     calibration: Calibration
 
 
+@register
 def lsuv(tol: float = 0.1, max_iter: int = 10, batch_size: int = 1000) -> Calibrated:
     """LSUV, Layer-Sequential Unit-Variance (Mishkin & Matas, 2016): an orthonormal pre-init
     (Saxe et al., 2013), then, layer by layer in forward order, the weights are scaled by
@@ -42,6 +44,7 @@ def lsuv(tol: float = 0.1, max_iter: int = 10, batch_size: int = 1000) -> Calibr
     return Calibrated(orthogonal(), calibration)
 
 
+@register
 def data_dependent(std: float = 1.0, batch_size: int = 1000) -> Calibrated:
     """Krähenbühl et al. (2016), within-layer data-dependent init: a random N(0, std²/fan_in)
     draw, then per output unit a scale and shift so that its pre-activation on ``batch_size``
@@ -52,6 +55,7 @@ def data_dependent(std: float = 1.0, batch_size: int = 1000) -> Calibrated:
     return Calibrated(variance_scaling(1.0, "fan_in", "normal", std), calibration)
 
 
+@register
 def dbn(
     epochs_per_layer: int = 5,
     lr: float = 0.01,

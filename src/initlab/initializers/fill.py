@@ -18,8 +18,8 @@ from torch import nn
 from initlab import coverage
 from initlab.blocks import Block
 from initlab.draw import Draw
+from initlab.initializers.initializer import Initializer
 from initlab.initializers.plan import LayerPlan, plan
-from initlab.initializers.registry import Initializer
 from initlab.initializers.structural import zero_matrix
 
 

@@ -12,7 +12,7 @@ from torch import nn
 from initlab.blocks import Bias, Block, blocks_of
 from initlab.draw import Draw, constant_draw
 from initlab.errors import ConfigError
-from initlab.initializers.registry import Initializer
+from initlab.initializers.initializer import Initializer
 from initlab.layer_order import ordered_blocks
 from initlab.tables import markdown_table
 

@@ -1,99 +1,12 @@
-"""The ``init`` config group: every initializer by name, and :func:`get_initializer`, which turns a
-name and its parameters into a checked :class:`Initializer` before any compute."""
+"""The ``init`` config group's registry: every initializer by name. Each is registered where it
+is defined (``@register`` on the function, or ``register(partial(…), name)`` for a preset);
+importing :mod:`initlab.initializers` loads them all."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
-from initlab import coverage
-from initlab.draw import Rule
-from initlab.errors import ConfigError, call_with, number
-from initlab.initializers import calibrated, rules, structural
-from initlab.initializers.calibrated import Calibrated, Calibration
 from initlab.registry import Registry
 
-BIASES = ("zeros", "default")  # or a number
-RECURRENT = ("same", "orthogonal", "identity")  # init.recurrent
-
-
-@dataclass(frozen=True)
-class Initializer:
-    """A weight rule and a bias setting: ``"zeros"``, ``"default"`` (each layer type's own torch
-    default for its biases, e.g. U(±1/√fan_in) for Linear and Conv) or a number (constant); the
-    rule for the hidden-to-hidden blocks of recurrent layers (``None``: the weight rule); for the
-    data-dependent methods, the calibration that follows on a training batch."""
-
-    name: str
-    weight: Rule
-    bias: str | float = "zeros"
-    calibration: Calibration | None = None
-    uncovered: str = "error"  # parameters no rule sets: refuse, or keep torch's default
-    recurrent: Rule | None = None
-
-    def rule_for(self, role: str) -> Rule:
-        """The rule for a block of this role (``weight`` or ``recurrent``)."""
-        return self.recurrent if role == "recurrent" and self.recurrent else self.weight
-
-
-INITIALIZERS: Registry[Callable[..., Rule | Calibrated]] = Registry("init")
+INITIALIZERS: Registry[Callable] = Registry("init")
 register = INITIALIZERS.register
-
-for _module, _names in (
-    (
-        rules,
-        "default zeros ones constant uniform uniform_rule normal small_normal large_normal "
-        "trunc_normal xavier xavier_normal he he_uniform lecun lecun_uniform variance_scaling",
-    ),
-    (structural, "orthogonal sparse identity delta_orthogonal zero"),
-    (calibrated, "lsuv data_dependent dbn"),
-):
-    for _name in _names.split():
-        register(getattr(_module, _name), _name)
-
-
-def _recurrent_rule(recurrent) -> Rule | None:
-    if recurrent not in RECURRENT:
-        raise ConfigError("recurrent", recurrent, f"must be one of {', '.join(RECURRENT)}")
-    return None if recurrent == "same" else getattr(structural, recurrent)()
-
-
-def get_initializer(
-    name: str | Callable[..., Rule],
-    *,
-    bias: str | float | None = None,
-    uncovered: str = "error",
-    recurrent: str = "same",
-    activation_gain: float | None = None,
-    **params,
-) -> Initializer:
-    """Look an initializer up by name (or take a rule factory) and check its parameters.
-
-    ``gain="auto"`` becomes ``activation_gain``, the chosen activation's gain. ``bias`` defaults
-    to ``"default"`` for ``init=default`` and ``"zeros"`` otherwise. ``recurrent``: ``same``
-    (the weight rule), ``orthogonal`` (Saxe et al., 2013; Keras' default recurrent
-    initializer) or ``identity`` (the IRNN of Le, Jaitly & Hinton, 2015), for every
-    hidden-to-hidden gate block. Raises :class:`ConfigError` naming the parameter for any bad
-    value or unknown parameter.
-    """
-    if callable(name):
-        fn, name = name, getattr(name, "__name__", "custom")
-    else:
-        fn = INITIALIZERS.get(name)
-    if params.get("gain") == "auto":
-        if activation_gain is None:
-            raise ConfigError("gain", "auto", "needs an activation to take the gain from")
-        params["gain"] = activation_gain
-    if bias is None:
-        bias = "default" if name == "default" else "zeros"
-    if bias not in BIASES:
-        try:
-            bias = number("bias", bias)
-        except ConfigError:
-            raise ConfigError("bias", bias, "must be zeros, default or a number") from None
-    uncovered = coverage.check_policy(uncovered)
-    recurrent_rule = _recurrent_rule(recurrent)
-    made = call_with(fn, params)
-    if isinstance(made, Calibrated):
-        return Initializer(name, made.rule, bias, made.calibration, uncovered, recurrent_rule)
-    return Initializer(name, made, bias, uncovered=uncovered, recurrent=recurrent_rule)

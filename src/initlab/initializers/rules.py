@@ -8,10 +8,12 @@ their mean. Presets are argument sets of it. The fixed distributions ignore the 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from functools import partial
 
 from initlab.draw import Draw, Fans, Rule
 from initlab.errors import ConfigError, number
+from initlab.initializers.registry import register
 
 # Standard deviation of N(0, 1) truncated to [-2, 2]; dividing by it makes a truncated normal
 # have the variance asked for (JAX's variance_scaling uses the same constant).
@@ -28,6 +30,7 @@ def choice(key: str, value, choices: tuple[str, ...]) -> str:
     return value
 
 
+@register
 def variance_scaling(
     scale: float = 1.0,
     mode: str = "fan_in",
@@ -67,27 +70,27 @@ def variance_scaling(
     return rule
 
 
-xavier = partial(variance_scaling, scale=1.0, mode="fan_avg", distribution="uniform", gain=1.0)
-xavier_normal = partial(
-    variance_scaling, scale=1.0, mode="fan_avg", distribution="normal", gain=1.0
+def preset(name: str, **params) -> Callable[..., Rule]:
+    """Register ``variance_scaling`` with ``params`` as its defaults under ``name``."""
+    return register(partial(variance_scaling, **params), name)
+
+
+xavier = preset("xavier", scale=1.0, mode="fan_avg", distribution="uniform", gain=1.0)
+xavier_normal = preset("xavier_normal", scale=1.0, mode="fan_avg", distribution="normal", gain=1.0)
+he = preset("he", scale=1.0, mode="fan_in", distribution="normal", gain=math.sqrt(2))
+he_uniform = preset(
+    "he_uniform", scale=1.0, mode="fan_in", distribution="uniform", gain=math.sqrt(2)
 )
-he = partial(variance_scaling, scale=1.0, mode="fan_in", distribution="normal", gain=math.sqrt(2))
-he_uniform = partial(
-    variance_scaling, scale=1.0, mode="fan_in", distribution="uniform", gain=math.sqrt(2)
-)
-lecun = partial(variance_scaling, scale=1.0, mode="fan_in", distribution="normal", gain=1.0)
-lecun_uniform = partial(
-    variance_scaling, scale=1.0, mode="fan_in", distribution="uniform", gain=1.0
-)
-uniform_rule = partial(
-    variance_scaling, scale=1 / 3, mode="fan_in", distribution="uniform", gain=1.0
-)
+lecun = preset("lecun", scale=1.0, mode="fan_in", distribution="normal", gain=1.0)
+lecun_uniform = preset("lecun_uniform", scale=1.0, mode="fan_in", distribution="uniform", gain=1.0)
+uniform_rule = preset("uniform_rule", scale=1 / 3, mode="fan_in", distribution="uniform", gain=1.0)
 
 
 # ----------------------------------------------------------------------------------------------
 # Fixed distributions.
 
 
+@register
 def normal(mean: float = 0.0, std: float = 1.0) -> Rule:
     """N(mean, std²), the same for every layer whatever its fan."""
     mean = number("mean", mean)
@@ -95,10 +98,11 @@ def normal(mean: float = 0.0, std: float = 1.0) -> Rule:
     return lambda fans: Draw("normal", mean=mean, std=std)
 
 
-small_normal = partial(normal, mean=0.0, std=0.01)
-large_normal = partial(normal, mean=0.0, std=0.5)
+small_normal = register(partial(normal, mean=0.0, std=0.01), "small_normal")
+large_normal = register(partial(normal, mean=0.0, std=0.5), "large_normal")
 
 
+@register
 def uniform(a: float = 0.0, b: float = 1.0) -> Rule:
     """U[a, b), the same for every layer. The default U[0, 1) is the classic bad choice: all
     weights positive, so every unit of a layer moves together."""
@@ -108,6 +112,7 @@ def uniform(a: float = 0.0, b: float = 1.0) -> Rule:
     return lambda fans: Draw("uniform", std=(b - a) / math.sqrt(12), low=a, high=b)
 
 
+@register
 def trunc_normal(mean: float = 0.0, std: float = 0.02) -> Rule:
     """N(mean, std²) redrawn outside mean ± 2·std (``torch.nn.init.trunc_normal_``, as in ViT)."""
     mean = number("mean", mean)
@@ -122,6 +127,7 @@ def trunc_normal(mean: float = 0.0, std: float = 0.02) -> Rule:
     )
 
 
+@register
 def constant(value: float = 0.1) -> Rule:
     """Every weight equal to ``value``. All units of a layer then compute the same function and
     receive the same gradient: symmetry is never broken."""
@@ -129,16 +135,19 @@ def constant(value: float = 0.1) -> Rule:
     return lambda fans: Draw("constant", mean=value, std=0.0, value=value)
 
 
+@register
 def zeros() -> Rule:
     """Every weight 0 (a constant with no parameter to set)."""
     return constant(0.0)
 
 
+@register
 def ones() -> Rule:
     """Every weight 1 (a constant with no parameter to set)."""
     return constant(1.0)
 
 
+@register
 def default() -> Rule:
     """The framework's own initialization of each layer type (``torch.nn``'s
     ``reset_parameters``: for Linear and Conv, U(±1/√fan_in); for the others see

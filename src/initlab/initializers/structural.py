@@ -10,8 +10,10 @@ from scipy.linalg import hadamard
 
 from initlab.draw import Draw, Fans, Rule
 from initlab.errors import ConfigError, number
+from initlab.initializers.registry import register
 
 
+@register
 def orthogonal(gain: float = 1.0) -> Rule:
     """A (semi-)orthogonal matrix times ``gain`` (Saxe, McClelland & Ganguli, 2013).
 
@@ -27,6 +29,7 @@ def orthogonal(gain: float = 1.0) -> Rule:
     return rule
 
 
+@register
 def sparse(k: int = 15, std: float = 1.0) -> Rule:
     """Sparse init (Martens, 2010, "Deep learning via Hessian-free optimization"): each unit
     gets exactly ``k`` non-zero incoming weights drawn from N(0, std²), the rest zero, so the
@@ -48,6 +51,7 @@ def sparse(k: int = 15, std: float = 1.0) -> Rule:
     return rule
 
 
+@register
 def identity() -> Rule:
     """The identity map: ``eye`` for Linear (ones on the diagonal of the (out, in) matrix) and
     ``dirac`` for Conv2d (a one at the centre tap of channel i → i), as used to initialise
@@ -59,6 +63,7 @@ def identity() -> Rule:
     return rule
 
 
+@register
 def delta_orthogonal(gain: float = 1.0) -> Rule:
     """Delta-orthogonal (Xiao et al., 2018, "Dynamical isometry and a mean field theory of
     CNNs"): every Conv2d kernel is zero except its spatial centre tap, which holds an orthogonal
@@ -78,6 +83,7 @@ def delta_orthogonal(gain: float = 1.0) -> Rule:
     return rule
 
 
+@register
 def zero() -> Rule:
     """ZerO (Zhao, Schäfer & Anandkumar, 2022, "ZerO initialization: initializing neural
     networks with only zeros and ones", Algorithm 1): deterministic, no randomness at all. For a
