@@ -163,6 +163,8 @@ REFERENCE = {
     "identity": lambda: lambda fi, fo: Identity(),
     "delta_orthogonal": lambda gain=1.0: lambda fi, fo: DeltaOrthogonal(gain),
     "zero": lambda: lambda fi, fo: ZerO(),
+    # Le et al. (2015): N(0, input_std²) but the hidden-to-hidden blocks (tests/test_layer_types.py)
+    "irnn": lambda input_std=0.001, scale=1.0: lambda fi, fo: Normal(0.0, input_std),
     # Data-dependent: their rule before the calibration on a batch (tests/test_calibrate.py).
     "lsuv": lambda tol=0.1, max_iter=10, batch_size=1000: lambda fi, fo: Orthogonal(1.0),
     "data_dependent": lambda std=1.0, batch_size=1000: (
@@ -943,7 +945,7 @@ def test_config_file_agrees_with_the_function(stem):
     accepted = set(inspect.signature(fn).parameters)
     defaults = _defaults(fn)
     for key, value in node.items():
-        if key in ("name", "bias", "uncovered", "recurrent"):
+        if key in ("name", "bias", "uncovered", "recurrent", "forget_bias"):
             continue
         assert key in accepted, f"{stem}.yaml: {key} is not a parameter of {stem}"
         if value == "auto":

@@ -76,6 +76,7 @@ class Block:
     default: Draw  # what torch's own initialization gives it
     biases: tuple[Bias, ...] = ()
     zero_rows: tuple[int, ...] = ()  # rows kept at 0 whatever the draw (an Embedding's padding)
+    gate: str = ""  # a recurrent block's gate: LSTM i f g o, GRU r z n; "" otherwise
 
     @property
     def label(self) -> str:
@@ -183,6 +184,7 @@ def _gate_blocks(
                     role,
                     default,
                     biases,
+                    gate=gate,
                 )
             )
     return blocks

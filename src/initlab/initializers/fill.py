@@ -56,11 +56,14 @@ def _sparse(t: torch.Tensor, d: Draw, g: torch.Generator, block: Block) -> None:
 
 def _identity(t: torch.Tensor, d: Draw, g: torch.Generator, block: Block) -> None:
     """eye for a matrix; dirac (a one at the centre tap of channel i → i, per group) for a
-    convolution of any dimension."""
+    convolution of any dimension; times ``gain`` where the draw has one (IRNN's scaled
+    identity)."""
     if t.ndim == 2:
         nn.init.eye_(t)
     else:
         nn.init.dirac_(t, groups=block.groups)
+    if d.gain is not None:
+        t.mul_(d.gain)
 
 
 def _centre(t: torch.Tensor, d: Draw, g: torch.Generator, block: Block) -> None:

@@ -13,6 +13,7 @@ from initlab.errors import ConfigError, call_with, number
 from initlab.initializers import structural
 from initlab.initializers.calibrated import Calibrated, Calibration
 from initlab.initializers.registry import INITIALIZERS
+from initlab.initializers.structural import Recurrent
 
 BIASES = ("zeros", "default")  # or a number
 RECURRENT = ("same", "orthogonal", "identity")  # init.recurrent
@@ -31,6 +32,7 @@ class Initializer:
     calibration: Calibration | None = None
     uncovered: str = "error"  # parameters no rule sets: refuse, or keep torch's default
     recurrent: Rule | None = None
+    forget_bias: float | None = None  # an LSTM's forget-gate rows of bias_ih; None: init.bias
 
     def rule_for(self, role: str) -> Rule:
         """The rule for a block of this role (``weight`` or ``recurrent``)."""
@@ -49,6 +51,7 @@ def get_initializer(
     bias: str | float | None = None,
     uncovered: str = "error",
     recurrent: str = "same",
+    forget_bias: float | None = None,
     activation_gain: float | None = None,
     **params,
 ) -> Initializer:
@@ -56,10 +59,12 @@ def get_initializer(
 
     ``gain="auto"`` becomes ``activation_gain``, the chosen activation's gain. ``bias`` defaults
     to ``"default"`` for ``init=default`` and ``"zeros"`` otherwise. ``recurrent``: ``same``
-    (the weight rule), ``orthogonal`` (Saxe et al., 2013; Keras' default recurrent
-    initializer) or ``identity`` (the IRNN of Le, Jaitly & Hinton, 2015), for every
-    hidden-to-hidden gate block. Raises :class:`ConfigError` naming the parameter for any bad
-    value or unknown parameter.
+    (the initializer's own rule: the weight rule, or ``irnn``'s scaled identity),
+    ``orthogonal`` (Saxe et al., 2013; Keras' default recurrent initializer) or ``identity``
+    (the IRNN of Le, Jaitly & Hinton, 2015), for every hidden-to-hidden gate block.
+    ``forget_bias``: a number for the forget-gate rows of every LSTM's ``bias_ih`` (1: Gers et
+    al., 2000; Jozefowicz et al., 2015), ``None`` to leave them to ``bias``. Raises
+    :class:`ConfigError` naming the parameter for any bad value or unknown parameter.
     """
     if callable(name):
         fn, name = name, getattr(name, "__name__", "custom")
@@ -78,7 +83,12 @@ def get_initializer(
             raise ConfigError("bias", bias, "must be zeros, default or a number") from None
     uncovered = coverage.check_policy(uncovered)
     recurrent_rule = _recurrent_rule(recurrent)
+    if forget_bias is not None:
+        forget_bias = number("forget_bias", forget_bias)
     made = call_with(fn, params)
+    calibration = None
     if isinstance(made, Calibrated):
-        return Initializer(name, made.rule, bias, made.calibration, uncovered, recurrent_rule)
-    return Initializer(name, made, bias, uncovered=uncovered, recurrent=recurrent_rule)
+        made, calibration = made.rule, made.calibration
+    if isinstance(made, Recurrent):
+        made, recurrent_rule = made.rule, recurrent_rule or made.recurrent
+    return Initializer(name, made, bias, calibration, uncovered, recurrent_rule, forget_bias)

@@ -100,6 +100,11 @@ def plan(
                 f"{block.module or '(the model)'} is a 3-way tensor",
             )
         biases = tuple((b, bias_draw(init.bias, b)) for b in block.biases)
+        if init.forget_bias is not None and block.gate == "f":  # an LSTM's forget gate
+            biases = tuple(
+                (b, constant_draw(init.forget_bias) if b.tensor.startswith("bias_ih") else d)
+                for b, d in biases
+            )
         rows.append(
             LayerPlan(
                 f"layer{k}",

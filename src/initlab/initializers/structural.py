@@ -4,6 +4,7 @@ delta-orthogonal, ZerO) rather than i.i.d. entries of a given variance."""
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 from scipy.linalg import hadamard
@@ -53,9 +54,9 @@ def sparse(k: int = 15, std: float = 1.0) -> Rule:
 
 @register
 def identity() -> Rule:
-    """The identity map: ``eye`` for Linear (ones on the diagonal of the (out, in) matrix) and
-    ``dirac`` for Conv2d (a one at the centre tap of channel i → i), as used to initialise
-    recurrent and residual nets (Le et al., 2015)."""
+    """The identity map: ``eye`` for every matrix block (ones on the diagonal of the (out, in)
+    matrix) and ``dirac`` for every convolution (a one at the centre tap of channel i → i, per
+    group), as used to initialise recurrent and residual nets (Le et al., 2015)."""
 
     def rule(fans: Fans) -> Draw:
         return Draw("identity")
@@ -109,3 +110,26 @@ def zero_matrix(rows: int, cols: int) -> torch.Tensor:
         return torch.eye(rows, cols)
     m = math.ceil(math.log2(rows))
     return 2 ** (-(m - 1) / 2) * torch.from_numpy(hadamard(2**m)).float()[:rows, :cols]
+
+
+@dataclass(frozen=True)
+class Recurrent:
+    """What an initializer made for recurrent nets returns: its rule for every block, and its
+    own rule for the hidden-to-hidden blocks (``init.recurrent`` other than ``same`` wins)."""
+
+    rule: Rule
+    recurrent: Rule
+
+
+@register
+def irnn(input_std: float = 0.001, scale: float = 1.0) -> Recurrent:
+    """IRNN (Le, Jaitly & Hinton, 2015, "A simple way to initialize recurrent networks of
+    rectified linear units"): every hidden-to-hidden matrix ``scale`` times the identity, so a
+    ReLU RNN starts by carrying its state unchanged (scale < 1 forgets: the paper's scaled
+    version); every other weight N(0, ``input_std``²), small (0.001, as in Keras' IRNN MNIST
+    example); biases by ``init.bias`` (the paper: zero). Use with ``activation=relu``."""
+    input_std = number("input_std", input_std, positive=True)
+    scale = number("scale", scale, positive=True)
+    weight = lambda fans: Draw("normal", mean=0.0, std=input_std)  # noqa: E731
+    recurrent = lambda fans: Draw("identity", gain=scale)  # noqa: E731
+    return Recurrent(weight, recurrent)
