@@ -19,7 +19,7 @@ GROUPS = ["init", "activation", "dataset", "model", "optimizer", "trainer", "log
 def test_every_group_has_its_options():
     assert set(groups_options("trainer")) == {"cpu", "gpu", "ddp"}
     assert set(groups_options("optimizer")) == {"adam", "sgd"}
-    assert set(groups_options("model")) == {"mlp", "deep_mlp", "cnn", "custom"}
+    assert set(groups_options("model")) == {"mlp", "deep_mlp", "cnn", "rnn", "custom"}
     assert set(groups_options("dataset")) == {
         "fashion_mnist",
         "mnist",
@@ -36,7 +36,8 @@ def test_every_group_has_its_options():
 )
 def test_option_composes_builds_and_runs_a_forward_pass(group, option):
     # cnn needs image input: pair it with an image dataset; gaussian is flat: pair it with mlp.
-    extra = ["model=mlp"] if option == "gaussian" else []
+    # irnn sets recurrent matrices: pair it with the rnn.
+    extra = ["model=mlp"] if option == "gaussian" else ["model=rnn"] if option == "irnn" else []
     cfg = make_cfg(f"{group}={option}", *extra)
     spec = build(cfg, local_devices=False)  # trainer=gpu and ddp: this machine may have no GPU
     net = spec.make_net()
@@ -50,6 +51,13 @@ def test_option_composes_builds_and_runs_a_forward_pass(group, option):
 REFUSED = {
     ("sparse", "cnn"): r"init.k=15: .*fan_in 9",  # the first conv has fan_in 1·3·3 = 9 < k
     ("dbn", "cnn"): r"init.name='dbn': pretrains Linear layers",  # RBMs need an MLP
+    ("dbn", "rnn"): r"init.name='dbn': pretrains Linear layers",
+    ("lsuv", "rnn"): r"init.name='lsuv': rescales .* RNN at rnn is not one",
+    ("data_dependent", "rnn"): r"init.name='data_dependent': rescales .* RNN at rnn",
+    **{  # irnn sets hidden-to-hidden matrices: refused where there are none
+        ("irnn", model): r"init.name='irnn': sets the hidden-to-hidden matrices"
+        for model in ("mlp", "deep_mlp", "cnn", "custom")
+    },
 }
 
 

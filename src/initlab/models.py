@@ -1,8 +1,9 @@
-"""Model builders: plain functions of plain arguments returning an ``nn.Sequential``.
+"""Model builders: plain functions of plain arguments returning a module (an ``nn.Sequential``
+for the feed-forward ones).
 
-Layers are registered in the order the forward pass reaches them, so "layerK" (the K-th Linear
-or Conv2d) counts from the input. With ``batch_norm`` the layer before it has no bias (the
-norm's shift replaces it).
+Layers are registered in the order the forward pass reaches them (``layerK``, the K-th weight
+block, follows the forward pass in any case: :mod:`initlab.layer_order`). With ``batch_norm``
+the layer before it has no bias (the norm's shift replaces it).
 """
 
 from __future__ import annotations

@@ -33,6 +33,7 @@ class Initializer:
     uncovered: str = "error"  # parameters no rule sets: refuse, or keep torch's default
     recurrent: Rule | None = None
     forget_bias: float | None = None  # an LSTM's forget-gate rows of bias_ih; None: init.bias
+    needs_recurrent: bool = False  # made for recurrent nets (irnn): a model without is refused
 
     def rule_for(self, role: str) -> Rule:
         """The rule for a block of this role (``weight`` or ``recurrent``)."""
@@ -89,6 +90,9 @@ def get_initializer(
     calibration = None
     if isinstance(made, Calibrated):
         made, calibration = made.rule, made.calibration
-    if isinstance(made, Recurrent):
+    needs_recurrent = isinstance(made, Recurrent)
+    if needs_recurrent:
         made, recurrent_rule = made.rule, recurrent_rule or made.recurrent
-    return Initializer(name, made, bias, calibration, uncovered, recurrent_rule, forget_bias)
+    return Initializer(
+        name, made, bias, calibration, uncovered, recurrent_rule, forget_bias, needs_recurrent
+    )

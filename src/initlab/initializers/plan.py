@@ -87,8 +87,16 @@ def plan(
 
     Raises :class:`ConfigError` where the rule cannot apply to a block.
     """
+    blocks = ordered_blocks(net, in_shape)
+    if init.needs_recurrent and not any(b.role == "recurrent" for b in blocks):
+        raise ConfigError(
+            "name",
+            init.name,
+            "sets the hidden-to-hidden matrices of recurrent layers, and this model has none: "
+            "use model=rnn (or a model with RNN/LSTM/GRU layers)",
+        )
     rows = []
-    for k, block in enumerate(ordered_blocks(net, in_shape), start=1):
+    for k, block in enumerate(blocks, start=1):
         draw = init.rule_for(block.role)(block.fans)
         if draw.method == "default":
             draw = block.default
