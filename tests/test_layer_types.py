@@ -13,10 +13,12 @@ from conftest import make_cfg
 from scipy import stats
 from torch import nn
 
+from initlab.activations import get_activation
 from initlab.blocks import blocks_of
 from initlab.config import build
 from initlab.errors import ConfigError
 from initlab.initializers import apply, get_initializer, plan
+from initlab.sites import sites
 
 
 @pytest.fixture(autouse=True)
@@ -425,3 +427,44 @@ def test_biases_follow_init_bias_in_every_block():
     for name, p in layers.named_parameters():
         if "bias" in name:
             assert torch.all(p == 0.25), name
+
+
+class TiedReadout(nn.Module):
+    """An embedding and a read-out that shares its table (logits = h·Eᵀ)."""
+
+    def __init__(self):
+        super().__init__()
+        self.embed = nn.Embedding(10, 4, padding_idx=0)
+        self.head = nn.Linear(4, 10, bias=False)
+        self.head.weight = self.embed.weight
+
+    def forward(self, x):
+        return self.head(self.embed(x.long().clamp(0, 9)).mean(1))
+
+
+def test_a_tied_tensor_is_one_block_and_keeps_its_padding_row():
+    net = TiedReadout()
+    rows = apply(get_initializer("he"), net, seed=0, in_shape=(3,))
+    assert [(r.layer, r.module) for r in rows] == [("layer1", "embed")]
+    assert torch.all(net.embed.weight[0] == 0)
+    found = sites(net, get_activation("relu"), (3,))
+    assert [s.name for s in found] == ["layer1"]
+
+
+class ThreeChunkCell(nn.RNNCellBase):
+    """A cell of torch's base class with three fused gates (like a GRU cell), not a known type."""
+
+    def __init__(self):
+        super().__init__(4, 5, bias=True, num_chunks=3)
+
+
+def test_another_cell_is_split_into_as_many_gates_as_its_rows_hold():
+    cell = ThreeChunkCell()
+    rows = apply(get_initializer("orthogonal"), cell, seed=0)
+    assert [(r.tensor, r.fan_in, r.role) for r in rows] == [
+        *((f"weight_ih[{k}:{k + 5}]", 4, "weight") for k in (0, 5, 10)),
+        *((f"weight_hh[{k}:{k + 5}]", 5, "recurrent") for k in (0, 5, 10)),
+    ]
+    for k in range(3):
+        block = cell.weight_hh[5 * k : 5 * (k + 1)].detach()
+        torch.testing.assert_close(block @ block.T, torch.eye(5), atol=1e-5, rtol=0)

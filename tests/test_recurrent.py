@@ -105,9 +105,22 @@ def test_forget_bias_sets_the_lstm_forget_rows_of_bias_ih_only():
         assert torch.all(b_ih[:5] == 0) and torch.all(b_ih[10:] == 0)
         assert torch.all(getattr(net.rnn, f"bias_hh_l{layer}") == 0)
     assert torch.all(net.head.bias == 0)
-    gru = rnn((1, 8, 8), 10, nn.Tanh, cell="gru", hidden=5)
-    apply(get_initializer("he", forget_bias=1.0), gru, seed=0)  # no forget gate: nothing
-    assert torch.all(gru.rnn.bias_ih_l0 == 0)
+
+
+@pytest.mark.parametrize(
+    "overrides, key",
+    [
+        (["model=rnn", "model.cell=gru", "init.forget_bias=1"], "init.forget_bias"),
+        (["model=mlp", "init.forget_bias=1"], "init.forget_bias"),
+        (["model=cnn", "init.recurrent=orthogonal"], "init.recurrent"),
+        (["model=mlp", "init=irnn"], "init.name"),
+    ],
+)
+def test_a_recurrent_setting_for_a_model_without_it_is_refused(overrides, key):
+    """Nothing silent: a setting the model has nothing to apply to is an error, not a no-op."""
+    with pytest.raises(ConfigError) as info:
+        build(make_cfg("dataset=digits", *overrides))
+    assert info.value.key == key
 
 
 @pytest.mark.parametrize(

@@ -3,32 +3,32 @@ own, with their fans read from the layer's own metadata (never guessed from a te
 
 One block per weight for most layers; fused tensors are split the way the layer uses them:
 
-========================  ================================  =============================
+========================  ==================================  =============================
 layer                     blocks (rows of the stored tensor)  fan_in, fan_out per block
-========================  ================================  =============================
-Linear(in, out)           weight (out, in)                  in, out
-Bilinear(in1, in2, out)   weight (out, in1, in2)            in1·in2, out — a Linear on
-                                                            the outer product x1⊗x2
-Conv{1,2,3}d(in, out, k,  weight (out, in/g, *k)            in/g·∏k, out/g·∏k
+========================  ==================================  =============================
+Linear(in, out)           weight (out, in)                    in, out
+Bilinear(in1, in2, out)   weight (out, in1, in2)              in1·in2, out — a Linear on
+                                                              the outer product x1⊗x2
+Conv{1,2,3}d(in, out, k,  weight (out, in/g, *k)              in/g·∏k, out/g·∏k
 groups=g)
-ConvTranspose{1,2,3}d     weight (in, out/g, *k): drawn as  in/g·∏k, out/g·∏k — the same
-(in, out, k, groups=g)    (out, in/g, *k), then laid back   connections as the Conv it
-                                                            transposes, read the right way
-                                                            round (torch's shape guess
-                                                            swaps them)
-Embedding(num, dim)       weight (num, dim)                 dim, num — Flax's ``Embed``
-                                                            convention; a tied read-out
-                                                            logits = h·Eᵀ is exactly a
-                                                            Linear(dim → num) with these
-                                                            fans
-RNN/LSTM/GRU(in, H,       per layer and direction, per gate in, H (input-to-hidden);
-layers, proj)             (LSTM i f g o, GRU r z n, RNN     P, H (hidden-to-hidden, P = H
-                          one): weight_ih rows, weight_hh   or proj); H, P (LSTM proj
-                          rows; LSTM weight_hr              weight_hr)
-RNNCell/LSTMCell/GRUCell  per gate: weight_ih, weight_hh    as above, one layer
-MultiheadAttention(E,     q, k, v (rows of in_proj_weight,  E, E; kdim, E; vdim, E;
-kdim, vdim)               or q/k/v_proj_weight), out_proj   E, E
-========================  ================================  =============================
+ConvTranspose{1,2,3}d     weight (in, out/g, *k): drawn as    in/g·∏k, out/g·∏k — the same
+(in, out, k, groups=g)    (out, in/g, *k), then laid back     connections as the Conv it
+                                                              transposes, read the right way
+                                                              round (torch's shape guess
+                                                              swaps them)
+Embedding(num, dim)       weight (num, dim)                   dim, num — Flax's ``Embed``
+                                                              convention; a tied read-out
+                                                              logits = h·Eᵀ is exactly a
+                                                              Linear(dim → num) with these
+                                                              fans
+RNN/LSTM/GRU(in, H,       per layer and direction, per gate   in, H (input-to-hidden);
+layers, proj)             (LSTM i f g o, GRU r z n, RNN       P, H (hidden-to-hidden, P = H
+                          one): weight_ih rows, weight_hh     or proj); H, P (LSTM proj
+                          rows; LSTM weight_hr                weight_hr)
+RNNCell/LSTMCell/GRUCell  per gate: weight_ih, weight_hh      as above, one layer
+MultiheadAttention(E,     q, k, v (rows of in_proj_weight,    E, E; kdim, E; vdim, E;
+kdim, vdim)               or q/k/v_proj_weight), out_proj     E, E
+========================  ==================================  =============================
 
 The hidden-to-hidden blocks have role ``recurrent`` (``init.recurrent`` may give them their own
 rule); all others ``weight``. Each block's biases (the matching rows of a fused bias, an
@@ -47,8 +47,6 @@ import torch
 from torch import nn
 
 from initlab.draw import Draw, Fans, constant_draw, uniform_draw
-
-LAYOUTS = ("matrix", "conv", "transposed_conv", "bilinear")
 
 
 @dataclass(frozen=True)
@@ -70,7 +68,7 @@ class Block:
     rows: tuple[int, int] | None  # rows of the tensor's first dimension; None: all of it
     kind: str  # e.g. Linear(784→256), LSTM l0 hh gate f (64→64)
     fans: Fans
-    layout: str  # one of LAYOUTS: how the stored tensor maps to (units, fan_in…)
+    layout: str  # matrix | conv | transposed_conv | bilinear: how the tensor maps to (units, …)
     groups: int
     role: str  # weight | recurrent
     default: Draw  # what torch's own initialization gives it
@@ -220,12 +218,14 @@ def _rnn(path: str, m: nn.RNNBase) -> list[Block]:
     return blocks
 
 
-CELL_GATES = {nn.LSTMCell: tuple("ifgo"), nn.GRUCell: tuple("rzn"), nn.RNNCellBase: ("",)}
+CELL_GATES = {nn.LSTMCell: tuple("ifgo"), nn.GRUCell: tuple("rzn"), nn.RNNCell: ("",)}
 
 
 def _cell(path: str, m: nn.RNNCellBase) -> list[Block]:
-    gates = next(g for kind, g in CELL_GATES.items() if isinstance(m, kind))
     h = m.hidden_size
+    known = [g for kind, g in CELL_GATES.items() if isinstance(m, kind)]
+    chunks = m.weight_ih.shape[0] // h  # another cell: as many gates as its fused rows hold
+    gates = known[0] if known else ("",) if chunks == 1 else tuple(str(k) for k in range(chunks))
     return _gate_blocks(path, type(m).__name__, "", "", gates, h, m.input_size, h, m.bias)
 
 
@@ -308,8 +308,8 @@ def claimed(path: str, module: nn.Module) -> list[str]:
     )
 
 
-def owned_parameters(module: nn.Module, blocks: list[Block]) -> set[str]:
-    """Names (in ``module``) of the parameters the blocks and their biases set."""
+def owned_parameters(blocks: list[Block]) -> set[str]:
+    """Names (in their module) of the parameters the blocks and their biases set."""
     return {b.tensor for b in blocks} | {bias.tensor for b in blocks for bias in b.biases}
 
 

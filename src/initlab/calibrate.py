@@ -200,7 +200,7 @@ SEEDED = {"dbn"}  # the calibrations that draw random numbers
 # variance (any layer whose one block is its output); within_layer scales and shifts each
 # output unit (a unit is a weight row: Linear and the direct convolutions); dbn trains RBMs.
 CALIBRATED_LAYERS = {
-    "lsuv": (nn.Linear, nn.Bilinear, nn.modules.conv._ConvNd, nn.Embedding),
+    "lsuv": (nn.Linear, nn.Bilinear, nn.modules.conv._ConvNd, nn.Embedding, nn.EmbeddingBag),
     "within_layer": (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d),
     "dbn": (nn.Linear,),
 }

@@ -39,7 +39,7 @@ def _covered(path: str, module: nn.Module) -> set[str]:
     """The names of ``module``'s own parameters that a rule sets."""
     if isinstance(module, NORM_LAYERS):
         return {"weight", "bias"}
-    return owned_parameters(module, blocks_of(path, module))
+    return owned_parameters(blocks_of(path, module))
 
 
 def uncovered(net: nn.Module) -> list[dict]:

@@ -102,10 +102,12 @@ def add_histogram(writer, tag: str, values: torch.Tensor, step: int, bins: int =
 
 
 def depth_figure(act_std: dict[str, float], grad_norm: dict[str, float] | None) -> Figure:
-    """Activation std (and, during training, weight-gradient norm) against depth, log scale."""
+    """Activation std (and, during training, weight-gradient norm) against depth, log scale.
+    ``act_std`` is keyed by ``layerK``: the x axis is K (blocks without an output of their own,
+    such as a recurrent layer's other gates, leave gaps)."""
     fig = Figure(figsize=(3.6, 2.2), dpi=72)
     ax = fig.add_axes((0.15, 0.2, 0.8, 0.75))
-    depth = range(1, len(act_std) + 1)
+    depth = [int(name.removeprefix("layer")) for name in act_std]
     ax.plot(depth, _positive(act_std.values()), "o-", label="activation std")
     if grad_norm:
         ax.plot(depth, _positive(grad_norm.values()), "s--", label="gradient norm")
@@ -113,7 +115,7 @@ def depth_figure(act_std: dict[str, float], grad_norm: dict[str, float] | None) 
     ax.set_xlabel("layer", fontsize=7)
     # Few plain tick labels, no minor ticks: tick text is most of the drawing time, and the
     # default log labels go through mathtext.
-    ax.xaxis.set_major_locator(MaxNLocator(min(len(act_std), 10), integer=True))
+    ax.xaxis.set_major_locator(MaxNLocator(min(max(depth, default=1), 10), integer=True))
     ax.yaxis.set_major_locator(LogLocator(numticks=4))
     ax.yaxis.set_major_formatter(LogFormatter())
     ax.yaxis.set_minor_locator(NullLocator())

@@ -18,7 +18,7 @@ them: block K is ``layerK``.
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -91,7 +91,23 @@ def forward_order(net: nn.Module, in_shape: Sequence[int] | None) -> list[tuple[
     return trace(net, in_shape).layers
 
 
+def layer_blocks(
+    layers: list[tuple[str, nn.Module]],
+) -> Iterator[tuple[str, nn.Module, list[Block]]]:
+    """Each layer with its blocks, in order. A tensor shared by two layers (a read-out tied to
+    an embedding) is one block, the first layer's: the later layer gets none for it."""
+    seen: set[tuple[int, tuple[int, int] | None]] = set()
+    for path, m in layers:
+        own = []
+        for block in blocks_of(path, m):
+            key = (id(m.get_parameter(block.tensor)), block.rows)
+            if key not in seen:
+                seen.add(key)
+                own.append(block)
+        yield path, m, own
+
+
 def ordered_blocks(net: nn.Module, in_shape: Sequence[int] | None) -> list[Block]:
     """Every weight block of ``net``, ``layer1`` first: the layers in :func:`forward_order`,
-    each layer's blocks in its own order."""
-    return [block for path, m in forward_order(net, in_shape) for block in blocks_of(path, m)]
+    each layer's blocks in its own order (:func:`layer_blocks`)."""
+    return [b for _, _, blocks in layer_blocks(forward_order(net, in_shape)) for b in blocks]

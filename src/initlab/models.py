@@ -181,7 +181,7 @@ def rnn(
     if cell not in CELLS:
         raise ConfigError("cell", cell, f"must be one of {', '.join(CELLS)}")
     hidden, layers = positive_int("hidden", hidden), positive_int("layers", layers)
-    c, h, w = in_shape
+    c, _, w = in_shape
     kwargs = {"num_layers": layers, "batch_first": True}
     if cell == "rnn":
         kind = type(activation())

@@ -88,10 +88,12 @@ def _inputs(spec: RunSpec, settings: ProbeSettings) -> torch.Tensor:
 def probe(cfg: DictConfig) -> list[dict]:
     """Initialise the configured net and push one batch through it.
 
-    Returns one row per weight layer, from the input: ``layer`` ("layer1", ...), ``fan_in``,
-    ``fan_out`` (ints), ``mean``, ``std``, ``saturation`` (floats: the activation's statistics
-    over the whole batch and every unit) and ``values``, the activation itself ((batch, units),
-    or (batch, C, H, W) for a conv layer) for the histograms. A bad config raises
+    Returns one row per weight block with an output of its own (a Linear or a convolution; a
+    recurrent layer's last gate block; an attention's output projection), from the input:
+    ``layer`` ("layerK"), that block's ``fan_in`` and ``fan_out`` (ints), ``mean``, ``std``,
+    ``saturation`` (floats: the activation's statistics over the whole batch and every unit)
+    and ``values``, the activation itself ((batch, units), (batch, C, H, W) for a conv layer)
+    for the histograms. A bad config raises
     :class:`ConfigError` before any compute (a ``data`` batch larger than the training split:
     once the data is read).
 

@@ -16,8 +16,8 @@ import torch
 from torch import nn
 
 from initlab.activations import Activation, Saturated, identity
-from initlab.blocks import Block, blocks_of
-from initlab.layer_order import forward_order, trace
+from initlab.blocks import Block
+from initlab.layer_order import forward_order, layer_blocks, trace
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,9 @@ def sites(
         layers, calls = run.layers, run.calls
     weight = {path for path, _ in layers}
     result: list[Site] = []
-    for k, (path, layer) in enumerate(layers):
+    for k, (path, layer, blocks) in enumerate(layer_blocks(layers)):
+        if not blocks:  # its weight is another layer's (tied): read there
+            continue
         after = None
         if k + 1 < len(layers) and path in calls:
             for call in calls[calls.index(path) + 1 :]:
@@ -71,7 +73,6 @@ def sites(
                 if type(modules[call]) is kind:
                     after = modules[call]
                     break
-        blocks = blocks_of(path, layer)
         for block in blocks[:-1]:
             result.append(Site(f"layer{len(result) + 1}", block, layer, None, identity().saturated))
         name = f"layer{len(result) + 1}"
@@ -108,6 +109,8 @@ class ActivationRecorder:
         self._handles.clear()
 
     def _hook(self, site: Site):
+        # A module called several times in one pass (a cell stepped in a loop) keeps its last
+        # call's statistics.
         def record(module: nn.Module, inputs: tuple, output) -> None:
             if isinstance(output, tuple):  # (sequence, state) of a recurrent layer, (out, weights)
                 output = output[0]

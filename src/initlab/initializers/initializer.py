@@ -22,9 +22,9 @@ RECURRENT = ("same", "orthogonal", "identity")  # init.recurrent
 @dataclass(frozen=True)
 class Initializer:
     """A weight rule and a bias setting: ``"zeros"``, ``"default"`` (each layer type's own torch
-    default for its biases, e.g. U(±1/√fan_in) for Linear and Conv) or a number (constant); the
-    rule for the hidden-to-hidden blocks of recurrent layers (``None``: the weight rule); for the
-    data-dependent methods, the calibration that follows on a training batch."""
+    default for its biases, e.g. U(±1/√fan_in) for Linear and direct convolutions) or a number
+    (constant); the rule for the hidden-to-hidden blocks of recurrent layers (``None``: the
+    weight rule); for the data-dependent methods, the calibration that follows on a batch."""
 
     name: str
     weight: Rule
@@ -34,6 +34,7 @@ class Initializer:
     recurrent: Rule | None = None
     forget_bias: float | None = None  # an LSTM's forget-gate rows of bias_ih; None: init.bias
     needs_recurrent: bool = False  # made for recurrent nets (irnn): a model without is refused
+    recurrent_option: str = "same"  # init.recurrent as given (not same: a model without refused)
 
     def rule_for(self, role: str) -> Rule:
         """The rule for a block of this role (``weight`` or ``recurrent``)."""
@@ -94,5 +95,13 @@ def get_initializer(
     if needs_recurrent:
         made, recurrent_rule = made.rule, recurrent_rule or made.recurrent
     return Initializer(
-        name, made, bias, calibration, uncovered, recurrent_rule, forget_bias, needs_recurrent
+        name,
+        made,
+        bias,
+        calibration,
+        uncovered,
+        recurrent_rule,
+        forget_bias,
+        needs_recurrent,
+        recurrent,
     )

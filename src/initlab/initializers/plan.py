@@ -59,6 +59,28 @@ class LayerPlan:
         }
 
 
+def _check_applies(init: Initializer, blocks: list[Block]) -> None:
+    """Refuse, by key, what the initializer sets and the model does not have."""
+    recurrent = any(b.role == "recurrent" for b in blocks)
+    hint = "use model=rnn (or a model with RNN/LSTM/GRU layers)"
+    if init.needs_recurrent and not recurrent:
+        what = "sets the hidden-to-hidden matrices of recurrent layers, and this model has none"
+        raise ConfigError("name", init.name, f"{what}: {hint}")
+    if init.recurrent_option != "same" and not recurrent:
+        raise ConfigError(
+            "recurrent", init.recurrent_option, f"this model has no recurrent layer: {hint}"
+        )
+    forget = any(
+        b.gate == "f" and any(x.tensor.startswith("bias_ih") for x in b.biases) for b in blocks
+    )
+    if init.forget_bias is not None and not forget:
+        raise ConfigError(
+            "forget_bias",
+            init.forget_bias,
+            "this model has no LSTM forget gate with a bias: use model=rnn model.cell=lstm",
+        )
+
+
 def bias_draw(setting: str | float, bias: Bias) -> Draw:
     """``init.bias`` for one bias: zeros, the layer type's torch default, or a constant."""
     if setting == "zeros":
@@ -88,13 +110,7 @@ def plan(
     Raises :class:`ConfigError` where the rule cannot apply to a block.
     """
     blocks = ordered_blocks(net, in_shape)
-    if init.needs_recurrent and not any(b.role == "recurrent" for b in blocks):
-        raise ConfigError(
-            "name",
-            init.name,
-            "sets the hidden-to-hidden matrices of recurrent layers, and this model has none: "
-            "use model=rnn (or a model with RNN/LSTM/GRU layers)",
-        )
+    _check_applies(init, blocks)
     rows = []
     for k, block in enumerate(blocks, start=1):
         draw = init.rule_for(block.role)(block.fans)

@@ -150,6 +150,6 @@ def ones() -> Rule:
 @register
 def default() -> Rule:
     """The framework's own initialization of each layer type (``torch.nn``'s
-    ``reset_parameters``: for Linear and Conv, U(±1/√fan_in); for the others see
+    ``reset_parameters``: for Linear and direct convolutions, U(±1/√fan_in); for the others see
     :mod:`initlab.blocks`), drawn from this initializer's generator."""
     return lambda fans: Draw("default")

@@ -67,7 +67,8 @@ def identity() -> Rule:
 @register
 def delta_orthogonal(gain: float = 1.0) -> Rule:
     """Delta-orthogonal (Xiao et al., 2018, "Dynamical isometry and a mean field theory of
-    CNNs"): every Conv2d kernel is zero except its spatial centre tap, which holds an orthogonal
+    CNNs"): every convolution kernel (1-3d, transposed: in the layout of the conv it transposes)
+    is zero except its spatial centre tap, which holds an orthogonal
     (out, in) channel matrix times ``gain`` (one per group), so at initialisation the convolution
     maps each pixel's channels by an orthogonal matrix and nothing else: a 10 000-layer vanilla
     CNN stays trainable. Linear layers get an orthogonal matrix (Saxe et al., 2013).
@@ -95,7 +96,8 @@ def zero() -> Rule:
       construction, entries ±1), m = ⌈log₂ P⌉, c = 2^(−(m−1)/2): the Hadamard rows spread the
       Q inputs over all P outputs, where an identity would leave P − Q units dead.
 
-    Conv2d: the same matrix at the spatial centre tap of each group, the other taps zero.
+    Convolutions (1-3d, transposed): the same matrix at the spatial centre tap of each group,
+    the other taps zero.
     """
 
     def rule(fans: Fans) -> Draw:
