@@ -10,10 +10,12 @@ import torch
 from conftest import QUICK, make_cfg
 from torch import nn
 
+from initlab.activations import get_activation
 from initlab.config import build
 from initlab.errors import ConfigError
 from initlab.initializers import apply, get_initializer
 from initlab.models import rnn
+from initlab.sites import ActivationRecorder, sites
 from initlab.train import run
 
 
@@ -141,3 +143,18 @@ def test_a_short_run_completes_with_diagnostics_from_step_0(overrides, tmp_path)
     assert record["metrics"]["test/acc"] > 0.1
     plan = json.loads((tmp_path / "init_plan.json").read_text())
     assert plan["layers"][-1]["module"] == "head"
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh"])
+def test_an_rnn_computing_the_activation_is_read_as_that_activation(activation):
+    """nn.RNN applies relu or tanh itself: its output's saturation is the activation's (dead
+    ReLU units: exact zeros), not the identity's (never)."""
+    act = get_activation(activation)
+    net = rnn((1, 8, 8), 10, act.make, hidden=16)
+    found = sites(net, act, (1, 8, 8))
+    assert [s.output for s in found] == [None, net.rnn, net.head]
+    with torch.no_grad():
+        net.rnn.bias_ih_l0.fill_(-5.0 if activation == "relu" else 5.0)  # all dead / saturated
+    with ActivationRecorder(found) as recorder:
+        net(torch.rand(4, 1, 8, 8))
+    assert recorder.stats["layer2"]["saturation"].item() == 1.0

@@ -37,6 +37,10 @@ class Site:
         return self.block.grad(self.layer)
 
 
+# The nonlinearity an nn.RNN computes inside (its mode): its output is already the activation.
+INSIDE = {"RNN_RELU": nn.ReLU, "RNN_TANH": nn.Tanh}
+
+
 def sites(
     net: nn.Module, activation: Activation, in_shape: tuple[int, ...] | None = None
 ) -> list[Site]:
@@ -48,9 +52,10 @@ def sites(
     after the layer and before the next weight layer; it is read at the layer's last block (a
     recurrent layer's last gate, an attention's output projection), and the other blocks of a
     layer with several have weights and gradients only. The last layer's own output is read (the
-    logits); so is any layer's that no activation module follows. Without ``in_shape``, the
-    order is the registration order and the activation the first such module registered after
-    the layer.
+    logits); so is any layer's that no activation module follows, with the activation's
+    saturation test where the layer computes that activation itself (an ``nn.RNN``). Without
+    ``in_shape``, the order is the registration order and the activation the first such module
+    registered after the layer.
     """
     kind = type(activation.make())
     modules = dict(net.named_modules())
@@ -78,6 +83,8 @@ def sites(
         name = f"layer{len(result) + 1}"
         if after is not None:
             result.append(Site(name, blocks[-1], layer, after, activation.saturated))
+        elif INSIDE.get(getattr(layer, "mode", None)) is kind:  # nn.RNN applies it itself
+            result.append(Site(name, blocks[-1], layer, layer, activation.saturated))
         else:  # its own output: the logits, which saturate like the identity
             result.append(Site(name, blocks[-1], layer, layer, identity().saturated))
     return result
