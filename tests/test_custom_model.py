@@ -43,6 +43,15 @@ MY_NETS = textwrap.dedent(
 
         def forward(self, x):
             return super().forward(x) * self.scale
+
+
+    class Lazy(nn.Module):
+        def __init__(self, in_shape, num_classes, activation):
+            super().__init__()
+            self.net = nn.Sequential(nn.Flatten(), nn.LazyLinear(num_classes))
+
+        def forward(self, x):
+            return self.net(x)
     """
 )
 
@@ -78,6 +87,7 @@ def test_the_class_is_built_with_its_own_keys(my_package):
             "init.uncovered",
             "no initializer rule sets scale (WithAScale",
         ),
+        (["model._target_=my_nets.Lazy"], "model.name", "LazyLinear at net.1 has no shape"),
     ],
 )
 def test_it_is_validated_like_the_built_in_models(my_package, overrides, key, reason):

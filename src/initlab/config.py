@@ -119,6 +119,7 @@ def build(cfg: DictConfig, *, local_devices: bool = True, local_paths: bool = Tr
     )
     with torch.device("meta"):  # shapes only: no memory, no compute
         meta_net = _in_group("model", make_net)
+    _refuse_lazy(name, meta_net)
 
     name, params = _params(cfg, "init")
     initializer = _in_group(
@@ -161,6 +162,19 @@ def build(cfg: DictConfig, *, local_devices: bool = True, local_paths: bool = Tr
         logger,
         _diagnostics(cfg, activation),
     )
+
+
+def _refuse_lazy(name: str, net: nn.Module) -> None:
+    """A lazy layer has no shape, so no fans, until data flows through it: refused by name."""
+    for path, m in net.named_modules():
+        if isinstance(m, nn.modules.lazy.LazyModuleMixin) and m.has_uninitialized_params():
+            raise ConfigError(
+                "model.name",
+                name,
+                f"{type(m).__name__} at {path or '(the model)'} has no shape until its first "
+                "forward pass, and initlab plans every weight before any data: give it its "
+                "input size (e.g. nn.Linear instead of nn.LazyLinear)",
+            )
 
 
 def _check_logger(logger: dict) -> None:
