@@ -19,7 +19,7 @@ GROUPS = ["init", "activation", "dataset", "model", "optimizer", "trainer", "log
 def test_every_group_has_its_options():
     assert set(groups_options("trainer")) == {"cpu", "gpu", "ddp"}
     assert set(groups_options("optimizer")) == {"adam", "sgd"}
-    assert set(groups_options("model")) == {"mlp", "deep_mlp", "cnn", "rnn", "custom"}
+    assert set(groups_options("model")) == {"mlp", "deep_mlp", "cnn", "rnn", "resnet", "custom"}
     assert set(groups_options("dataset")) == {
         "fashion_mnist",
         "mnist",
@@ -37,7 +37,8 @@ def test_every_group_has_its_options():
 def test_option_composes_builds_and_runs_a_forward_pass(group, option):
     # cnn needs image input: pair it with an image dataset; gaussian is flat: pair it with mlp.
     # irnn sets recurrent matrices: pair it with the rnn.
-    extra = ["model=mlp"] if option == "gaussian" else ["model=rnn"] if option == "irnn" else []
+    extra = {"gaussian": ["model=mlp"], "irnn": ["model=rnn"], "zero_gamma": ["model=resnet"]}
+    extra = extra.get(option, [])
     cfg = make_cfg(f"{group}={option}", *extra)
     spec = build(cfg, local_devices=False)  # trainer=gpu and ddp: this machine may have no GPU
     net = spec.make_net()
@@ -56,8 +57,14 @@ REFUSED = {
     ("data_dependent", "rnn"): r"init.name='data_dependent': rescales .* RNN at rnn",
     **{  # irnn sets hidden-to-hidden matrices: refused where there are none
         ("irnn", model): r"init.name='irnn': sets the hidden-to-hidden matrices"
-        for model in ("mlp", "deep_mlp", "cnn", "custom")
+        for model in ("mlp", "deep_mlp", "cnn", "custom", "resnet")
     },
+    **{  # zero_gamma zeroes residual branches' last γ: refused where there are none
+        ("zero_gamma", model): r"init.name='zero_gamma': works on residual branches"
+        for model in ("mlp", "deep_mlp", "cnn", "custom", "rnn")
+    },
+    ("dbn", "resnet"): r"init.name='dbn': pretrains Linear layers",
+    ("sparse", "resnet"): r"init.k=15: .*fan_in 9",  # the stem conv: fan_in 1·3·3 = 9 < k
 }
 
 

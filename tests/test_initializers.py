@@ -31,12 +31,15 @@ from initlab.initializers import (
     plan_records,
     plan_table,
 )
+from initlab.residual import resnet
 
 CONF_INIT = Path(__file__).resolve().parents[1] / "conf" / "init"
 NAMES = sorted(INITIALIZERS)
-# Initializers made for recurrent nets (irnn) refuse the Linear and Conv layers the tests here
-# draw on; tests/test_recurrent.py checks them on recurrent layers.
-LAYER_NAMES = [n for n in NAMES if not get_initializer(n).needs_recurrent]
+# Initializers made for recurrent or residual nets (irnn, zero_gamma) refuse the plain Linear and
+# Conv layers the tests here draw on; tests/test_recurrent.py and test_residual.py check them.
+LAYER_NAMES = [
+    n for n in NAMES if not (get_initializer(n).needs_recurrent or get_initializer(n).residual)
+]
 
 # Standard deviation of N(0, 1) truncated to [-2, 2], computed by scipy (not the module's constant).
 TRUNC_STD = float(stats.truncnorm(-2, 2).std())
@@ -168,6 +171,8 @@ REFERENCE = {
     "zero": lambda: lambda fi, fo: ZerO(),
     # Le et al. (2015): N(0, input_std²) but the hidden-to-hidden blocks (tests/test_layer_types.py)
     "irnn": lambda input_std=0.001, scale=1.0: lambda fi, fo: Normal(0.0, input_std),
+    # Goyal et al. (2017): the base rule (he) but the branches' last γ (tests/test_residual.py)
+    "zero_gamma": lambda base="he": lambda fi, fo: Normal(0.0, SQRT2 / math.sqrt(fi)),
     # Data-dependent: their rule before the calibration on a batch (tests/test_calibrate.py).
     "lsuv": lambda tol=0.1, max_iter=10, batch_size=1000: lambda fi, fo: Orthogonal(1.0),
     "data_dependent": lambda std=1.0, batch_size=1000: (
@@ -962,7 +967,13 @@ def test_config_file_agrees_with_the_function(stem):
     params = {k: v for k, v in node.items() if k != "name"}
     init = get_initializer(stem, activation_gain=1.0, **params)
     assert init.bias == get_initializer(stem).bias
-    plan(init, nn.Sequential(small_cnn(), nn.RNN(4, 4)) if init.needs_recurrent else small_cnn())
+    if init.needs_recurrent:
+        net = nn.Sequential(small_cnn(), nn.RNN(4, 4))
+    elif init.residual:
+        net = resnet((1, 8, 8), 10, nn.ReLU, depth=8)
+    else:
+        net = small_cnn()
+    plan(init, net)
 
 
 # ----------------------------------------------------------------------------------------------

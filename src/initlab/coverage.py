@@ -77,14 +77,22 @@ def check(uncovered_policy: str, net: nn.Module) -> None:
         )
 
 
+def _constant(t: torch.Tensor | None) -> float | str | None:
+    if t is None:
+        return None
+    v = t.detach().flatten()
+    return float(v[0]) if v.numel() and bool((v == v[0]).all()) else "varies"
+
+
 def norm_layers(net: nn.Module) -> list[dict]:
-    """What :func:`fill_norms` sets, per normalization layer (for the plan)."""
+    """Each normalization layer's weight and bias as they are (after :func:`fill_norms`: 1 and
+    0, or 0 for a zero-γ branch end), for the plan."""
     return [
         {
             "module": path,
             "type": type(m).__name__,
-            "weight": None if getattr(m, "weight", None) is None else 1.0,
-            "bias": None if getattr(m, "bias", None) is None else 0.0,
+            "weight": _constant(getattr(m, "weight", None)),
+            "bias": _constant(getattr(m, "bias", None)),
         }
         for path, m in net.named_modules()
         if isinstance(m, NORM_LAYERS)

@@ -16,6 +16,7 @@ from torch import nn
 
 from initlab.errors import ConfigError, positive_int
 from initlab.registry import Registry
+from initlab.residual import resnet
 
 MODELS: Registry[Callable[..., nn.Module]] = Registry("model")
 
@@ -122,6 +123,9 @@ def cnn(
         layers.append(nn.Dropout(dropout))
     layers.append(nn.Linear(hidden, num_classes))
     return nn.Sequential(*layers)
+
+
+MODELS.register(resnet)
 
 
 @MODELS.register

@@ -20,6 +20,7 @@ from initlab.blocks import Block
 from initlab.draw import Draw
 from initlab.initializers.initializer import Initializer
 from initlab.initializers.plan import LayerPlan, plan
+from initlab.initializers.residual import apply_branch_steps
 from initlab.initializers.structural import zero_matrix
 
 
@@ -131,7 +132,8 @@ def apply(
 ) -> list[LayerPlan]:
     """Initialise every weight block of ``net`` in place from one generator seeded by ``seed``
     (``layerK`` as :func:`~initlab.initializers.plan.plan` numbers them for ``in_shape``), then
-    every normalization layer to the identity transform.
+    every normalization layer to the identity transform, then what a residual initializer does
+    to every residual branch (zero-γ).
 
     Blocks are filled in order, weight then biases, so the same seed and model give bit-identical
     weights. The generator lives on the CPU: call this before moving the net (Lightning's
@@ -146,4 +148,6 @@ def apply(
         for (_, draw), (_, t) in zip(lp.biases, lp.block.bias_views(module), strict=True):
             FILLS[draw.method](t, draw, generator, lp.block)
     coverage.fill_norms(net)
+    if init.residual is not None:
+        apply_branch_steps(init.residual, net)
     return layers

@@ -13,6 +13,7 @@ from initlab.errors import ConfigError, call_with, number
 from initlab.initializers import structural
 from initlab.initializers.calibrated import Calibrated, Calibration
 from initlab.initializers.registry import INITIALIZERS
+from initlab.initializers.residual import Residual
 from initlab.initializers.structural import Recurrent
 
 BIASES = ("zeros", "default")  # or a number
@@ -35,6 +36,7 @@ class Initializer:
     forget_bias: float | None = None  # an LSTM's forget-gate rows of bias_ih; None: init.bias
     needs_recurrent: bool = False  # made for recurrent nets (irnn): a model without is refused
     recurrent_option: str = "same"  # init.recurrent as given (not same: a model without refused)
+    residual: str | None = None  # what a residual init does to every branch (zero_gamma, …)
 
     def rule_for(self, role: str) -> Rule:
         """The rule for a block of this role (``weight`` or ``recurrent``)."""
@@ -91,6 +93,9 @@ def get_initializer(
     calibration = None
     if isinstance(made, Calibrated):
         made, calibration = made.rule, made.calibration
+    residual = None
+    if isinstance(made, Residual):
+        made, residual = made.rule, made.branch
     needs_recurrent = isinstance(made, Recurrent)
     if needs_recurrent:
         made, recurrent_rule = made.rule, recurrent_rule or made.recurrent
@@ -104,4 +109,5 @@ def get_initializer(
         forget_bias,
         needs_recurrent,
         recurrent,
+        residual,
     )

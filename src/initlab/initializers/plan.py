@@ -12,6 +12,7 @@ from torch import nn
 from initlab.blocks import Bias, Block, blocks_of
 from initlab.draw import Draw, constant_draw
 from initlab.errors import ConfigError
+from initlab.initializers import residual
 from initlab.initializers.initializer import Initializer
 from initlab.layer_order import ordered_blocks
 from initlab.tables import markdown_table
@@ -111,6 +112,8 @@ def plan(
     """
     blocks = ordered_blocks(net, in_shape)
     _check_applies(init, blocks)
+    if init.residual is not None:
+        residual.check(init.name, init.residual, net)
     rows = []
     for k, block in enumerate(blocks, start=1):
         draw = init.rule_for(block.role)(block.fans)
