@@ -31,7 +31,7 @@ from initlab.initializers import (
     plan_records,
     plan_table,
 )
-from initlab.residual import resnet
+from initlab.models import resnet
 
 CONF_INIT = Path(__file__).resolve().parents[1] / "conf" / "init"
 NAMES = sorted(INITIALIZERS)

@@ -14,7 +14,8 @@ from initlab.config import build
 from initlab.errors import ConfigError
 from initlab.initializers import apply, get_initializer
 from initlab.layer_order import ordered_blocks
-from initlab.residual import PadShortcut, ResidualBlock, resnet
+from initlab.models import resnet
+from initlab.residual import PadShortcut, ResidualBlock
 from initlab.train import run
 
 

@@ -16,7 +16,7 @@ from torch import nn
 
 from initlab.errors import ConfigError, positive_int
 from initlab.registry import Registry
-from initlab.residual import resnet
+from initlab.residual import basic_block
 
 MODELS: Registry[Callable[..., nn.Module]] = Registry("model")
 
@@ -26,6 +26,13 @@ def _check_common(batch_norm, dropout) -> None:
         raise ConfigError("batch_norm", batch_norm, "must be true or false")
     if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
         raise ConfigError("dropout", dropout, "must be a number in [0, 1)")
+
+
+def _image(name: str, in_shape: Sequence[int]) -> None:
+    if len(in_shape) != 3:
+        raise ConfigError(
+            "name", name, f"needs image input (C, H, W); the dataset gives {list(in_shape)}"
+        )
 
 
 def _check_widths(key: str, widths) -> list[int]:
@@ -96,10 +103,7 @@ def cnn(
 
     Shapes for FashionMNIST: (B,1,28,28) → (B,32,14,14) → (B,64,7,7) → (B,3136) → (B,128) → (B,10).
     """
-    if len(in_shape) != 3:
-        raise ConfigError(
-            "name", "cnn", f"needs image input (C, H, W); the dataset gives {list(in_shape)}"
-        )
+    _image("cnn", in_shape)
     channels = _check_widths("channels", channels)
     hidden = positive_int("hidden", hidden)
     _check_common(batch_norm, dropout)
@@ -125,7 +129,42 @@ def cnn(
     return nn.Sequential(*layers)
 
 
-MODELS.register(resnet)
+NORMS = ("batch", "none")
+
+
+@MODELS.register
+def resnet(
+    in_shape: Sequence[int],
+    num_classes: int,
+    activation: Callable[[], nn.Module],
+    depth: int = 20,
+    width: int = 16,
+    norm: str = "batch",
+) -> nn.Sequential:
+    """The CIFAR ResNet (He et al., 2016, §4.2): conv 3×3 → (norm) → activation, three stages of
+    n = (depth − 2)/6 basic blocks of ``width``, 2·``width`` and 4·``width`` channels (the
+    second and third start with stride 2: 28×28 → 14 → 7), global average pooling, Linear.
+    ``depth`` = 6n + 2 counts the weight layers: 8, 14, 20, 32, 44, 56, 110, …; ``norm``:
+    ``batch`` or ``none`` (convolutions then get biases)."""
+    _image("resnet", in_shape)
+    depth, width = positive_int("depth", depth), positive_int("width", width)
+    if depth < 8 or (depth - 2) % 6:
+        raise ConfigError("depth", depth, "must be 6n + 2 with n ≥ 1: 8, 14, 20, 32, 44, 56, …")
+    if norm not in NORMS:
+        raise ConfigError("norm", norm, f"must be one of {', '.join(NORMS)}")
+    n = (depth - 2) // 6
+    layers: list[nn.Module] = [nn.Conv2d(in_shape[0], width, 3, 1, 1, bias=norm == "none")]
+    if norm == "batch":
+        layers.append(nn.BatchNorm2d(width))
+    layers.append(activation())
+    c = width
+    for stage, c_out in enumerate((width, 2 * width, 4 * width)):
+        for k in range(n):
+            stride = 2 if stage > 0 and k == 0 else 1
+            layers.append(basic_block(c, c_out, stride, norm, activation))
+            c = c_out
+    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c, num_classes)]
+    return nn.Sequential(*layers)
 
 
 @MODELS.register
@@ -178,10 +217,7 @@ def rnn(
     8 of 8 for digits, 32 of 96 (3 channels × 32) for CIFAR-10. ``cell``: ``rnn`` (Elman, with
     the chosen activation, which must be ``relu`` or ``tanh``), ``lstm`` or ``gru`` (their own
     sigmoid/tanh gates; the activation is not used); ``layers`` stacked, ``hidden`` units each."""
-    if len(in_shape) != 3:
-        raise ConfigError(
-            "name", "rnn", f"needs image input (C, H, W); the dataset gives {list(in_shape)}"
-        )
+    _image("rnn", in_shape)
     if cell not in CELLS:
         raise ConfigError("cell", cell, f"must be one of {', '.join(CELLS)}")
     hidden, layers = positive_int("hidden", hidden), positive_int("layers", layers)
