@@ -12,7 +12,7 @@ from initlab.errors import ConfigError
 from initlab.initializers.calibrated import Calibrated
 from initlab.initializers.registry import INITIALIZERS, register
 from initlab.initializers.structural import Recurrent
-from initlab.residual import ResidualBlock
+from initlab.residual import ResidualBlock, residual_blocks
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,7 @@ def zero_gamma(base: str = "he") -> Residual:
 
 def check(name: str, branch: str, net: nn.Module) -> None:
     """Refuse, naming the initializer, a model whose residual branches it cannot work on."""
-    blocks = [m for m in net.modules() if isinstance(m, ResidualBlock)]
+    blocks = [block for _, block in residual_blocks(net)]
     if not blocks:
         raise ConfigError(
             "name", name, "works on residual branches, and this model has none: use model=resnet"
@@ -70,6 +70,5 @@ def check(name: str, branch: str, net: nn.Module) -> None:
 
 
 def apply_branch_steps(branch: str, net: nn.Module) -> None:
-    for m in net.modules():
-        if isinstance(m, ResidualBlock):
-            BRANCH_STEPS[branch](m)
+    for _, block in residual_blocks(net):
+        BRANCH_STEPS[branch](block)
