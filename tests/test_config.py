@@ -37,7 +37,13 @@ def test_every_group_has_its_options():
 def test_option_composes_builds_and_runs_a_forward_pass(group, option):
     # cnn needs image input: pair it with an image dataset; gaussian is flat: pair it with mlp.
     # irnn sets recurrent matrices: pair it with the rnn.
-    extra = {"gaussian": ["model=mlp"], "irnn": ["model=rnn"], "zero_gamma": ["model=resnet"]}
+    extra = {
+        "gaussian": ["model=mlp"],
+        "irnn": ["model=rnn"],
+        "zero_gamma": ["model=resnet"],
+        "fixup": ["model=resnet", "model.norm=none"],
+        "skipinit": ["model=resnet"],
+    }
     extra = extra.get(option, [])
     cfg = make_cfg(f"{group}={option}", *extra)
     spec = build(cfg, local_devices=False)  # trainer=gpu and ddp: this machine may have no GPU
@@ -59,10 +65,13 @@ REFUSED = {
         ("irnn", model): r"init.name='irnn': sets the hidden-to-hidden matrices"
         for model in ("mlp", "deep_mlp", "cnn", "custom", "resnet")
     },
-    **{  # zero_gamma zeroes residual branches' last γ: refused where there are none
-        ("zero_gamma", model): r"init.name='zero_gamma': works on residual branches"
+    **{  # residual inits work on residual branches: refused where there are none
+        (init, model): rf"init.name='{init}': works on residual branches"
+        for init in ("zero_gamma", "fixup", "skipinit")
         for model in ("mlp", "deep_mlp", "cnn", "custom", "rnn")
     },
+    # Fixup's scalars take the place of normalization: the batch-normalized resnet is refused
+    ("fixup", "resnet"): r"init.name='fixup': trains without normalization .* BatchNorm2d at 1",
     ("dbn", "resnet"): r"init.name='dbn': pretrains Linear layers",
     ("sparse", "resnet"): r"init.k=15: .*fan_in 9",  # the stem conv: fan_in 1·3·3 = 9 < k
 }

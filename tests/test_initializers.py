@@ -35,10 +35,13 @@ from initlab.models import resnet
 
 CONF_INIT = Path(__file__).resolve().parents[1] / "conf" / "init"
 NAMES = sorted(INITIALIZERS)
-# Initializers made for recurrent or residual nets (irnn, zero_gamma) refuse the plain Linear and
-# Conv layers the tests here draw on; tests/test_recurrent.py and test_residual.py check them.
+# Initializers made for recurrent or residual nets (irnn, zero_gamma, fixup, …) refuse the plain
+# Linear and Conv layers the tests here draw on; tests/test_recurrent.py and test_residual.py
+# check them.
 LAYER_NAMES = [
-    n for n in NAMES if not (get_initializer(n).needs_recurrent or get_initializer(n).residual)
+    n
+    for n in NAMES
+    if not (get_initializer(n).needs_recurrent or get_initializer(n).needs_residual)
 ]
 
 # Standard deviation of N(0, 1) truncated to [-2, 2], computed by scipy (not the module's constant).
@@ -173,6 +176,10 @@ REFERENCE = {
     "irnn": lambda input_std=0.001, scale=1.0: lambda fi, fo: Normal(0.0, input_std),
     # Goyal et al. (2017): the base rule (he) but the branches' last γ (tests/test_residual.py)
     "zero_gamma": lambda base="he": lambda fi, fo: Normal(0.0, SQRT2 / math.sqrt(fi)),
+    # Zhang et al. (2019), De & Smith (2020): the base rule, then the branches' scaling, zero
+    # layers and scalars (tests/test_residual.py)
+    "fixup": lambda base="he", scale=1.0: lambda fi, fo: Normal(0.0, SQRT2 / math.sqrt(fi)),
+    "skipinit": lambda base="he", alpha=0.0: lambda fi, fo: Normal(0.0, SQRT2 / math.sqrt(fi)),
     # Data-dependent: their rule before the calibration on a batch (tests/test_calibrate.py).
     "lsuv": lambda tol=0.1, max_iter=10, batch_size=1000: lambda fi, fo: Orthogonal(1.0),
     "data_dependent": lambda std=1.0, batch_size=1000: (
@@ -969,8 +976,8 @@ def test_config_file_agrees_with_the_function(stem):
     assert init.bias == get_initializer(stem).bias
     if init.needs_recurrent:
         net = nn.Sequential(small_cnn(), nn.RNN(4, 4))
-    elif init.residual:
-        net = resnet((1, 8, 8), 10, nn.ReLU, depth=8)
+    elif init.needs_residual:
+        net = resnet((1, 8, 8), 10, nn.ReLU, depth=8, norm="none" if stem == "fixup" else "batch")
     else:
         net = small_cnn()
     plan(init, net)

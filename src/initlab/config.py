@@ -110,21 +110,23 @@ def build(cfg: DictConfig, *, local_devices: bool = True, local_paths: bool = Tr
             f"must be < the {dataset.n_train} training examples of dataset={name}",
         )
 
-    name, params = _params(cfg, "model")
-    model_fn = _lookup(MODELS, name)
-    if name == "custom":  # the builder is the user's class, named by model._target_
-        model_fn = _in_group("model", model_fn, params.pop("_target_", None))
-    make_net = partial(
-        call_with, model_fn, params, dataset.in_shape, dataset.num_classes, activation.make
-    )
-    with torch.device("meta"):  # shapes only: no memory, no compute
-        meta_net = _in_group("model", make_net)
-    _refuse_lazy(name, meta_net)
-
     name, params = _params(cfg, "init")
     initializer = _in_group(
         "init", get_initializer, name, activation_gain=activation.gain, **params
     )
+
+    name, params = _params(cfg, "model")
+    model_fn = _lookup(MODELS, name)
+    if name == "custom":  # the builder is the user's class, named by model._target_
+        model_fn = _in_group("model", model_fn, params.pop("_target_", None))
+    build_net = partial(
+        call_with, model_fn, params, dataset.in_shape, dataset.num_classes, activation.make
+    )
+    with torch.device("meta"):  # shapes only: no memory, no compute
+        meta_net = _in_group("model", build_net)
+        _refuse_lazy(name, meta_net)
+        _in_group("init", initializer.prepare, meta_net)  # the structure the init adds
+    make_net = partial(_prepared, build_net, initializer)
     _in_group("init", plan, initializer, meta_net, dataset.in_shape)
     _in_group("init", coverage.check, initializer.uncovered, meta_net)
     _in_group("init", calibration_check, initializer, meta_net)
@@ -162,6 +164,11 @@ def build(cfg: DictConfig, *, local_devices: bool = True, local_paths: bool = Tr
         logger,
         _diagnostics(cfg, activation),
     )
+
+
+def _prepared(build_net: Callable[[], nn.Module], initializer: Initializer) -> nn.Module:
+    """The model, with the structure its initializer adds (Fixup's scalars, SkipInit's α)."""
+    return initializer.prepare(build_net())
 
 
 def _refuse_lazy(name: str, net: nn.Module) -> None:

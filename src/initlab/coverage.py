@@ -7,6 +7,8 @@ Covered:
   Conv1d/2d/3d, ConvTranspose1d/2d/3d, Embedding, RNN/LSTM/GRU and their cells,
   MultiheadAttention) and the biases that go with them: the chosen initializer, the biases by
   ``init.bias`` (:mod:`initlab.initializers`);
+- the ``value`` of every residual scalar (:class:`initlab.residual.Scalar`: Fixup's biases and
+  multipliers, SkipInit's α), set to its start value;
 - the weight and bias of every normalization layer (BatchNorm*, LayerNorm, GroupNorm,
   InstanceNorm*, where affine): weight 1, bias 0, the identity transform every framework starts
   them at (filled explicitly: a model may have set them otherwise).
@@ -24,6 +26,7 @@ from torch import nn
 
 from initlab.blocks import blocks_of, owned_parameters
 from initlab.errors import ConfigError
+from initlab.residual import Scalar
 
 NORM_LAYERS = (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm)
 POLICIES = ("error", "default")  # init.uncovered
@@ -39,6 +42,8 @@ def _covered(path: str, module: nn.Module) -> set[str]:
     """The names of ``module``'s own parameters that a rule sets."""
     if isinstance(module, NORM_LAYERS):
         return {"weight", "bias"}
+    if isinstance(module, Scalar):
+        return {"value"}
     return owned_parameters(blocks_of(path, module))
 
 

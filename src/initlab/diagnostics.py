@@ -15,6 +15,7 @@ import torch
 from initlab.activations import Activation
 from initlab.errors import ConfigError, positive_int
 from initlab.figures import add_histogram, depth_figure, histogram_figure
+from initlab.residual import Scalar
 from initlab.sites import ActivationRecorder, Site, sites
 
 STATS = ("weights", "activations", "gradients")
@@ -32,7 +33,10 @@ class Diagnostics(pl.Callback):
     - ``activations``: ``activations/layerK/{mean,std,saturation}`` and ``activations/layerK``,
       from the step's own training batch;
     - ``gradients``: ``gradients/layerK/norm`` and ``gradients/layerK``, the weight gradient the
-      optimizer is about to apply.
+      optimizer is about to apply;
+    - the scalars a residual initializer adds (:class:`initlab.residual.Scalar`: Fixup's biases
+      and multipliers, SkipInit's α), by module path: ``weights/<path>/value`` and
+      ``gradients/<path>/grad``.
 
     With ``images``, two figures: ``diagnostics/activation_histograms`` (the layers side by
     side) and ``diagnostics/depth`` (activation std and gradient norm against depth), at step 0,
@@ -69,6 +73,7 @@ class Diagnostics(pl.Callback):
         self.every_n_steps, self.histograms = every_n_steps, histograms
         self.images, self.images_every_n_steps = images, images_every_n_steps
         self._sites: list[Site] = []
+        self._residual_scalars: list[tuple[str, Scalar]] = []
         self._every = self._images_every = 1
         self._last = 0
         self._step: int | None = None  # the logging step in progress
@@ -79,6 +84,9 @@ class Diagnostics(pl.Callback):
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._sites = sites(pl_module.net, self.activation, getattr(pl_module, "in_shape", None))
+        self._residual_scalars = [
+            (path, m) for path, m in pl_module.net.named_modules() if isinstance(m, Scalar)
+        ]
         per_epoch = max(1, int(trainer.num_training_batches))
         self._every = self.every_n_steps or max(1, per_epoch // 10)
         self._images_every = self.images_every_n_steps or per_epoch
@@ -116,6 +124,8 @@ class Diagnostics(pl.Callback):
                 self._scalars[f"weights/{site.name}/std"] = w.std()
                 if self.histograms:  # a copy: the optimizer step changes w in place
                     self._tensors[f"weights/{site.name}"] = w.clone()
+            for path, m in self._residual_scalars:
+                self._scalars[f"weights/{path}/value"] = m.value.detach().clone()
         if "activations" in self.stats or self._image_step:
             keep = self._image_step or (self.histograms and "activations" in self.stats)
             self._recorder = ActivationRecorder(self._sites, keep=keep).__enter__()
@@ -131,6 +141,9 @@ class Diagnostics(pl.Callback):
                     self._scalars[f"gradients/{site.name}/norm"] = g.detach().norm()
                     if self.histograms and "gradients" in self.stats:
                         self._tensors[f"gradients/{site.name}"] = g.detach()
+            for path, m in self._residual_scalars:
+                if m.value.grad is not None:
+                    self._scalars[f"gradients/{path}/grad"] = m.value.grad.detach().clone()
 
     def _write(self, logger) -> None:
         step, recorder = self._step, self._recorder

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 
 @dataclass(frozen=True)
@@ -56,3 +56,15 @@ def constant_draw(value: float) -> Draw:
 def uniform_draw(bound: float) -> Draw:
     """U(−bound, bound)."""
     return Draw("uniform", std=bound / 3**0.5, low=-bound, high=bound)
+
+
+def scaled(draw: Draw, factor: float) -> Draw:
+    """``draw`` with every entry multiplied by ``factor`` (mean, std, bounds, value)."""
+    return replace(
+        draw,
+        **{
+            key: getattr(draw, key) * factor
+            for key in ("mean", "std", "low", "high", "value")
+            if getattr(draw, key) is not None
+        },
+    )

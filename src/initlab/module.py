@@ -16,6 +16,7 @@ from torch import nn
 from initlab import coverage
 from initlab.calibrate import calibrate
 from initlab.initializers import Initializer, LayerPlan, apply, plan_records, plan_table
+from initlab.initializers.residual import scalar_records
 from initlab.optim import OptimizerFactory
 from initlab.tables import markdown_table
 
@@ -135,6 +136,7 @@ class InitModule(pl.LightningModule):
                         "seed": self.seed,
                         "layers": plan_records(self.init_plan),
                         "norm_layers": coverage.norm_layers(self.net),
+                        "scalars": scalar_records(self.net),  # residual inits' added scalars
                         "kept_default": coverage.uncovered(self.net),  # init.uncovered=default
                         "calibration": self.calibration,
                         "calibration_seconds": self.calibration_seconds,
@@ -174,6 +176,7 @@ class InitModule(pl.LightningModule):
         )
         for title, rows in (
             ("Normalization layers: weight 1, bias 0", coverage.norm_layers(self.net)),
+            ("Residual scalars the initializer added", scalar_records(self.net)),
             ("Kept at torch's default (init.uncovered=default)", coverage.uncovered(self.net)),
         ):
             if rows:

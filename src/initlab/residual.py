@@ -1,7 +1,9 @@
 """Residual networks as a visible structure: a :class:`ResidualBlock` holds a ``branch`` and a
 ``shortcut``, so residual initializations can find "the last layer (or normalization) of each
 branch"; :func:`basic_block` is the block of He et al.'s CIFAR ResNet (2016, "Deep residual
-learning for image recognition", §4.2; ``model=resnet``)."""
+learning for image recognition", §4.2; ``model=resnet``). :class:`Shift` and :class:`Scale` are the
+learnable scalars some residual initializations add to a branch (Fixup's biases and multiplier,
+SkipInit's α): part of the model once the initializer is chosen."""
 
 from __future__ import annotations
 
@@ -34,6 +36,33 @@ class PadShortcut(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x[..., :: self.stride, :: self.stride]
         return F.pad(x, (0, 0, 0, 0, 0, self.extra)) if self.extra else x
+
+
+class Scalar(nn.Module):
+    """One learnable scalar, ``value``, that a residual initialization adds to the model; the
+    initializer sets it to ``start``."""
+
+    def __init__(self, start: float):
+        super().__init__()
+        self.start = float(start)
+        self.value = nn.Parameter(torch.empty(()))
+
+    def extra_repr(self) -> str:
+        return f"start={self.start:g}"
+
+
+class Shift(Scalar):
+    """``x + value``: Fixup's scalar bias."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.value
+
+
+class Scale(Scalar):
+    """``x · value``: Fixup's multiplier, SkipInit's α."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.value
 
 
 def residual_blocks(net: nn.Module) -> Iterator[tuple[str, ResidualBlock]]:

@@ -18,9 +18,9 @@ from torch import nn
 from initlab import coverage
 from initlab.blocks import Block
 from initlab.draw import Draw
+from initlab.initializers import residual
 from initlab.initializers.initializer import Initializer
 from initlab.initializers.plan import LayerPlan, plan
-from initlab.initializers.residual import apply_branch_steps
 from initlab.initializers.structural import zero_matrix
 
 
@@ -132,13 +132,15 @@ def apply(
 ) -> list[LayerPlan]:
     """Initialise every weight block of ``net`` in place from one generator seeded by ``seed``
     (``layerK`` as :func:`~initlab.initializers.plan.plan` numbers them for ``in_shape``), then
-    every normalization layer to the identity transform, then what a residual initializer does
-    to every residual branch (zero-γ).
+    every normalization layer to the identity transform, every residual scalar to its start
+    value, then what a residual initializer does to every residual branch (zero-γ). A residual
+    initializer's structure is added first if the net lacks it (:meth:`Initializer.prepare`).
 
     Blocks are filled in order, weight then biases, so the same seed and model give bit-identical
     weights. The generator lives on the CPU: call this before moving the net (Lightning's
     ``setup`` runs before the model is moved), so a seed means the same weights on every device.
     """
+    init.prepare(net)  # a no-op for a net built by the run (its builder prepared it)
     layers = plan(init, net, in_shape)
     generator = torch.Generator().manual_seed(seed)
     modules = dict(net.named_modules())
@@ -148,6 +150,7 @@ def apply(
         for (_, draw), (_, t) in zip(lp.biases, lp.block.bias_views(module), strict=True):
             FILLS[draw.method](t, draw, generator, lp.block)
     coverage.fill_norms(net)
+    residual.fill_scalars(net)
     if init.residual is not None:
-        apply_branch_steps(init.residual, net)
+        residual.after_fill(init.residual, net)
     return layers

@@ -7,10 +7,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from torch import nn
+
 from initlab import coverage
 from initlab.draw import Rule
 from initlab.errors import ConfigError, call_with, number
-from initlab.initializers import structural
+from initlab.initializers import residual, structural
 from initlab.initializers.calibrated import Calibrated, Calibration
 from initlab.initializers.registry import INITIALIZERS
 from initlab.initializers.residual import Residual
@@ -36,7 +38,21 @@ class Initializer:
     forget_bias: float | None = None  # an LSTM's forget-gate rows of bias_ih; None: init.bias
     needs_recurrent: bool = False  # made for recurrent nets (irnn): a model without is refused
     recurrent_option: str = "same"  # init.recurrent as given (not same: a model without refused)
-    residual: str | None = None  # what a residual init does to every branch (zero_gamma, …)
+    residual: str | None = None  # a residual init's scheme (zero_gamma, fixup, …): its branches
+    residual_start: float = 0.0  # the start value of the scalars the scheme adds
+
+    @property
+    def needs_residual(self) -> bool:
+        """Made for residual nets (zero_gamma, fixup, skipinit): a model without is refused."""
+        return self.residual is not None and residual.SCHEMES[self.residual].required
+
+    def prepare(self, net: nn.Module) -> nn.Module:
+        """``net`` with the structure the initializer needs added in place (Fixup's scalar
+        biases and multipliers, SkipInit's α; :mod:`.residual`). Raises :class:`ConfigError`
+        for a model the initializer cannot work on."""
+        if self.residual is None:
+            return net
+        return residual.prepare(self.name, self.residual, self.residual_start, net)
 
     def rule_for(self, role: str) -> Rule:
         """The rule for a block of this role (``weight`` or ``recurrent``)."""
@@ -93,9 +109,9 @@ def get_initializer(
     calibration = None
     if isinstance(made, Calibrated):
         made, calibration = made.rule, made.calibration
-    residual = None
+    scheme, start = None, 0.0
     if isinstance(made, Residual):
-        made, residual = made.rule, made.branch
+        made, scheme, start = made.rule, made.scheme, made.start
     needs_recurrent = isinstance(made, Recurrent)
     if needs_recurrent:
         made, recurrent_rule = made.rule, recurrent_rule or made.recurrent
@@ -109,5 +125,6 @@ def get_initializer(
         forget_bias,
         needs_recurrent,
         recurrent,
-        residual,
+        scheme,
+        start,
     )

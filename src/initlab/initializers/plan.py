@@ -112,13 +112,16 @@ def plan(
     """
     blocks = ordered_blocks(net, in_shape)
     _check_applies(init, blocks)
-    if init.residual is not None:
-        residual.check(init.name, init.residual, net)
-    rows = []
-    for k, block in enumerate(blocks, start=1):
+    draws = []
+    for block in blocks:
         draw = init.rule_for(block.role)(block.fans)
-        if draw.method == "default":
-            draw = block.default
+        draws.append(block.default if draw.method == "default" else draw)
+    zero_biases = [False] * len(blocks)
+    if init.residual is not None:
+        residual.check(init.name, init.residual, net, blocks)
+        zero_biases = residual.adjust(init.residual, net, blocks, draws)
+    rows = []
+    for k, (block, draw, zero_bias) in enumerate(zip(blocks, draws, zero_biases, strict=True), 1):
         if draw.method in SHAPED and block.layout == "bilinear":
             raise ConfigError(
                 "name",
@@ -126,7 +129,7 @@ def plan(
                 f"{draw.method} needs a matrix or a convolution; {block.kind} at "
                 f"{block.module or '(the model)'} is a 3-way tensor",
             )
-        biases = tuple((b, bias_draw(init.bias, b)) for b in block.biases)
+        biases = tuple((b, bias_draw(0.0 if zero_bias else init.bias, b)) for b in block.biases)
         if init.forget_bias is not None and block.gate == "f":  # an LSTM's forget gate
             biases = tuple(
                 (b, constant_draw(init.forget_bias) if b.tensor.startswith("bias_ih") else d)

@@ -85,7 +85,6 @@ def delta_orthogonal(gain: float = 1.0) -> Rule:
     return rule
 
 
-@register
 def zero() -> Rule:
     """ZerO (Zhao, Schäfer & Anandkumar, 2022, "ZerO initialization: initializing neural
     networks with only zeros and ones", Algorithm 1): deterministic, no randomness at all. For a
