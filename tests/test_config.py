@@ -19,7 +19,15 @@ GROUPS = ["init", "activation", "dataset", "model", "optimizer", "trainer", "log
 def test_every_group_has_its_options():
     assert set(groups_options("trainer")) == {"cpu", "gpu", "ddp"}
     assert set(groups_options("optimizer")) == {"adam", "sgd"}
-    assert set(groups_options("model")) == {"mlp", "deep_mlp", "cnn", "rnn", "resnet", "custom"}
+    assert set(groups_options("model")) == {
+        "mlp",
+        "deep_mlp",
+        "cnn",
+        "rnn",
+        "resnet",
+        "vit",
+        "custom",
+    }
     assert set(groups_options("dataset")) == {
         "fashion_mnist",
         "mnist",
@@ -43,6 +51,8 @@ def test_option_composes_builds_and_runs_a_forward_pass(group, option):
         "zero_gamma": ["model=resnet"],
         "fixup": ["model=resnet", "model.norm=none"],
         "skipinit": ["model=resnet"],
+        "gpt2": ["model=vit"],
+        "t_fixup": ["model=vit", "model.norm=none"],
     }
     extra = extra.get(option, [])
     cfg = make_cfg(f"{group}={option}", *extra)
@@ -67,12 +77,21 @@ REFUSED = {
     },
     **{  # residual inits work on residual branches: refused where there are none
         (init, model): rf"init.name='{init}': works on residual branches"
-        for init in ("zero_gamma", "fixup", "skipinit")
+        for init in ("zero_gamma", "fixup", "skipinit", "gpt2", "t_fixup")
         for model in ("mlp", "deep_mlp", "cnn", "custom", "rnn")
     },
     # Fixup's scalars take the place of normalization: the batch-normalized resnet is refused
-    ("fixup", "resnet"): r"init.name='fixup': trains without normalization .* BatchNorm2d at 1",
+    ("fixup", "resnet"): r"init.name='fixup': trains without normalization, .* BatchNorm2d at 1",
     ("dbn", "resnet"): r"init.name='dbn': pretrains Linear layers",
+    ("t_fixup", "resnet"): r"init.name='t_fixup': trains without normalization, .* BatchNorm2d",
+    **{  # the default vit has LayerNorm; fixup also needs two layers per branch (attention: 1)
+        (init, "vit"): rf"init.name='{init}': trains without normalization, .* LayerNorm at 2"
+        for init in ("fixup", "t_fixup")
+    },
+    ("irnn", "vit"): r"init.name='irnn': sets the hidden-to-hidden matrices",
+    ("dbn", "vit"): r"init.name='dbn': pretrains Linear layers",
+    ("lsuv", "vit"): r"init.name='lsuv': rescales .* MultiheadAttention at 2.branch.1.attn",
+    ("data_dependent", "vit"): r"init.name='data_dependent': rescales .* Embedding at 1.table",
     ("sparse", "resnet"): r"init.k=15: .*fan_in 9",  # the stem conv: fan_in 1·3·3 = 9 < k
 }
 

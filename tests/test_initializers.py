@@ -151,6 +151,8 @@ REFERENCE = {
     "small_normal": lambda: lambda fi, fo: Normal(0.0, 0.01),
     "large_normal": lambda: lambda fi, fo: Normal(0.0, 0.5),
     "trunc_normal": lambda mean=0.0, std=0.02: lambda fi, fo: TruncNormal(mean, std),
+    # Devlin et al. (2019): TensorFlow's truncated normal, stddev 0.02 cut at ±2 stddev
+    "bert": lambda mean=0.0, std=0.02: lambda fi, fo: TruncNormal(mean, std),
     # Glorot & Bengio (2010): U(±gain·√(6/(fan_in+fan_out))) and N(0, gain²·2/(fan_in+fan_out))
     "xavier": lambda gain=1.0: (
         lambda fi, fo: Uniform(-gain * math.sqrt(6 / (fi + fo)), gain * math.sqrt(6 / (fi + fo)))
@@ -180,6 +182,12 @@ REFERENCE = {
     # layers and scalars (tests/test_residual.py)
     "fixup": lambda base="he", scale=1.0: lambda fi, fo: Normal(0.0, SQRT2 / math.sqrt(fi)),
     "skipinit": lambda base="he", alpha=0.0: lambda fi, fo: Normal(0.0, SQRT2 / math.sqrt(fi)),
+    # Radford et al. (2019), Huang et al. (2020): the base draw before the residual projections'
+    # and branches' factors (tests/test_transformer.py)
+    "gpt2": lambda std=0.02: lambda fi, fo: Normal(0.0, std),
+    "t_fixup": lambda base="xavier": (
+        lambda fi, fo: Uniform(-math.sqrt(6 / (fi + fo)), math.sqrt(6 / (fi + fo)))
+    ),
     # Data-dependent: their rule before the calibration on a batch (tests/test_calibrate.py).
     "lsuv": lambda tol=0.1, max_iter=10, batch_size=1000: lambda fi, fo: Orthogonal(1.0),
     "data_dependent": lambda std=1.0, batch_size=1000: (
@@ -977,7 +985,13 @@ def test_config_file_agrees_with_the_function(stem):
     if init.needs_recurrent:
         net = nn.Sequential(small_cnn(), nn.RNN(4, 4))
     elif init.needs_residual:
-        net = resnet((1, 8, 8), 10, nn.ReLU, depth=8, norm="none" if stem == "fixup" else "batch")
+        net = resnet(
+            (1, 8, 8),
+            10,
+            nn.ReLU,
+            depth=8,
+            norm="none" if stem in ("fixup", "t_fixup") else "batch",
+        )
     else:
         net = small_cnn()
     plan(init, net)

@@ -186,7 +186,7 @@ def test_fixup_needs_two_layers_per_branch_for_its_exponent():
     net = nn.Sequential(ResidualBlock(branch, nn.Identity(), nn.ReLU()), nn.Linear(4, 2))
     init = get_initializer("fixup")
     with pytest.raises(
-        ConfigError, match=r"name='fixup': .* needs m ≥ 2 .*; the branch of 0.branch.1 has one"
+        ConfigError, match=r"name='fixup': .* needs m ≥ 2 .*; the branch of 0.branch.1 has 1"
     ):
         plan_of(init, init.prepare(net))
 

@@ -74,7 +74,7 @@ class Block:
     default: Draw  # what torch's own initialization gives it
     biases: tuple[Bias, ...] = ()
     zero_rows: tuple[int, ...] = ()  # rows kept at 0 whatever the draw (an Embedding's padding)
-    gate: str = ""  # a recurrent block's gate: LSTM i f g o, GRU r z n; "" otherwise
+    gate: str = ""  # its part of a fused layer: LSTM gates i f g o, GRU r z n, attention q k v out
 
     @property
     def label(self) -> str:
@@ -255,6 +255,7 @@ def _attention(path: str, m: nn.MultiheadAttention) -> list[Block]:
                 "weight",
                 default,
                 biases,
+                gate=name,
             )
         )
     out = m.out_proj
@@ -272,6 +273,7 @@ def _attention(path: str, m: nn.MultiheadAttention) -> list[Block]:
             "weight",
             default,
             biases,
+            gate="out",
         )
     )
     return blocks

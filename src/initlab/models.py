@@ -17,6 +17,7 @@ from torch import nn
 from initlab.errors import ConfigError, positive_int
 from initlab.registry import Registry
 from initlab.residual import basic_block
+from initlab.transformer import MeanTokens, Patches, Positions, encoder_layer
 
 MODELS: Registry[Callable[..., nn.Module]] = Registry("model")
 
@@ -164,6 +165,57 @@ def resnet(
             layers.append(basic_block(c, c_out, stride, norm, activation))
             c = c_out
     layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c, num_classes)]
+    return nn.Sequential(*layers)
+
+
+NORM_POSITIONS = ("pre", "post")
+TRANSFORMER_NORMS = ("layer", "none")
+
+
+@MODELS.register
+def vit(
+    in_shape: Sequence[int],
+    num_classes: int,
+    activation: Callable[[], nn.Module],
+    patch: int = 4,
+    depth: int = 6,
+    width: int = 64,
+    heads: int = 4,
+    mlp_ratio: int = 2,
+    norm: str = "layer",
+    norm_position: str = "pre",
+) -> nn.Sequential:
+    """A small patch transformer (Dosovitskiy et al., 2020): ``patch``×``patch`` patches
+    projected to ``width`` (28×28 → 49 tokens, 32×32 → 64, 8×8 → 4 with the default 4), a
+    learned position embedding, ``depth`` encoder layers (self-attention with ``heads`` heads,
+    an MLP of ``mlp_ratio``·``width`` units with the chosen activation: ``activation=gelu`` as
+    in the paper), ``norm`` ``layer`` or ``none``, at ``norm_position`` ``pre`` (with a final
+    LayerNorm) or ``post``, the mean over the tokens, Linear."""
+    _image("vit", in_shape)
+    patch, depth, width = (
+        positive_int(k, v) for k, v in (("patch", patch), ("depth", depth), ("width", width))
+    )
+    heads, mlp_ratio = positive_int("heads", heads), positive_int("mlp_ratio", mlp_ratio)
+    c, h, w = in_shape
+    if h % patch or w % patch:
+        raise ConfigError("patch", patch, f"must divide the {h}×{w} image")
+    if width % heads:
+        raise ConfigError("heads", heads, f"must divide width={width}")
+    if norm not in TRANSFORMER_NORMS:
+        raise ConfigError("norm", norm, f"must be one of {', '.join(TRANSFORMER_NORMS)}")
+    if norm_position not in NORM_POSITIONS:
+        raise ConfigError(
+            "norm_position", norm_position, f"must be one of {', '.join(NORM_POSITIONS)}"
+        )
+    layers: list[nn.Module] = [
+        Patches(c, width, patch),
+        Positions((h // patch) * (w // patch), width),
+    ]
+    for _ in range(depth):
+        layers += encoder_layer(width, heads, mlp_ratio * width, norm, norm_position, activation)
+    if norm == "layer" and norm_position == "pre":
+        layers.append(nn.LayerNorm(width))
+    layers += [MeanTokens(), nn.Linear(width, num_classes)]
     return nn.Sequential(*layers)
 
 

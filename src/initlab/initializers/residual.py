@@ -6,7 +6,8 @@ says it in four parts, each optional:
   SkipInit's α: :class:`initlab.residual.Scalar`), applied where the model is built, so
   validation, the plan, the coverage and the diagnostics see it;
 - :func:`adjust` — the draws it changes, per weight block, from the block's :class:`Placement`
-  (Fixup's L^(−1/(2m−2)) scaling; the zero last layer of each branch and the classifier);
+  (Fixup's L^(−1/(2m−2)) scaling and zero layers, GPT-2's 1/√L residual projections, T-Fixup's
+  scaling, ZerO's zero branch ends);
 - after the fill, what it sets in each block (zero-γ), and every scalar at its start value
   (:func:`fill_scalars`).
 """
@@ -20,10 +21,11 @@ import torch
 from torch import nn
 
 from initlab.blocks import Block, is_weight_layer
-from initlab.draw import Draw, Rule, constant_draw, scaled
+from initlab.draw import Draw, Fans, Rule, constant_draw, scaled
 from initlab.errors import ConfigError, number
 from initlab.initializers.calibrated import Calibrated
 from initlab.initializers.registry import INITIALIZERS, register
+from initlab.initializers.rules import normal
 from initlab.initializers.structural import Recurrent
 from initlab.initializers.structural import zero as zero_rule
 from initlab.residual import ResidualBlock, Scalar, Scale, Shift, residual_blocks
@@ -43,12 +45,22 @@ class Residual:
 
 @dataclass(frozen=True)
 class Placement:
-    """Where a weight block sits among the residual branches."""
+    """Where a weight block sits among the residual branches, and what it is."""
 
     branches: int  # L: the residual branches of the net
     depth: int  # m: the weight layers of this block's branch (0: outside every branch)
-    last: bool  # of the last weight layer of its branch
+    last: bool  # of the last weight layer of its branch (an attention's: its output projection)
     classifier: bool  # of the net's last weight layer, outside every branch
+    input: bool  # outside every branch, before the first one in forward order (an embedding)
+    part: str  # an attention's projection (q, k, v, out), an LSTM's gate, or ""
+    embedding: bool  # of an nn.Embedding (an embedding table: its fan_in is its dimension)
+    fans: Fans
+
+
+# What a scheme does to one block's draw: the new draw, and whether the block's biases are 0.
+Adjust = Callable[[Placement, Draw], tuple[Draw, bool]]
+ZERO = constant_draw(0.0)
+QKV = ("q", "k", "v")  # an attention's input projections: its output projection ends it
 
 
 @dataclass(frozen=True)
@@ -57,8 +69,8 @@ class Scheme:
     norm: str | None = None  # "needed" in every branch, "refused" anywhere in the net, or None
     structure: Callable[[ResidualBlock, float], None] | None = None  # adds scalars to a block
     top_biases: bool = False  # Fixup's scalar biases before the stem activation and classifier
-    zeroed: Callable[[Placement], bool] | None = None  # weight blocks (and biases) set to 0
-    factor: Callable[[Placement], float] | None = None  # scales the other blocks' draws
+    adjust: Adjust | None = None
+    min_depth: int = 1  # weight layers every branch needs
     after_fill: Callable[[ResidualBlock], None] | None = None
 
 
@@ -90,6 +102,38 @@ def _skipinit_structure(block: ResidualBlock, start: float) -> None:
         block.branch = nn.Sequential(block.branch, Scale(start))
 
 
+def _fixup(p: Placement, d: Draw) -> tuple[Draw, bool]:
+    """Zhang et al. (2019), §3 rules 1-2."""
+    if p.last or p.classifier:
+        return ZERO, True
+    return (scaled(d, p.branches ** (-1 / (2 * p.depth - 2))) if p.depth else d), False
+
+
+def _zero(p: Placement, d: Draw) -> tuple[Draw, bool]:
+    return (ZERO, True) if p.last else (d, False)
+
+
+def _gpt2(p: Placement, d: Draw) -> tuple[Draw, bool]:
+    """Radford et al. (2019), §2.3: the residual projections (each branch's last layer) by
+    1/√L, L = 2·layers (attention and MLP)."""
+    return (scaled(d, p.branches**-0.5) if p.last else d), False
+
+
+def _t_fixup(p: Placement, d: Draw) -> tuple[Draw, bool]:
+    """Huang et al. (2020), §3.3, for an encoder of N = L/2 layers (the reference code's
+    encoder, ``TransformerEncoderLayer.fixup_initialization``)."""
+    n = p.branches / 2
+    if p.embedding:  # N(0, d^(−1/2)), then (9N)^(−1/4)
+        return Draw("normal", mean=0.0, std=p.fans.fan_in**-0.5 * (9 * n) ** -0.25), False
+    if p.input:  # the patch embedding: the base draw, (9N)^(−1/4)
+        return scaled(d, (9 * n) ** -0.25), False
+    if not p.depth:
+        return d, False
+    if p.part in ("q", "k"):  # the code's Xavier gain 1/√2 for q and k, left unscaled
+        return scaled(d, 2**-0.5), False
+    return scaled(d, 0.67 * n**-0.25), False  # v, the output projection, the MLP
+
+
 SCHEMES = {
     "zero_gamma": Scheme(required=True, norm="needed", after_fill=_zero_gamma),
     "fixup": Scheme(
@@ -97,11 +141,13 @@ SCHEMES = {
         norm="refused",
         structure=_fixup_structure,
         top_biases=True,
-        zeroed=lambda p: p.last or p.classifier,
-        factor=lambda p: p.branches ** (-1 / (2 * p.depth - 2)) if p.depth else 1.0,
+        adjust=_fixup,
+        min_depth=2,
     ),
     "skipinit": Scheme(required=True, structure=_skipinit_structure),
-    "zero": Scheme(required=False, zeroed=lambda p: p.last),
+    "zero": Scheme(required=False, adjust=_zero),
+    "gpt2": Scheme(required=True, adjust=_gpt2),
+    "t_fixup": Scheme(required=True, norm="refused", adjust=_t_fixup),
 }
 
 
@@ -155,6 +201,34 @@ def zero() -> Residual:
     return Residual(zero_rule(), "zero")
 
 
+@register
+def gpt2(std: float = 0.02) -> Residual:
+    """GPT-2 (Radford et al., 2019, "Language models are unsupervised multitask learners", §2.3;
+    GPT-1's N(0, 0.02²)): every weight N(0, ``std``²), and the residual projections (the last
+    layer of every residual branch: the attention's output projection, the MLP's second Linear)
+    N(0, (``std``/√L)²), L = 2·layers the residual branches (OpenAI's and Hugging Face's
+    ``c_proj`` rule). Needs residual branches (``model=vit``, ``model=resnet``)."""
+    return Residual(normal(0.0, std), "gpt2")
+
+
+@register
+def t_fixup(base: str = "xavier") -> Residual:
+    """T-Fixup (Huang, Perez, Ba & Volkovs, 2020, "Improving transformer optimization through
+    better initialization", §3.3 and its reference code), for an encoder of N layers (two
+    residual branches each) without normalization (``model.norm=none``), trained without
+    warm-up:
+
+    - every weight by ``base`` (Xavier uniform); q and k projections times 1/√2 (the code's
+      Xavier gain);
+    - v, the attention's output projection and the MLP weights times 0.67·N^(−1/4);
+    - an embedding table N(0, d^(−1/2)), and every input layer (outside the branches, before
+      them: the patch embedding) times (9N)^(−1/4). The paper's encoder embeds tokens; for a
+      ViT the same factor goes to the patch and position embeddings (an extrapolation: the
+      paper has no vision model).
+    """
+    return Residual(_closed_form(base), "t_fixup")
+
+
 def _branch_paths(net: nn.Module) -> list[str]:
     return [f"{p}.branch." if p else "branch." for p, _ in residual_blocks(net)]
 
@@ -162,30 +236,32 @@ def _branch_paths(net: nn.Module) -> list[str]:
 def placements(net: nn.Module, blocks: list[Block]) -> list[Placement]:
     """Each block's :class:`Placement`; ``blocks`` in forward order."""
     prefixes = _branch_paths(net)
+    modules = dict(net.named_modules())
 
     def branch_of(module: str) -> str | None:  # the innermost branch holding the module
         inside = [p for p in prefixes if module.startswith(p)]
         return max(inside, key=len) if inside else None
 
+    branch = [branch_of(b.module) for b in blocks]
     layers: dict[str, list[str]] = {}  # branch -> its weight layers, in forward order
-    for b in blocks:
-        branch = branch_of(b.module)
-        if branch is not None and b.module not in layers.setdefault(branch, []):
-            layers[branch].append(b.module)
+    for b, where in zip(blocks, branch, strict=True):
+        if where is not None and b.module not in layers.setdefault(where, []):
+            layers[where].append(b.module)
+    first = next((k for k, where in enumerate(branch) if where is not None), len(blocks))
     last_layer = blocks[-1].module if blocks else None
-    result = []
-    for b in blocks:
-        branch = branch_of(b.module)
-        in_branch = layers.get(branch, [])
-        result.append(
-            Placement(
-                len(prefixes),
-                len(in_branch),
-                bool(in_branch) and b.module == in_branch[-1],
-                branch is None and b.module == last_layer,
-            )
+    return [
+        Placement(
+            branches=len(prefixes),
+            depth=len(layers.get(where, [])),
+            last=where is not None and b.module == layers[where][-1] and b.gate not in QKV,
+            classifier=where is None and b.module == last_layer,
+            input=where is None and k < first,
+            part=b.gate,
+            embedding=isinstance(modules[b.module], (nn.Embedding, nn.EmbeddingBag)),
+            fans=b.fans,
         )
-    return result
+        for k, (b, where) in enumerate(zip(blocks, branch, strict=True))
+    ]
 
 
 def check(name: str, scheme: str, net: nn.Module, blocks: list[Block] | None = None) -> None:
@@ -209,27 +285,24 @@ def check(name: str, scheme: str, net: nn.Module, blocks: list[Block] | None = N
                 raise ConfigError(
                     "name",
                     name,
-                    f"trains without normalization (its scalar biases and multipliers take its "
-                    f"place), and this model has {type(m).__name__} at {path}: use "
-                    "model.norm=none",
+                    f"trains without normalization, and this model has {type(m).__name__} at "
+                    f"{path}: use model.norm=none",
                 )
-    if s.structure is _fixup_structure and any(
-        not isinstance(b.branch, nn.Sequential) for b in found
-    ):
+    if s.top_biases and any(not isinstance(b.branch, nn.Sequential) for b in found):
         raise ConfigError(
             "name",
             name,
             "puts scalar biases between the layers of each "
             "branch, and needs every branch to be an nn.Sequential",
         )
-    if s.factor is not None and blocks is not None:
+    if s.min_depth > 1 and blocks is not None:
         for p, b in zip(placements(net, blocks), blocks, strict=True):
-            if p.depth == 1:
+            if 0 < p.depth < s.min_depth:
                 raise ConfigError(
                     "name",
                     name,
                     f"scales by L^(−1/(2m−2)), which needs m ≥ 2 weight layers in every branch; "
-                    f"the branch of {b.module} has one",
+                    f"the branch of {b.module} has {p.depth}",
                 )
 
 
@@ -256,15 +329,13 @@ def prepare(init_name: str, scheme: str, start: float, net: nn.Module) -> nn.Mod
 def adjust(scheme: str, net: nn.Module, blocks: list[Block], draws: list[Draw]) -> list[bool]:
     """Change ``draws`` (one per block, in place) as the scheme says; return, per block, whether
     its biases are 0 too."""
-    s = SCHEMES[scheme]
-    zero_biases = [False] * len(blocks)
-    if s.zeroed is None and s.factor is None:
-        return zero_biases
+    step = SCHEMES[scheme].adjust
+    if step is None:
+        return [False] * len(blocks)
+    zero_biases = []
     for k, p in enumerate(placements(net, blocks)):
-        if s.zeroed is not None and s.zeroed(p):
-            draws[k], zero_biases[k] = constant_draw(0.0), True
-        elif s.factor is not None:
-            draws[k] = scaled(draws[k], s.factor(p))
+        draws[k], zero_bias = step(p, draws[k])
+        zero_biases.append(zero_bias)
     return zero_biases
 
 

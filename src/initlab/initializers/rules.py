@@ -127,6 +127,11 @@ def trunc_normal(mean: float = 0.0, std: float = 0.02) -> Rule:
     )
 
 
+# BERT (Devlin et al., 2019; google-research/bert ``initializer_range``): TensorFlow's truncated
+# normal, stddev 0.02 redrawn outside ±2 stddev, for every weight and embedding; biases 0.
+bert = register(partial(trunc_normal, mean=0.0, std=0.02), "bert")
+
+
 @register
 def constant(value: float = 0.1) -> Rule:
     """Every weight equal to ``value``. All units of a layer then compute the same function and

@@ -1,0 +1,93 @@
+"""The pieces of a patch transformer (Dosovitskiy et al., 2020, "An image is worth 16×16 words",
+§3.1; ``model=vit``): the image cut into patches and projected, a learned position embedding,
+encoder layers of two residual branches each (self-attention, MLP: :class:`ResidualBlock`, so
+residual initializations find "the last layer of each branch"), pre- or post-norm."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from initlab.residual import ResidualBlock
+
+
+class Patches(nn.Module):
+    """(B, C, H, W) → (B, N, D): a Conv2d whose kernel and stride are the patch size (a linear
+    projection of each flattened patch), N = (H/patch)·(W/patch) tokens of ``width``."""
+
+    def __init__(self, channels: int, width: int, patch: int):
+        super().__init__()
+        self.proj = nn.Conv2d(channels, width, patch, patch)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.proj(x).flatten(2).transpose(1, 2)
+
+
+class Positions(nn.Module):
+    """``x`` + a learned position embedding: an ``nn.Embedding`` with a row per token, so every
+    initializer draws it by its fans (dimension in, tokens out) like any embedding table."""
+
+    def __init__(self, tokens: int, width: int):
+        super().__init__()
+        self.table = nn.Embedding(tokens, width)
+        self.register_buffer("index", torch.arange(tokens), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.table(self.index)
+
+
+class SelfAttention(nn.Module):
+    """Multi-head self-attention over the tokens (``nn.MultiheadAttention``: the plan draws its
+    q, k, v and output projections as four blocks)."""
+
+    def __init__(self, width: int, heads: int):
+        super().__init__()
+        self.attn = nn.MultiheadAttention(width, heads, batch_first=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.attn(x, x, x, need_weights=False)[0]
+
+
+class MeanTokens(nn.Module):
+    """(B, N, D) → (B, D): the mean over the tokens (the classifier's input)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.mean(1)
+
+
+def encoder_layer(
+    width: int,
+    heads: int,
+    hidden: int,
+    norm: str,
+    position: str,
+    activation: Callable[[], nn.Module],
+) -> list[ResidualBlock]:
+    """Two residual blocks: self-attention, then Linear(width→hidden) → activation →
+    Linear(hidden→width). ``position`` ``pre``: each branch starts with a LayerNorm,
+    ``x + f(LN(x))`` (GPT-2, ViT); ``post``: ``LN(x + f(x))`` (Vaswani et al., 2017; BERT).
+    ``norm`` ``none``: no LayerNorm (T-Fixup)."""
+
+    def ln() -> list[nn.Module]:
+        return [nn.LayerNorm(width)] if norm == "layer" else []
+
+    branches = (
+        [SelfAttention(width, heads)],
+        [nn.Linear(width, hidden), activation(), nn.Linear(hidden, width)],
+    )
+    blocks = []
+    for branch in branches:
+        if position == "pre":
+            blocks.append(
+                ResidualBlock(nn.Sequential(*ln(), *branch), nn.Identity(), nn.Identity())
+            )
+        else:
+            after = ln()
+            blocks.append(
+                ResidualBlock(
+                    nn.Sequential(*branch), nn.Identity(), after[0] if after else nn.Identity()
+                )
+            )
+    return blocks
