@@ -153,3 +153,50 @@ def test_a_partial_sweep_still_reports(sweep_dir, tmp_path):
 def test_no_jobs_is_a_clear_error(tmp_path):
     with pytest.raises(SystemExit, match="no job folders"):
         report(tmp_path)
+
+
+@pytest.mark.slow
+def test_a_tag_at_chosen_steps_matches_the_jobs_events(sweep_dir):
+    """``--at train/loss:STEPS``: per grid point, mean ± std over the completed seeds of the
+    values each job's own event file holds at those steps."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    def logged(folder: Path, tag: str) -> dict[int, float]:
+        acc = EventAccumulator(str(folder), size_guidance={"scalars": 0})
+        acc.Reload()
+        return {e.step: e.value for e in acc.Scalars(tag)}
+
+    point = {"init": "he", "activation": "tanh", "optimizer.lr": "0.05"}
+    folders = [
+        Path(p).parent
+        for p in sweep_dir.glob("*/metrics.json")
+        if all(f"{k}={v}" in json.loads(p.read_text())["overrides"] for k, v in point.items())
+    ]
+    assert len(folders) == 2
+    steps = sorted(logged(folders[0], "train/loss"))[:2]
+    main_args = [str(sweep_dir), "--at", f"train/loss:{steps[0]},{steps[1]}", "--at", "val/acc"]
+    proc = subprocess.run(
+        [sys.executable, "-m", "initlab.report", *main_args], capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr
+    table = (sweep_dir / "report" / "at_train_loss.md").read_text().splitlines()
+    assert table[0] == (
+        f"| init | activation | optimizer.lr | train/loss @ {steps[0]} | train/loss @ "
+        f"{steps[1]} | n |"
+    )
+    row = next(line for line in table if line.startswith("| he | tanh | 0.05 |"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    for step, cell in zip(steps, cells[3:5], strict=True):
+        values = [logged(f, "train/loss")[step] for f in folders]
+        assert cell == f"{statistics.mean(values):.3f} ± {statistics.stdev(values):.3f}"
+    assert cells[5] == "2"
+    # val/acc without steps: every step all completed jobs logged (the epoch's end: one)
+    val = (sweep_dir / "report" / "at_val_acc.md").read_text().splitlines()
+    assert len(val[0].split("@")) == 2 and "| relu | 1000 |" in "\n".join(val)
+    assert "at_train_loss.md" in (sweep_dir / "report" / "report.md").read_text()
+    bad = subprocess.run(
+        [sys.executable, "-m", "initlab.report", str(sweep_dir), "--at", "train/loss:x"],
+        capture_output=True,
+        text=True,
+    )
+    assert bad.returncode == 2 and "steps must be integers" in bad.stderr

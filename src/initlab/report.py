@@ -13,7 +13,10 @@ and TensorBoard events (through TensorBoard's own ``EventAccumulator``) and writ
 - ``curves_<tag>.png``: validation and training curves against step, one line per init, one
   panel per activation (per combination of the other axes), mean and a ±1 std band over seeds;
 - ``depth_<stat>.png``: step-0 activation std and gradient norm against depth (diagnostics tags);
-- ``report.md``: the sweep's command, what it kept constant, the table and the figures.
+- ``report.md``: the sweep's command, what it kept constant, the table and the figures;
+- with ``--at TAG[:STEPS]`` (e.g. ``--at train/loss:9,49,99 --at val/acc``):
+  ``at_<tag>.md``, the tag's mean ± std over the completed seeds at each of those steps (every
+  step all of them logged, without ``STEPS``: for ``val/acc``, each epoch's end), per grid point.
 
 Jobs without a ``metrics.json`` (still running, killed) and failed ones are counted and listed,
 never averaged; a diverged job's null metrics never enter a mean.
@@ -93,11 +96,8 @@ def _mean_std(values: list[float]) -> tuple[float, float]:
 def summarize(jobs: Sequence[Job], varied: Sequence[str]) -> list[dict]:
     """One row per grid point: the axes' values, n completed, the metrics' mean and std over
     the completed jobs (sample std, n − 1), the counts per status, the mean fit seconds."""
-    groups: dict[tuple, list[Job]] = defaultdict(list)
-    for job in jobs:
-        groups[tuple(job.overrides.get(k, "") for k in varied)].append(job)
     rows = []
-    for point, members in groups.items():
+    for point, members in _groups(jobs, varied).items():
         done = [j for j in members if j.status == "completed"]
         row = dict(zip(varied, point, strict=True))
         row["n"] = len(done)
@@ -301,7 +301,44 @@ def event_figures(jobs: Sequence[Job], varied: Sequence[str]) -> dict[str, Figur
     return figures
 
 
-def report(sweep: Path) -> tuple[list[dict], list[str], dict, list[Job]]:
+def _groups(jobs: Sequence[Job], varied: Sequence[str]) -> dict[tuple, list[Job]]:
+    groups: dict[tuple, list[Job]] = defaultdict(list)
+    for job in jobs:
+        groups[tuple(job.overrides.get(k, "") for k in varied)].append(job)
+    return groups
+
+
+def at_steps(
+    jobs: Sequence[Job], varied: Sequence[str], tag: str, steps: Sequence[int] | None = None
+) -> str:
+    """A markdown table: per grid point, ``tag``'s mean ± std over the completed seeds at each
+    of ``steps`` (``None``: the steps every completed job logged), and n."""
+    rows = []
+    for point, members in _groups(jobs, varied).items():
+        series = [_scalars(j, [tag]).get(tag, {}) for j in members if j.status == "completed"]
+        rows.append((point, series))
+    if steps is None:
+        logged = [set(s) for _, series in rows for s in series]
+        steps = sorted(set.intersection(*logged)) if logged else []
+    cells = []
+    for point, series in rows:
+        values = {t: [s[t] for s in series if t in s and math.isfinite(s[t])] for t in steps}
+        cells.append(
+            [
+                *point,
+                *(
+                    "—" if not v else _cell({"m mean": m, "m std": sd, "n": len(v)}, "m")
+                    for v, (m, sd) in ((values[t], _mean_std(values[t])) for t in steps)
+                ),
+                len(series),
+            ]
+        )
+    return markdown_table([*varied, *(f"{tag} @ {t}" for t in steps), "n"], cells)
+
+
+def report(
+    sweep: Path, at: Sequence[tuple[str, Sequence[int] | None]] = ()
+) -> tuple[list[dict], list[str], dict, list[Job]]:
     """Write ``<sweep>/report/`` (module docstring); return (rows, varied axes, constant
     overrides, jobs)."""
     sweep = Path(sweep)
@@ -332,6 +369,10 @@ def report(sweep: Path) -> tuple[list[dict], list[str], dict, list[Job]]:
     if left_out:
         lines += ["Left out (no result to average):", ""]
         lines += [f"- {j.status}: `{j.folder.name}`" for j in left_out] + [""]
+    for tag, steps in at:
+        name = f"at_{tag.replace('/', '_')}"
+        (out / f"{name}.md").write_text(at_steps(jobs, varied, tag, steps) + "\n")
+        lines += [f"`{tag}` at each step: [{name}.md]({name}.md)", ""]
     lines += [f"![{name}]({name}.png)\n" for name in figures]
     (out / "report.md").write_text("\n".join(lines))
     return rows, varied, constant, jobs
@@ -364,14 +405,35 @@ def _print(rows: list[dict], varied: Sequence[str], table: str) -> None:
     Console().print(rich_table)
 
 
+def _tag_steps(text: str) -> tuple[str, list[int] | None]:
+    tag, _, steps = text.partition(":")
+    try:
+        return tag, [int(t) for t in steps.split(",")] if steps else None
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: steps must be integers separated by commas, e.g. train/loss:9,49,99"
+        ) from None
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="initlab-report", description="Tables and figures from a sweep folder."
     )
     parser.add_argument("sweep", type=Path, help="e.g. logs/multiruns/2026-11-22_12-00-00_000000")
+    parser.add_argument(
+        "--at",
+        action="append",
+        default=[],
+        type=_tag_steps,
+        metavar="TAG[:STEPS]",
+        help="a table of TAG (e.g. train/loss) at STEPS (e.g. 9,49,99; default: every step "
+        "all seeds logged), mean ± std over seeds; repeatable",
+    )
     args = parser.parse_args(argv)
-    rows, varied, _, jobs = report(args.sweep)
+    rows, varied, _, jobs = report(args.sweep, args.at)
     _print(rows, varied, markdown(rows, varied))
+    for tag, _ in args.at:
+        print((args.sweep / "report" / f"at_{tag.replace('/', '_')}.md").read_text())
     left_out = [j for j in jobs if j.status not in record.FINISHED]
     if left_out:
         print(
