@@ -232,3 +232,4 @@ def test_a_vit_trains_on_digits_with_its_plan_and_diagnostics_from_step_0(tmp_pa
     for k in out_proj:
         assert acc.Scalars(f"activations/layer{k}/std")[0].step == 0
     assert f"activations/layer{len(rows)}" in tags["histograms"]
+    assert {"diagnostics/depth", "diagnostics/activation_histograms"} <= set(tags["images"])
