@@ -33,9 +33,20 @@ def test_the_builder_contract(model, dataset):
     assert coverage.uncovered(net) == []
     found = sites(net, activation, data.in_shape)
     assert len(found) >= 2
-    # every layer but the last is read after an activation module of its own, but a recurrent
-    # layer, whose nonlinearity is inside it (its output is read at its last block)
-    outputs = [site.output for site in found[:-1] if site.output is not None]
-    activations = [o for o in outputs if not isinstance(o, torch.nn.RNNBase)]
+    # every layer but the last is read after an activation module of its own, but a layer no
+    # activation follows, whose own output is read: a recurrent layer (its nonlinearity is
+    # inside it; at its last block), and in a transformer the layers that write to the
+    # residual stream (the patch and position embeddings, the attention, the MLP's second
+    # Linear)
+    reads = [site for site in found[:-1] if site.output is not None]
+    own = [type(site.layer).__name__ for site in reads if site.output is site.layer]
+    activations = [site.output for site in reads if site.output is not site.layer]
     assert all(isinstance(o, torch.nn.Tanh) for o in activations)
     assert len({id(o) for o in activations}) == len(activations)
+    if model == "rnn":
+        assert own == ["RNN"]
+    elif model == "vit":
+        assert own == ["Conv2d", "Embedding", *["MultiheadAttention", "Linear"] * 6]
+        assert len(activations) == 6  # the MLPs' first Linear
+    else:
+        assert own == []
