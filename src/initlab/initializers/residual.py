@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from initlab.blocks import Block, is_weight_layer
+from initlab.coverage import NORM_LAYERS
 from initlab.draw import Draw, Fans, Rule, constant_draw, scaled
 from initlab.errors import ConfigError, number
 from initlab.initializers.calibrated import Calibrated
@@ -29,8 +30,6 @@ from initlab.initializers.rules import normal
 from initlab.initializers.structural import Recurrent
 from initlab.initializers.structural import zero as zero_rule
 from initlab.residual import ResidualBlock, Scalar, Scale, Shift, residual_blocks
-
-NORMS = (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm)
 
 
 @dataclass(frozen=True)
@@ -76,7 +75,7 @@ class Scheme:
 
 def last_norm(block: ResidualBlock) -> nn.Module | None:
     """The last normalization layer of the block's branch (``None``: the branch has none)."""
-    norms = [m for m in block.branch.modules() if isinstance(m, NORMS)]
+    norms = [m for m in block.branch.modules() if isinstance(m, NORM_LAYERS)]
     return norms[-1] if norms else None
 
 
@@ -281,7 +280,7 @@ def check(name: str, scheme: str, net: nn.Module, blocks: list[Block] | None = N
         )
     if s.norm == "refused":
         for path, m in net.named_modules():
-            if isinstance(m, NORMS):
+            if isinstance(m, NORM_LAYERS):
                 raise ConfigError(
                     "name",
                     name,
