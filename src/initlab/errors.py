@@ -32,6 +32,13 @@ def number(key: str, value, *, positive: bool = False) -> float:
     return float(value)
 
 
+def choice(key: str, value, choices) -> str:
+    """``value`` if it is one of ``choices``; else a :class:`ConfigError` naming ``key``."""
+    if value not in choices:
+        raise ConfigError(key, value, f"must be one of {', '.join(choices)}")
+    return value
+
+
 def positive_int(key: str, value) -> int:
     """``value`` if it is an integer ≥ 1, else a ConfigError naming ``key``."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:

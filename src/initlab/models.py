@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from hydra.utils import get_object
 from torch import nn
 
-from initlab.errors import ConfigError, positive_int
+from initlab.errors import ConfigError, choice, positive_int
 from initlab.registry import Registry
 from initlab.residual import basic_block
 from initlab.transformer import MeanTokens, Patches, Positions, encoder_layer
@@ -151,8 +151,7 @@ def resnet(
     depth, width = positive_int("depth", depth), positive_int("width", width)
     if depth < 8 or (depth - 2) % 6:
         raise ConfigError("depth", depth, "must be 6n + 2 with n ≥ 1: 8, 14, 20, 32, 44, 56, …")
-    if norm not in NORMS:
-        raise ConfigError("norm", norm, f"must be one of {', '.join(NORMS)}")
+    choice("norm", norm, NORMS)
     n = (depth - 2) // 6
     layers: list[nn.Module] = [nn.Conv2d(in_shape[0], width, 3, 1, 1, bias=norm == "none")]
     if norm == "batch":
@@ -201,12 +200,8 @@ def vit(
         raise ConfigError("patch", patch, f"must divide the {h}×{w} image")
     if width % heads:
         raise ConfigError("heads", heads, f"must divide width={width}")
-    if norm not in TRANSFORMER_NORMS:
-        raise ConfigError("norm", norm, f"must be one of {', '.join(TRANSFORMER_NORMS)}")
-    if norm_position not in NORM_POSITIONS:
-        raise ConfigError(
-            "norm_position", norm_position, f"must be one of {', '.join(NORM_POSITIONS)}"
-        )
+    choice("norm", norm, TRANSFORMER_NORMS)
+    choice("norm_position", norm_position, NORM_POSITIONS)
     layers: list[nn.Module] = [
         Patches(c, width, patch),
         Positions((h // patch) * (w // patch), width),
@@ -270,8 +265,7 @@ def rnn(
     the chosen activation, which must be ``relu`` or ``tanh``), ``lstm`` or ``gru`` (their own
     sigmoid/tanh gates; the activation is not used); ``layers`` stacked, ``hidden`` units each."""
     _image("rnn", in_shape)
-    if cell not in CELLS:
-        raise ConfigError("cell", cell, f"must be one of {', '.join(CELLS)}")
+    choice("cell", cell, CELLS)
     hidden, layers = positive_int("hidden", hidden), positive_int("layers", layers)
     c, _, w = in_shape
     kwargs = {"num_layers": layers, "batch_first": True}

@@ -11,7 +11,7 @@ from torch import nn
 
 from initlab import coverage
 from initlab.draw import Rule
-from initlab.errors import ConfigError, call_with, number
+from initlab.errors import ConfigError, call_with, choice, number
 from initlab.initializers import residual, structural
 from initlab.initializers.calibrated import Calibrated, Calibration
 from initlab.initializers.registry import INITIALIZERS
@@ -60,8 +60,7 @@ class Initializer:
 
 
 def _recurrent_rule(recurrent) -> Rule | None:
-    if recurrent not in RECURRENT:
-        raise ConfigError("recurrent", recurrent, f"must be one of {', '.join(RECURRENT)}")
+    choice("recurrent", recurrent, RECURRENT)
     return None if recurrent == "same" else getattr(structural, recurrent)()
 
 

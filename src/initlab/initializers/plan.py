@@ -118,8 +118,9 @@ def plan(
         draws.append(block.default if draw.method == "default" else draw)
     zero_biases = [False] * len(blocks)
     if init.residual is not None:
-        residual.check(init.name, init.residual, net, blocks)
-        zero_biases = residual.adjust(init.residual, net, blocks, draws)
+        places = residual.placements(net, blocks)
+        residual.check(init.name, init.residual, net, blocks, places)
+        zero_biases = residual.adjust(init.residual, places, draws)
     rows = []
     for k, (block, draw, zero_bias) in enumerate(zip(blocks, draws, zero_biases, strict=True), 1):
         if draw.method in SHAPED and block.layout == "bilinear":

@@ -263,8 +263,15 @@ def placements(net: nn.Module, blocks: list[Block]) -> list[Placement]:
     ]
 
 
-def check(name: str, scheme: str, net: nn.Module, blocks: list[Block] | None = None) -> None:
-    """Refuse, naming the initializer, a model its residual scheme cannot work on."""
+def check(
+    name: str,
+    scheme: str,
+    net: nn.Module,
+    blocks: list[Block] | None = None,
+    places: list[Placement] | None = None,
+) -> None:
+    """Refuse, naming the initializer, a model its residual scheme cannot work on (with the
+    blocks and their placements: also a branch too shallow for the scheme)."""
     s = SCHEMES[scheme]
     found = [block for _, block in residual_blocks(net)]
     if s.required and not found:
@@ -295,7 +302,7 @@ def check(name: str, scheme: str, net: nn.Module, blocks: list[Block] | None = N
             "branch, and needs every branch to be an nn.Sequential",
         )
     if s.min_depth > 1 and blocks is not None:
-        for p, b in zip(placements(net, blocks), blocks, strict=True):
+        for p, b in zip(places, blocks, strict=True):
             if 0 < p.depth < s.min_depth:
                 raise ConfigError(
                     "name",
@@ -325,14 +332,14 @@ def prepare(init_name: str, scheme: str, start: float, net: nn.Module) -> nn.Mod
     return net
 
 
-def adjust(scheme: str, net: nn.Module, blocks: list[Block], draws: list[Draw]) -> list[bool]:
+def adjust(scheme: str, places: list[Placement], draws: list[Draw]) -> list[bool]:
     """Change ``draws`` (one per block, in place) as the scheme says; return, per block, whether
     its biases are 0 too."""
     step = SCHEMES[scheme].adjust
     if step is None:
-        return [False] * len(blocks)
+        return [False] * len(places)
     zero_biases = []
-    for k, p in enumerate(placements(net, blocks)):
+    for k, p in enumerate(places):
         draws[k], zero_bias = step(p, draws[k])
         zero_biases.append(zero_bias)
     return zero_biases

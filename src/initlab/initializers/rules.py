@@ -12,7 +12,7 @@ from collections.abc import Callable
 from functools import partial
 
 from initlab.draw import Draw, Fans, Rule
-from initlab.errors import ConfigError, number
+from initlab.errors import ConfigError, choice, number
 from initlab.initializers.registry import register
 
 # Standard deviation of N(0, 1) truncated to [-2, 2]; dividing by it makes a truncated normal
@@ -21,13 +21,6 @@ TRUNCATED_STD = 0.87962566103423978
 
 MODES = ("fan_in", "fan_out", "fan_avg")
 DISTRIBUTIONS = ("uniform", "normal", "truncated_normal")
-
-
-def choice(key: str, value, choices: tuple[str, ...]) -> str:
-    """``value`` if it is one of ``choices``; else a :class:`ConfigError` naming ``key``."""
-    if value not in choices:
-        raise ConfigError(key, value, f"must be one of {', '.join(choices)}")
-    return value
 
 
 @register
