@@ -222,6 +222,8 @@ def check_launcher(hydra_cfg: DictConfig) -> None:
     launcher = OmegaConf.select(hydra_cfg, "launcher")
     if launcher is None:
         return
+    if "max_members" in launcher:  # hydra/launcher=population
+        positive_int("hydra.launcher.max_members", launcher.max_members)
     raw = OmegaConf.select(launcher, "n_jobs", throw_on_resolution_failure=False)
     unresolved = OmegaConf.to_container(launcher, resolve=False).get("n_jobs")
     if raw is None and unresolved is not None:

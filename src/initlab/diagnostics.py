@@ -72,18 +72,18 @@ class Diagnostics(pl.Callback):
         self.activation, self.stats = activation, set(stats)
         self.every_n_steps, self.histograms = every_n_steps, histograms
         self.images, self.images_every_n_steps = images, images_every_n_steps
-        self._sites: list[Site] = []
+        self.sites: list[Site] = []
         self._residual_scalars: list[tuple[str, Scalar]] = []
         self._every = self._images_every = 1
         self._last = 0
         self._step: int | None = None  # the logging step in progress
         self._image_step = False
-        self._recorder: ActivationRecorder | None = None
+        self.recorder: ActivationRecorder | None = None
         self._scalars: dict[str, torch.Tensor] = {}  # 0-d tensors, read once at the end
         self._tensors: dict[str, torch.Tensor] = {}  # histogram tag -> values
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self._sites = sites(pl_module.net, self.activation, getattr(pl_module, "in_shape", None))
+        self.sites = sites(pl_module.net, self.activation, getattr(pl_module, "in_shape", None))
         self._residual_scalars = [
             (path, m) for path, m in pl_module.net.named_modules() if isinstance(m, Scalar)
         ]
@@ -93,17 +93,16 @@ class Diagnostics(pl.Callback):
         self._last = int(trainer.estimated_stepping_batches) - 1
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx: int) -> None:
-        step = trainer.global_step
-        if trainer.is_global_zero and (step % self._every == 0 or step == self._last):
-            self._begin(step)
+        if trainer.is_global_zero and self.due(trainer.global_step):
+            self.begin(trainer.global_step)
 
     def on_before_optimizer_step(self, trainer, pl_module, optimizer) -> None:
         if self._step is not None:
-            self._after_backward()
+            self.after_backward()
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
         if self._step is not None:
-            self._write(trainer.logger)
+            self.write(trainer.logger)
 
     def on_train_end(self, trainer, pl_module) -> None:
         self._close()
@@ -111,15 +110,20 @@ class Diagnostics(pl.Callback):
     def on_exception(self, trainer, pl_module, exception: BaseException) -> None:
         self._close()
 
-    def _begin(self, step: int) -> None:
-        """Before the step's forward pass: read the weights, hook the activations."""
+    def due(self, step: int) -> bool:
+        """Whether ``step`` is a logging point."""
+        return step % self._every == 0 or step == self._last
+
+    def begin(self, step: int, hooks: bool = True) -> None:
+        """Before the step's forward pass: read the weights, hook the activations (without
+        ``hooks``, the caller fills ``recorder`` itself: a population's stacked forward)."""
         self._step, self._scalars, self._tensors = step, {}, {}
         # The first logging point of every images_every-step window, and the last step: a
         # function of the step alone, so a resumed run draws where the uninterrupted one did.
         first_in_window = step % self._images_every < self._every
         self._image_step = self.images and (first_in_window or step == self._last)
         if "weights" in self.stats:
-            for site in self._sites:
+            for site in self.sites:
                 w = site.weight().detach()
                 self._scalars[f"weights/{site.name}/std"] = w.std()
                 if self.histograms:  # a copy: the optimizer step changes w in place
@@ -128,14 +132,16 @@ class Diagnostics(pl.Callback):
                 self._scalars[f"weights/{path}/value"] = m.value.detach().clone()
         if "activations" in self.stats or self._image_step:
             keep = self._image_step or (self.histograms and "activations" in self.stats)
-            self._recorder = ActivationRecorder(self._sites, keep=keep).__enter__()
+            self.recorder = ActivationRecorder(self.sites, keep=keep)
+            if hooks:
+                self.recorder.__enter__()
 
-    def _after_backward(self) -> None:
+    def after_backward(self) -> None:
         """The forward pass is over: drop the hooks; read the weight gradients."""
-        if self._recorder is not None:
-            self._recorder.__exit__(None, None, None)
+        if self.recorder is not None:
+            self.recorder.__exit__(None, None, None)
         if "gradients" in self.stats or self._image_step:
-            for site in self._sites:
+            for site in self.sites:
                 g = site.grad()
                 if g is not None:
                     self._scalars[f"gradients/{site.name}/norm"] = g.detach().norm()
@@ -145,8 +151,8 @@ class Diagnostics(pl.Callback):
                 if m.value.grad is not None:
                     self._scalars[f"gradients/{path}/grad"] = m.value.grad.detach().clone()
 
-    def _write(self, logger) -> None:
-        step, recorder = self._step, self._recorder
+    def write(self, logger) -> None:
+        step, recorder = self._step, self.recorder
         self._close()
         if recorder is not None:
             for name, values in recorder.stats.items():
@@ -165,7 +171,7 @@ class Diagnostics(pl.Callback):
             add_histogram(writer, tag, tensor, step)
         self._tensors = {}
         if self._image_step and recorder is not None:
-            names = [site.name for site in self._sites if site.output is not None]
+            names = [site.name for site in self.sites if site.output is not None]
             act_std = {n: scalars[f"activations/{n}/std"] for n in names}
             grad = {n: scalars.get(f"gradients/{n}/norm", float("nan")) for n in names}
             hist = histogram_figure(recorder.outputs, f"step {step}")
@@ -173,6 +179,6 @@ class Diagnostics(pl.Callback):
             writer.add_figure("diagnostics/depth", depth_figure(act_std, grad), step)
 
     def _close(self) -> None:
-        if self._recorder is not None:
-            self._recorder.__exit__(None, None, None)
-        self._step, self._recorder = None, None
+        if self.recorder is not None:
+            self.recorder.__exit__(None, None, None)
+        self._step, self.recorder = None, None

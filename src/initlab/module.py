@@ -28,7 +28,7 @@ CONFIG_KEY = "initlab_config"  # the run's config, in every checkpoint
 STATE_KEY = "initlab_state"
 
 
-def _rng_states(device: torch.device) -> dict:
+def rng_states(device: torch.device) -> dict:
     """Lightning's collection of the global RNG states (torch, numpy, Python), with numpy's key
     array as a tensor, so the checkpoint still loads with ``weights_only=True``; and the RNG of
     the CUDA device the run trains on, alone (a resumed job may get another GPU, or a node with
@@ -41,7 +41,7 @@ def _rng_states(device: torch.device) -> dict:
     return states
 
 
-def _restore_rng_states(states: dict, device: torch.device) -> None:
+def restore_rng_states(states: dict, device: torch.device) -> None:
     states = dict(states)
     cuda = states.pop("cuda_device", None)
     kind, keys, pos, has_gauss, gauss = states["numpy"]
@@ -55,6 +55,58 @@ def _records_table(rows: list[dict]) -> str:
     """Records with the same keys as a markdown table, one column per key."""
     keys = list(rows[0])
     return markdown_table(keys, ([r[k] for k in keys] for r in rows))
+
+
+def write_plan(
+    logger,
+    initializer: Initializer,
+    seed: int,
+    net: nn.Module,
+    init_plan: list[LayerPlan],
+    calibration: list[dict],
+    calibration_seconds: float | None,
+) -> None:
+    """The applied plan: the ``init/plan`` text at step 0 and ``init_plan.json`` in the logger's
+    folder (with the residual scalars, the defaults kept and the calibration)."""
+    logger.experiment.add_text(
+        "init/plan",
+        _plan_text(initializer, seed, net, init_plan, calibration, calibration_seconds),
+        global_step=0,
+    )
+    with open(f"{logger.log_dir}/init_plan.json", "w") as f:
+        json.dump(
+            {
+                "init": initializer.name,
+                "seed": seed,
+                "layers": plan_records(init_plan),
+                "norm_layers": coverage.norm_layers(net),
+                "scalars": scalar_records(net),  # residual inits' added scalars
+                "kept_default": coverage.uncovered(net),  # init.uncovered=default
+                "calibration": calibration,
+                "calibration_seconds": calibration_seconds,
+            },
+            f,
+            indent=1,
+        )
+
+
+def _plan_text(initializer, seed, net, init_plan, calibration, calibration_seconds) -> str:
+    text = f"**init={initializer.name}**, seed {seed}, bias {initializer.bias}\n\n" + plan_table(
+        init_plan
+    )
+    for title, rows in (
+        ("Normalization layers: weight 1, bias 0", coverage.norm_layers(net)),
+        ("Residual scalars the initializer added", scalar_records(net)),
+        ("Kept at torch's default (init.uncovered=default)", coverage.uncovered(net)),
+    ):
+        if rows:
+            text += f"\n\n**{title}**:\n\n" + _records_table(rows)
+    if calibration:
+        text += (
+            f"\n\n**{initializer.calibration.method}** on a training batch, "
+            f"{calibration_seconds:.2f} s:\n\n" + _records_table(calibration)
+        )
+    return text
 
 
 class InitModule(pl.LightningModule):
@@ -128,27 +180,20 @@ class InitModule(pl.LightningModule):
             self.calibration = calibrate(self.initializer, self.net, x, self.seed)
             self.calibration_seconds = time.perf_counter() - start
         if self.logger is not None:
-            self.logger.experiment.add_text("init/plan", self._plan_text(), global_step=0)
-            with open(f"{self.logger.log_dir}/init_plan.json", "w") as f:
-                json.dump(
-                    {
-                        "init": self.initializer.name,
-                        "seed": self.seed,
-                        "layers": plan_records(self.init_plan),
-                        "norm_layers": coverage.norm_layers(self.net),
-                        "scalars": scalar_records(self.net),  # residual inits' added scalars
-                        "kept_default": coverage.uncovered(self.net),  # init.uncovered=default
-                        "calibration": self.calibration,
-                        "calibration_seconds": self.calibration_seconds,
-                    },
-                    f,
-                    indent=1,
-                )
+            write_plan(
+                self.logger,
+                self.initializer,
+                self.seed,
+                self.net,
+                self.init_plan,
+                self.calibration,
+                self.calibration_seconds,
+            )
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint[CONFIG_KEY] = self.config  # a resumed run checks it is the same run
         checkpoint[STATE_KEY] = {
-            "rng": _rng_states(self.trainer.strategy.root_device),
+            "rng": rng_states(self.trainer.strategy.root_device),
             "train_sums": (self._loss_sum, int(self._correct), self._seen),
             "val": self.val_metrics(),
         }
@@ -157,7 +202,7 @@ class InitModule(pl.LightningModule):
         # Lightning restores the module before the loops run: from here on the global RNGs are
         # where the uninterrupted run had them when it wrote this checkpoint.
         state = checkpoint[STATE_KEY]
-        _restore_rng_states(state["rng"], self.trainer.strategy.root_device)
+        restore_rng_states(state["rng"], self.trainer.strategy.root_device)
         self._loss_sum, correct, self._seen = state["train_sums"]
         self._correct = torch.tensor(correct)
         self._restored_val = state["val"]
@@ -168,25 +213,6 @@ class InitModule(pl.LightningModule):
         logged = self.trainer.callback_metrics
         current = {k: v.item() for k, v in logged.items() if k.startswith("val/")}
         return current or dict(self._restored_val)
-
-    def _plan_text(self) -> str:
-        text = (
-            f"**init={self.initializer.name}**, seed {self.seed}, bias {self.initializer.bias}\n\n"
-            + plan_table(self.init_plan)
-        )
-        for title, rows in (
-            ("Normalization layers: weight 1, bias 0", coverage.norm_layers(self.net)),
-            ("Residual scalars the initializer added", scalar_records(self.net)),
-            ("Kept at torch's default (init.uncovered=default)", coverage.uncovered(self.net)),
-        ):
-            if rows:
-                text += f"\n\n**{title}**:\n\n" + _records_table(rows)
-        if self.calibration:
-            text += (
-                f"\n\n**{self.initializer.calibration.method}** on a training batch, "
-                f"{self.calibration_seconds:.2f} s:\n\n" + _records_table(self.calibration)
-            )
-        return text
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)

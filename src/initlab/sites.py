@@ -118,17 +118,20 @@ class ActivationRecorder:
     def _hook(self, site: Site):
         # A module called several times in one pass (a cell stepped in a loop) keeps its last
         # call's statistics.
-        def record(module: nn.Module, inputs: tuple, output) -> None:
+        def hook(module: nn.Module, inputs: tuple, output) -> None:
             if isinstance(output, tuple):  # (sequence, state) of a recurrent layer, (out, weights)
                 output = output[0]
-            a = output.detach()
-            x = inputs[0].detach()
-            self.stats[site.name] = {
-                "mean": a.mean(),
-                "std": a.std(),
-                "saturation": site.saturated(x, a).float().mean(),
-            }
-            if self.keep:
-                self.outputs[site.name] = a
+            self.record(site, inputs[0], output)
 
-        return record
+        return hook
+
+    def record(self, site: Site, x: torch.Tensor, a: torch.Tensor) -> None:
+        """The statistics of ``site``'s activation ``a`` (of input ``x``)."""
+        a, x = a.detach(), x.detach()
+        self.stats[site.name] = {
+            "mean": a.mean(),
+            "std": a.std(),
+            "saturation": site.saturated(x, a).float().mean(),
+        }
+        if self.keep:
+            self.outputs[site.name] = a

@@ -41,7 +41,7 @@ CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 OmegaConf.register_new_resolver("cuda_device_count", torch.cuda.device_count, replace=True)
 
 
-def _hparams(cfg: DictConfig) -> dict:
+def hparams_of(cfg: DictConfig) -> dict:
     """Flat ``group.key`` → scalar hyperparameters for TensorBoard's HPARAMS tab."""
     flat = {"seed": cfg.seed}
     for group in ("init", "activation", "dataset", "model", "optimizer"):
@@ -88,7 +88,7 @@ def _run_locked(cfg, spec, run_dir: Path, overrides: list[str], devices, primary
     names = {g: cfg[g].name for g in ("init", "activation", "dataset", "model")}
     record = record_lib.new({**names, "seed": spec.seed}, overrides)
     config = OmegaConf.to_container(cfg, resolve=True)
-    resume, purge_step = _resume_point(run_dir, config)
+    resume, purge_step = resume_point(run_dir, config)
     if primary:
         record_lib.write(run_dir, record)  # running: until the final record replaces it
     logger = TensorBoardLogger(
@@ -163,7 +163,7 @@ def _run_locked(cfg, spec, run_dir: Path, overrides: list[str], devices, primary
             record["resumed_from_step"] = module.resumed_from_step
         if primary:
             record_lib.write(run_dir, record)
-            _log_hparams(logger, _hparams(cfg), record)
+            log_hparams(logger, hparams_of(cfg), record)
     return record
 
 
@@ -176,7 +176,7 @@ def _epochs_done(trainer: pl.Trainer) -> int:
     return trainer.global_step // per_epoch
 
 
-def _resume_point(run_dir: Path, config: dict) -> tuple[str | None, int | None]:
+def resume_point(run_dir: Path, config: dict) -> tuple[str | None, int | None]:
     """Where a run starting in ``run_dir`` picks up: (checkpoint, TensorBoard purge step).
 
     A folder holding an unfinished attempt at this same config (a sweep killed mid-job and
@@ -198,7 +198,7 @@ def _resume_point(run_dir: Path, config: dict) -> tuple[str | None, int | None]:
     return None, 0
 
 
-def _log_hparams(logger: TensorBoardLogger, params: dict, record: dict) -> None:
+def log_hparams(logger: TensorBoardLogger, params: dict, record: dict) -> None:
     """HPARAMS tab: the run's hyperparameters against its final metrics.
 
     The metrics are already scalars under their own tags (``test/acc``, …), which is where the

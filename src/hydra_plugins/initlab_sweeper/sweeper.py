@@ -55,6 +55,10 @@ class Sweeper(BasicSweeper):
         jobs = [list(job) for batch in self.split_arguments(parsed, None) for job in batch]
         configs = [loader.load_sweep_config(self.config, job) for job in jobs]
         self._validate(jobs, configs)
+        if hasattr(self.launcher, "composed"):  # the population launcher: compose once, not twice
+            self.launcher.composed = {
+                tuple(job): cfg for job, cfg in zip(jobs, configs, strict=True)
+            }
 
         sweep_dir = Path(self.config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)

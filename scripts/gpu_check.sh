@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# The GPU check: every GPU path of initlab, timed, in one table (README: GPU). Under 8 minutes on
+# one H100/H200:
+#   1. trainer=gpu: one run of the default job;
+#   2. hydra/launcher=gpus trainer=gpu: more jobs than GPUs (each job claims a free GPU);
+#   3. hydra/launcher=population trainer=gpu: the whole closed-form init × activation grid,
+#      1 seed, 5 epochs, trained as populations on the GPU;
+#   4. a handful of the same grid's jobs one after another (basic launcher, trainer=gpu), for the
+#      population's speed-up per job.
+#     bash scripts/gpu_check.sh
+# The same script on a CPU, small, checks it end to end (tests/test_gpu_check.py):
+#     ACCEL=cpu DATASET=digits EPOCHS=1 ACTIVATIONS=relu,tanh INITS=he,xavier SEQUENTIAL=2 \
+#       bash scripts/gpu_check.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-python}
+ACCEL=${ACCEL:-gpu}              # gpu | cpu (the trainer config)
+DATASET=${DATASET:-fashion_mnist}
+EPOCHS=${EPOCHS:-5}
+ACTIVATIONS=${ACTIVATIONS:-"glob(*)"}
+# Every closed-form initializer that applies to the default MLP (the others are made for other
+# models, or calibrate on data).
+INITS=${INITS:-"glob(*,exclude=[irnn,zero_gamma,fixup,skipinit,gpt2,t_fixup,lsuv,data_dependent,dbn])"}
+SEQUENTIAL=${SEQUENTIAL:-5}      # grid jobs run one after another, for comparison
+OUT=${OUT:-$(mktemp -d)}
+COMMON=(trainer="$ACCEL" dataset="$DATASET" trainer.progress_bar=none)
+
+"$PYTHON" -c 'import torch; print("device:", torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu", "| torch", torch.__version__)'
+
+timed() {  # name, then the command: its wall seconds to $OUT/<name>.seconds
+  local name=$1; shift
+  local start=$EPOCHREALTIME
+  "$@" > "$OUT/$name.log" 2>&1 || { tail -30 "$OUT/$name.log"; echo "FAILED: $name"; exit 1; }
+  echo "$start $EPOCHREALTIME" > "$OUT/$name.seconds"
+}
+
+timed single "$PYTHON" train.py "${COMMON[@]}" trainer.max_epochs=1 hydra.run.dir="$OUT/single"
+timed gpus "$PYTHON" train.py -m "${COMMON[@]}" hydra/launcher=gpus trainer.max_epochs=1 \
+  seed=0,1,2 hydra.sweep.dir="$OUT/gpus"
+timed population "$PYTHON" train.py -m "${COMMON[@]}" hydra/launcher=population \
+  trainer.max_epochs="$EPOCHS" "init=$INITS" "activation=$ACTIVATIONS" hydra.sweep.dir="$OUT/population"
+# The first SEQUENTIAL jobs of the same grid (same folders), one after another.
+FIRST=$(ls -d "$OUT"/population/*/ | head -n "$SEQUENTIAL" | xargs -n1 basename)
+SEQ_INITS=$(for f in $FIRST; do tr ',' '\n' <<< "$f" | sed -n 's/^init=//p'; done | sort -u | paste -sd,)
+SEQ_ACTS=$(for f in $FIRST; do tr ',' '\n' <<< "$f" | sed -n 's/^activation=//p'; done | sort -u | paste -sd,)
+timed sequential "$PYTHON" train.py -m "${COMMON[@]}" trainer.max_epochs="$EPOCHS" \
+  "init=$SEQ_INITS" "activation=${SEQ_ACTS:-relu}" hydra.sweep.dir="$OUT/sequential"
+
+"$PYTHON" - "$OUT" <<'EOF'
+import json, sys
+from pathlib import Path
+
+out = Path(sys.argv[1])
+def jobs(name):
+    return [json.loads(p.read_text()) for p in (out / name).glob("**/metrics.json")]
+def seconds(name):
+    start, end = map(float, (out / f"{name}.seconds").read_text().split())
+    return end - start
+rows = []
+for name, what in [
+    ("single", "trainer=gpu, one run, 1 epoch"),
+    ("gpus", "hydra/launcher=gpus, 3 jobs, 1 epoch"),
+    ("population", "hydra/launcher=population, grid"),
+    ("sequential", "the same jobs one after another"),
+]:
+    records = jobs(name)
+    statuses = {}
+    for r in records:
+        statuses[r["status"]] = statuses.get(r["status"], 0) + 1
+    status = ", ".join(f"{n} {s}" for s, n in sorted(statuses.items()))
+    wall = seconds(name)
+    rows.append((what, len(records), status, wall, len(records) / wall))
+print("| check | jobs | statuses | wall s | jobs/s |")
+print("|---|---|---|---|---|")
+for what, n, status, wall, rate in rows:
+    print(f"| {what} | {n} | {status} | {wall:.1f} | {rate:.3f} |")
+population, sequential = rows[2][4], rows[3][4]
+print(f"population throughput / sequential: {population / sequential:.1f}x (target >= 20x on a GPU)")
+print(f"population grid wall: {rows[2][3]:.1f} s (target <= 120 s on a GPU)")
+EOF

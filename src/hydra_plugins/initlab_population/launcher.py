@@ -1,0 +1,142 @@
+"""``hydra/launcher=population``: the sweep's jobs that differ only in ``seed`` and ``init`` train
+together, as one stacked model, in this process.
+
+    python train.py -m hydra/launcher=population init='glob(*,exclude=[…])' seed=0,1,2
+
+The jobs are grouped into populations (:mod:`initlab.population.groups`) of at most
+``max_members``; each population is one Lightning fit (:mod:`initlab.population.run`) whose
+members each end with the folder, record, events, plan and checkpoint their sequential jobs would
+have. A job that cannot be stacked exactly, and a population of one, runs as an ordinary job
+(the task function, as Hydra's basic launcher runs it), with a line saying why.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+
+from hydra.core.hydra_config import HydraConfig
+from hydra.core.utils import JobReturn, configure_log, run_job, setup_globals
+from hydra.plugins.launcher import Launcher
+from hydra.types import HydraContext, TaskFunction
+from omegaconf import DictConfig, open_dict
+
+from initlab import signals
+from initlab.population import groups
+from initlab.population import run as population_run
+
+log = logging.getLogger(__name__)
+
+
+def _folder(hydra_cfg) -> tuple[Path, list[str]]:
+    """The task function of a member's ``run_job``: Hydra has made its folder and ``.hydra/``;
+    the population trains it later."""
+    return Path(hydra_cfg.runtime.output_dir), list(hydra_cfg.overrides.task)
+
+
+class PopulationLauncher(Launcher):
+    """Hydra launcher (``conf/hydra/launcher/population.yaml``)."""
+
+    def __init__(self, max_members: int = 256) -> None:
+        self.max_members = max_members  # checked with the grid (initlab.config.check_launcher)
+        self.config: DictConfig | None = None
+        self.hydra_context: HydraContext | None = None
+        self.task_function: TaskFunction | None = None
+        # The jobs' configs by their overrides, as the sweeper composed them to check them
+        # (composing costs ~0.15 s a job: the sweeper hands them over instead of composing twice).
+        self.composed: dict[tuple[str, ...], DictConfig] = {}
+
+    def setup(
+        self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
+    ) -> None:
+        self.config, self.hydra_context, self.task_function = config, hydra_context, task_function
+
+    def launch(
+        self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int
+    ) -> Sequence[JobReturn]:
+        setup_globals()
+        assert self.config is not None and self.hydra_context is not None
+        configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
+        sweep_dir = Path(str(self.config.hydra.sweep.dir))
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        configs = []
+        for idx, overrides in enumerate(job_overrides, start=initial_job_idx):
+            cfg = self.composed.get(tuple(overrides))
+            if cfg is None:
+                cfg = self.hydra_context.config_loader.load_sweep_config(
+                    self.config, list(overrides)
+                )
+            cfg = copy.deepcopy(cfg)
+            with open_dict(cfg):
+                cfg.hydra.job.id = idx
+                cfg.hydra.job.num = idx
+            configs.append(cfg)
+        folders = []
+        for cfg in configs:
+            HydraConfig.instance().set_config(cfg)  # subdir interpolates the job's overrides
+            folders.append(sweep_dir / str(cfg.hydra.sweep.subdir))
+        populations = groups.plan(configs, folders, self.max_members)
+        sizes = sorted((len(p.jobs) for p in populations), reverse=True)
+        log.info(
+            "Launching %d jobs as %d populations (members: %s)",
+            len(configs),
+            len(populations),
+            ", ".join(map(str, sizes)),
+        )
+        returns: list[JobReturn | None] = [None] * len(configs)
+        for population in populations:
+            if len(population.jobs) == 1:
+                (i,) = population.jobs
+                if population.alone:
+                    log.info("%s trains alone: %s", folders[i].name, population.alone)
+                returns[i] = self._run_job(configs[i], self.task_function)
+            else:
+                for i, ret in zip(
+                    population.jobs, self._population(population, configs), strict=True
+                ):
+                    returns[i] = ret
+            configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
+        return returns
+
+    def _run_job(self, cfg: DictConfig, task_function) -> JobReturn:
+        return run_job(
+            hydra_context=self.hydra_context,
+            task_function=task_function,
+            config=cfg,
+            job_dir_key="hydra.sweep.dir",
+            job_subdir_key="hydra.sweep.subdir",
+        )
+
+    def _population(self, population: groups.Population, configs) -> list[JobReturn]:
+        """Hydra makes each member's folder and ``.hydra/`` (run_job, as for any job); then the
+        members train together."""
+        prepared = [
+            self._run_job(configs[i], lambda _cfg: _folder(HydraConfig.get()))
+            for i in population.jobs
+        ]
+        configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
+        jobs = [(ret.cfg, *ret.return_value) for ret in prepared]
+        size = len(jobs)
+        log.info("population %s: %d members, trained together", population.name, size)
+        sweep_dir = Path(str(self.config.hydra.sweep.dir))
+        try:
+            records = population_run.run(
+                jobs, sweep_dir / ".populations" / population.name, population.name
+            )
+        except signals.Signalled:
+            raise
+        except Exception:  # each member says failed; the next population runs
+            traceback.print_exc()
+            log.error("population %s failed: %d members' folders say so", population.name, size)
+            records = [None] * size
+        for ret, (_, folder, _), record in zip(prepared, jobs, records, strict=True):
+            ret.return_value = record
+            if record is not None:
+                shown = "  ".join(
+                    f"{k}={v:.4f}" for k, v in record["metrics"].items() if v is not None
+                )
+                log.info("%s: %s: %s", folder.name, record["status"], shown)
+        return prepared

@@ -1,0 +1,96 @@
+"""Which jobs of a sweep train together: the members of a population differ only in member keys.
+
+The member keys are ``seed`` and everything under ``init`` (the initializer's name and its
+parameters): a member's seed gives its initial weights, its data split and order and its dropout
+masks, and its initializer its weights — all of which a population holds per member. Any other
+difference (activation, model, dataset, optimizer, epochs, …) makes another computation and so
+another population. So does a difference in the net's structure that an initializer makes (Fixup
+adds scalars), and a different resume step (members are stacked at one step).
+
+A job trains alone, as an ordinary run, with a line saying why, when its net cannot be stacked
+with exactly its sequential results (:func:`~initlab.population.stack.unbatchable`), or when its
+trainer computes in another precision than float32 (autocast under vmap is not checked against
+the sequential run).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from initlab.config import build
+from initlab.population.stack import unbatchable
+from initlab.train import resume_point
+
+MEMBER_KEYS = ("seed", "init")
+PRECISIONS = ("32-true", "32", 32)
+
+
+@dataclass
+class Population:
+    """Jobs (indices into the sweep's list) that train together; ``alone``: why a population of
+    one trains as an ordinary run (None: it simply has one member)."""
+
+    jobs: list[int] = field(default_factory=list)
+    alone: str | None = None
+
+    @property
+    def name(self) -> str:
+        return f"p{'-'.join(map(str, self.jobs[:1]))}x{len(self.jobs)}"
+
+
+def task_config(cfg: DictConfig) -> DictConfig:
+    """A job's config without Hydra's node (what the run receives)."""
+    return OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"])
+
+
+def _key(task: dict, structure: list, step: int | None) -> str:
+    shared = {k: v for k, v in task.items() if k not in MEMBER_KEYS}
+    text = json.dumps([shared, structure, step], sort_keys=True, default=str)
+    return hashlib.sha1(text.encode()).hexdigest()
+
+
+def _structure(net: torch.nn.Module) -> list:
+    """What two members' nets must share to be stacked: module types, tensor names and shapes."""
+    return [
+        [(path, type(m).__name__) for path, m in net.named_modules()],
+        [(k, list(v.shape), str(v.dtype)) for k, v in net.state_dict().items()],
+    ]
+
+
+def plan(configs: list[DictConfig], folders: list[Path], max_members: int) -> list[Population]:
+    """The sweep's jobs (their composed configs, with ``hydra``, and their folders) as
+    populations of at most ``max_members``, in the order of their first job."""
+    groups: dict[str, Population] = {}
+    alone: list[Population] = []
+    for i, (cfg, folder) in enumerate(zip(configs, folders, strict=True)):
+        task = task_config(cfg)
+        spec = build(task)
+        with torch.device("meta"):
+            net = spec.make_net()
+        reason = _why_alone(spec, net)
+        if reason is not None:
+            alone.append(Population([i], reason))
+            continue
+        resolved = OmegaConf.to_container(task, resolve=True)
+        checkpoint, step = resume_point(folder, resolved)
+        key = _key(resolved, _structure(net), step if checkpoint else None)
+        groups.setdefault(key, Population()).jobs.append(i)
+    populations = []
+    for group in groups.values():
+        for start in range(0, len(group.jobs), max_members):
+            populations.append(Population(group.jobs[start : start + max_members]))
+    return sorted(populations + alone, key=lambda p: p.jobs[0])
+
+
+def _why_alone(spec, net) -> str | None:
+    precision = spec.trainer.get("precision", "32-true")
+    if precision not in PRECISIONS:
+        return f"trainer.precision={precision}: a population trains in float32 only"
+    reason = unbatchable(net, spec.datamodule.dataset.in_shape)
+    return None if reason is None else f"its model cannot be stacked ({reason})"

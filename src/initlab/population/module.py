@@ -1,0 +1,309 @@
+"""The population's LightningModule: the members' nets trained as one stacked net.
+
+Each member is one job of the sweep (:class:`Member`): its own config, seed, initializer, data
+order, dropout masks, logger and record. ``setup("fit")`` does for every member what its own run's
+``InitModule.setup`` does (seed, build, apply the initializer, calibrate, write the plan), then
+stacks them (:class:`~initlab.population.stack.Stack`). A training step is one forward of every
+active member on its own batch, the sum of their mean losses as the objective (each member's
+gradient is its own loss's), and one optimizer step on the stacked parameters: Adam and SGD act
+element by element, so the stacked optimizer makes each member's own step.
+
+A member whose loss turns NaN/inf stops where its sequential run would: it is validated at once,
+as Lightning validates a run stopped mid-epoch, and leaves the objective; the others go on.
+Metrics and diagnostics go to each member's own TensorBoard logger, with the tags and steps its
+sequential run writes.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from types import SimpleNamespace
+
+import pytorch_lightning as pl
+import torch
+import torch.nn.functional as F
+from omegaconf import DictConfig, OmegaConf
+from pytorch_lightning.loggers import TensorBoardLogger
+from torch import nn
+from torch.func import vmap
+
+from initlab import record as record_lib
+from initlab.calibrate import calibrate
+from initlab.config import RunSpec
+from initlab.diagnostics import Diagnostics
+from initlab.initializers import apply
+from initlab.module import CONFIG_KEY, STATE_KEY, rng_states, write_plan
+from initlab.optim import OptimizerFactory
+from initlab.population.dropout import MemberRNG
+from initlab.population.stack import Stack
+
+
+class Member:
+    """One job of a population: what its sequential run would hold, for one member."""
+
+    def __init__(
+        self,
+        cfg: DictConfig,
+        spec: RunSpec,
+        run_dir,
+        overrides: list[str],
+        resume: str | None = None,
+        purge_step: int | None = None,
+    ):
+        self.cfg, self.spec, self.run_dir, self.overrides = cfg, spec, run_dir, list(overrides)
+        self.config = OmegaConf.to_container(cfg, resolve=True)  # as in its checkpoints
+        self.resume, self.purge_step = resume, purge_step
+        names = {g: cfg[g].name for g in ("init", "activation", "dataset", "model")}
+        self.record = record_lib.new({**names, "seed": spec.seed}, overrides)
+        self.logger: TensorBoardLogger | None = None
+        self.net: nn.Module | None = None  # its own net: the weights it started from
+        self.diagnostics: Diagnostics | None = spec.diagnostics() if spec.diagnostics else None
+        self.diverged_at: int | None = None
+        self.resumed_from_step: int | None = None
+        self.loss_sum, self.correct, self.seen = 0.0, 0, 0  # the train epoch so far
+        self.val: dict[str, float] = {}
+        self.test: dict[str, float] = {}
+
+    @property
+    def active(self) -> bool:
+        return self.diverged_at is None
+
+    def train_epoch_metrics(self) -> dict[str, float]:
+        if not self.seen:
+            return {}
+        return {"train/loss": self.loss_sum / self.seen, "train/acc": self.correct / self.seen}
+
+
+def _losses(logits: torch.Tensor, y: torch.Tensor, shared: bool):
+    """Each member's mean cross-entropy (members,) and correct count (members,)."""
+    per_member = vmap(F.cross_entropy, in_dims=(0, None if shared else 0))
+    correct = (logits.argmax(-1) == y).sum(-1)
+    return per_member(logits, y), correct
+
+
+class PopulationModule(pl.LightningModule):
+    """The members (:class:`Member`, same structure, same data shape, same optimizer) trained
+    together. ``stack`` exists from ``setup("fit")`` on."""
+
+    def __init__(self, members: list[Member], optimizer: OptimizerFactory, in_shape):
+        super().__init__()
+        self.automatic_optimization = False  # as InitModule: the step is written out
+        self.members = members  # a plain list: the members' own nets are not submodules
+        self.optimizer_factory, self.in_shape = optimizer, tuple(in_shape)
+        self.stack: Stack | None = None
+        self._site_paths: list[str] = []
+        self._correct: torch.Tensor | None = None
+        self._eval: tuple[torch.Tensor, torch.Tensor, int] | None = None
+
+    def __setattr__(self, name: str, value) -> None:
+        if name == "_current_fx_name":  # as InitModule: ~35 times a step
+            object.__setattr__(self, name, value)
+        else:
+            super().__setattr__(name, value)
+
+    # --- set-up: each member as its own run sets itself up, then the stack -------------------
+
+    def setup(self, stage: str) -> None:
+        if stage != "fit" or self.stack is not None:
+            return
+        device = self.trainer.strategy.root_device
+        rngs = []
+        for m in self.members:
+            # What initlab.train.run and InitModule.setup do for this run, in the same order, so
+            # the global RNG (which its dropout draws from) is where the run's would be.
+            pl.seed_everything(m.spec.seed, workers=False, verbose=False)
+            net = m.spec.make_net()
+            if m.resume is None:
+                plan = apply(m.spec.initializer, net, m.spec.seed, self.in_shape)
+                calibration, seconds = [], None
+                if m.spec.initializer.calibration is not None:
+                    x, _ = self.trainer.datamodule.split(m.spec.seed, "train")
+                    start = time.perf_counter()
+                    calibration = calibrate(m.spec.initializer, net, x, m.spec.seed)
+                    seconds = time.perf_counter() - start
+                write_plan(
+                    m.logger, m.spec.initializer, m.spec.seed, net, plan, calibration, seconds
+                )
+            m.net = net.to(device)
+            rngs.append(MemberRNG(rng_states(device)))  # restored from a checkpoint on resume
+        self.stack = Stack(nets=[m.net for m in self.members], rngs=rngs)
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        params, _ = self.stack.stacked()
+        return self.optimizer_factory(list(params.values()))  # the net's own order
+
+    def on_train_start(self) -> None:
+        shims = [SimpleNamespace(net=m.net, in_shape=self.in_shape) for m in self.members]
+        for m, shim in zip(self.members, shims, strict=True):
+            if m.diagnostics is not None:
+                m.diagnostics.on_train_start(self.trainer, shim)
+        first = next((m for m in self.members if m.diagnostics is not None), None)
+        if first is not None:  # the same paths in every member: one structure
+            paths = {module: path for path, module in first.net.named_modules()}
+            self._site_paths = [paths[s.output] for s in first.diagnostics.sites if s.output]
+
+    # --- training ----------------------------------------------------------------------------
+
+    def on_train_epoch_start(self) -> None:
+        for m in self.members:
+            if m.active:
+                m.loss_sum, m.correct, m.seen = 0.0, 0, 0
+        self._correct = torch.zeros(len(self.members), dtype=torch.long, device=self.device)
+
+    def training_step(self, batch, batch_idx: int) -> None:
+        step = self.global_step
+        x, y = batch  # (B, ...) shared, or (members, B, ...)
+        shared = x.dim() == len(self.in_shape) + 1
+        active = [i for i, m in enumerate(self.members) if m.active]
+        due = [
+            i
+            for i in active
+            if self.members[i].diagnostics is not None and self.members[i].diagnostics.due(step)
+        ]
+        for i in due:  # the member's net holds its weights before the step
+            self.members[i].net.load_state_dict(self.stack.member_state(i))
+            self.members[i].diagnostics.begin(step, hooks=False)
+        logits, seen = self.stack(x, shared, self._site_paths if due else ())
+        losses, correct = _losses(logits, y, shared)
+        optimizer = self.optimizers()
+        optimizer.zero_grad()
+        self.manual_backward(losses[active].sum())
+        for i in due:
+            self._member_diagnostics(i, seen)
+        optimizer.step()
+        values = losses.tolist()  # one read from the device
+        n = y.shape[-1]
+        mask = torch.zeros(len(self.members), dtype=torch.long, device=correct.device)
+        mask[active] = 1
+        self._correct += correct * mask
+        logging = (step + 1) % self.trainer.log_every_n_steps == 0
+        counts = (
+            correct.tolist()
+            if logging or any(not math.isfinite(values[i]) for i in active)
+            else None
+        )
+        for i in active:
+            m = self.members[i]
+            m.loss_sum += values[i] * n
+            m.seen += n
+            if logging:
+                m.logger.log_metrics(
+                    {"train/loss": values[i], "train/acc": counts[i] / n}, step=step
+                )
+            if i in due:
+                m.diagnostics.write(m.logger)
+            if not math.isfinite(values[i]):
+                self._diverge(i, step, values[i])
+        if not any(m.active for m in self.members):
+            self.trainer.should_stop = True
+
+    def _member_diagnostics(self, i: int, seen: dict) -> None:
+        """Member i's activations (from the stacked forward) and gradients, for its callback."""
+        m, params = self.members[i], self.stack.stacked()[0]
+        outputs = [site for site in m.diagnostics.sites if site.output is not None]
+        for site, path in zip(outputs, self._site_paths, strict=True):
+            x_in, out = seen[path]
+            m.diagnostics.recorder.record(site, x_in[i], out[i])
+        for name, p in m.net.named_parameters():
+            g = params[name].grad
+            p.grad = None if g is None else g[i]
+        m.diagnostics.after_backward()
+
+    def _diverge(self, i: int, step: int, loss: float) -> None:
+        """Member i's run would stop after this step: validate it as Lightning validates a run
+        stopped mid-epoch, and take it out of the objective."""
+        m = self.members[i]
+        m.diverged_at = step
+        m.correct = int(self._correct[i])
+        print(
+            f"Loss became {loss} at step {step}: {m.run_dir} diverged; it stops, the others go on."
+        )
+        self.stack.active[i] = False
+        x, y = self.trainer.datamodule.split(m.spec.seed, "val")
+        loss_sum = acc_sum = torch.zeros((), device=self.device)
+        with torch.no_grad():
+            for start in range(0, len(y), self.trainer.datamodule.eval_batch_size):
+                xb = x[start : start + self.trainer.datamodule.eval_batch_size]
+                yb = y[start : start + self.trainer.datamodule.eval_batch_size]
+                logits = self.stack.member_forward(i, xb)
+                loss_sum = loss_sum + F.cross_entropy(logits, yb) * len(yb)
+                acc_sum = acc_sum + (logits.argmax(1) == yb).float().mean() * len(yb)
+        m.val = {"val/loss": (loss_sum / len(y)).item(), "val/acc": (acc_sum / len(y)).item()}
+        self._log_epoch_metrics(m, m.val)
+
+    def on_train_epoch_end(self) -> None:
+        counts = self._correct.tolist()
+        for i, m in enumerate(self.members):
+            if m.active:
+                m.correct = counts[i]
+
+    # --- validation and test: every member on its own split ---------------------------------
+
+    def _eval_start(self) -> None:
+        zeros = torch.zeros(len(self.members), device=self.device)
+        self._eval = (zeros, zeros.clone(), 0)
+
+    def _eval_step(self, batch) -> None:
+        x, y = batch
+        shared = x.dim() == len(self.in_shape) + 1
+        logits, _ = self.stack(x, shared)
+        losses, correct = _losses(logits, y, shared)
+        n = y.shape[-1]
+        loss_sum, acc_sum, seen = self._eval
+        # Lightning's mean of a logged value: Σ value·batch size / Σ batch size.
+        self._eval = (loss_sum + losses.detach() * n, acc_sum + correct.float() / n * n, seen + n)
+
+    def _eval_end(self, prefix: str) -> None:
+        loss_sum, acc_sum, seen = self._eval
+        losses, accs = (loss_sum / seen).tolist(), (acc_sum / seen).tolist()
+        for i, m in enumerate(self.members):
+            if m.active:
+                metrics = {f"{prefix}/loss": losses[i], f"{prefix}/acc": accs[i]}
+                setattr(m, prefix, metrics)
+                self._log_epoch_metrics(m, metrics)
+
+    def _log_epoch_metrics(self, m: Member, metrics: dict) -> None:
+        """As Lightning logs an epoch's metrics: with ``epoch``, at the steps stepped so far."""
+        step = self.trainer.fit_loop.epoch_loop._batches_that_stepped
+        m.logger.log_metrics({**metrics, "epoch": self.trainer.current_epoch}, step=step)
+
+    def on_validation_epoch_start(self) -> None:
+        self._eval_start()
+
+    def validation_step(self, batch, batch_idx: int) -> None:
+        self._eval_step(batch)
+
+    def on_validation_epoch_end(self) -> None:
+        if not self.trainer.sanity_checking:
+            self._eval_end("val")
+
+    def on_test_epoch_start(self) -> None:
+        self._eval_start()
+
+    def test_step(self, batch, batch_idx: int) -> None:
+        self._eval_step(batch)
+
+    def on_test_epoch_end(self) -> None:
+        self._eval_end("test")
+
+    # --- checkpoints: the members' states, stacked ------------------------------------------
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        counts = self._correct.tolist() if self._correct is not None else [0] * len(self.members)
+        checkpoint[CONFIG_KEY] = [m.config for m in self.members]
+        checkpoint[STATE_KEY] = [
+            {
+                "rng": rng.snapshot(),
+                "train_sums": (m.loss_sum, counts[i] if m.active else m.correct, m.seen),
+                "val": m.val,
+            }
+            for i, (m, rng) in enumerate(zip(self.members, self.stack.rngs, strict=True))
+        ]
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        for i, (m, state) in enumerate(zip(self.members, checkpoint[STATE_KEY], strict=True)):
+            self.stack.rngs[i] = MemberRNG(state["rng"])
+            m.loss_sum, m.correct, m.seen = state["train_sums"]
+            m.val = dict(state["val"])
+            m.resumed_from_step = int(checkpoint["global_step"])

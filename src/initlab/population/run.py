@@ -1,0 +1,155 @@
+"""A population run: the jobs of one population, trained and tested together, each ending with
+its own record, events, plan and checkpoint in its own folder (as :func:`initlab.train.run`
+leaves a job's folder)."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+import time
+from pathlib import Path
+
+import pytorch_lightning as pl
+import torch
+from lightning_fabric.plugins.environments import SLURMEnvironment
+from omegaconf import DictConfig
+from pytorch_lightning.callbacks import RichProgressBar
+from pytorch_lightning.loggers import TensorBoardLogger
+
+from initlab import folder_lock, signals
+from initlab import record as record_lib
+from initlab.config import build
+from initlab.population.checkpoint import MemberCheckpoints, population_checkpoint, save
+from initlab.population.data import PopulationData
+from initlab.population.module import Member, PopulationModule
+from initlab.train import hparams_of, log_hparams, resume_point
+
+log = logging.getLogger(__name__)
+
+
+def run(
+    jobs: list[tuple[DictConfig, Path, list[str]]],
+    population_dir: Path,
+    name: str,
+    devices: list[int] | None = None,
+) -> list[dict | None]:
+    """Train and test ``jobs`` (config, run folder, overrides) as one population named ``name``;
+    ``population_dir`` holds what belongs to the population alone (a resume's stacked
+    checkpoint). Returns each job's record; None for a job whose folder another process is
+    writing (left untouched, as :func:`initlab.train.run` leaves it).
+
+    The jobs must differ only in member keys (``seed``, ``init``) and resume from the same step
+    (:mod:`initlab.population.groups`). A signal or an exception ends every unfinished member
+    ``failed`` and is re-raised.
+    """
+    members = [Member(cfg, build(cfg), run_dir, overrides) for cfg, run_dir, overrides in jobs]
+    with contextlib.ExitStack() as held:
+        kept = []
+        for m in members:
+            try:
+                held.enter_context(folder_lock.hold(m.run_dir))
+            except folder_lock.FolderBusy as busy:
+                log.warning("skipped: %s; nothing written", busy)
+                continue
+            kept.append(m)
+        if kept:
+            _run_locked(kept, Path(population_dir), name, devices)
+    return [m.record if m in kept else None for m in members]
+
+
+def _run_locked(members: list[Member], population_dir: Path, name: str, devices) -> None:
+    size = len(members)
+    resumes = []
+    for i, m in enumerate(members):
+        m.resume, m.purge_step = resume_point(Path(m.run_dir), m.config)
+        resumes.append(m.resume)
+        m.record["population"] = {"name": name, "size": size, "member": i}
+        record_lib.write(m.run_dir, m.record)
+        m.logger = TensorBoardLogger(
+            m.run_dir,
+            name="",
+            version="",
+            default_hp_metric=False,
+            purge_step=m.purge_step,
+            **m.spec.logger,
+        )
+    spec = members[0].spec
+    trainer = module = None
+    checkpoints = spec.trainer.get("enable_checkpointing", True)
+    try:
+        module = PopulationModule(members, spec.optimizer, spec.datamodule.dataset.in_shape)
+        data = PopulationData([m.spec.datamodule for m in members])
+        interactive = spec.progress_bar == "rich" or (
+            spec.progress_bar == "auto" and sys.stdout.isatty()
+        )
+        population_dir.mkdir(parents=True, exist_ok=True)
+        trainer = pl.Trainer(
+            **{
+                **spec.trainer,
+                "enable_checkpointing": False,
+                **({"devices": devices} if devices else {}),
+            },
+            logger=False,  # each member writes to its own
+            callbacks=[
+                *([MemberCheckpoints()] if checkpoints else []),
+                *([RichProgressBar()] if interactive else []),
+            ],
+            enable_progress_bar=interactive,
+            enable_model_summary=False,
+            default_root_dir=population_dir,
+            plugins=[SLURMEnvironment(auto_requeue=False)] if signals.under_submitit() else None,
+        )
+        if any(resumes):
+            trainer.ckpt_path = _stacked_resume(module, resumes, population_dir)
+            log.info("resuming population %s from step %s", name, members[0].purge_step)
+        start = time.perf_counter()
+        trainer.fit(module, datamodule=data)
+        seconds = round(time.perf_counter() - start, 3)
+        if any(m.active for m in members):
+            trainer.ckpt_path = None
+            trainer.test(module, datamodule=data, verbose=False)
+        for m in members:
+            m.record["fit_seconds"] = seconds  # the population's: they trained together
+            metrics = {**m.train_epoch_metrics(), **m.val}
+            if m.active:
+                metrics.update(m.test)
+                m.record["status"] = "completed"
+            else:
+                m.record["status"], m.record["diverged_at_step"] = "diverged", m.diverged_at
+            m.record["metrics"] = record_lib.finite(metrics)
+    except BaseException as err:
+        stop = signals.as_signalled(err)
+        shown = stop or err
+        for m in members:
+            if m.record["status"] == "running":
+                m.record["status"], m.record["error"] = "failed", f"{type(shown).__name__}: {shown}"
+        if stop is not None and stop is not err:
+            raise stop from err
+        raise
+    finally:
+        per_epoch = trainer.num_training_batches if trainer is not None else None
+        for m in members:
+            if trainer is not None:
+                steps = trainer.global_step if m.active else m.diverged_at + 1
+                m.record["steps"] = steps
+                m.record["epochs"] = (
+                    steps // per_epoch
+                    if isinstance(per_epoch, int) and per_epoch >= 1
+                    else trainer.current_epoch
+                )
+            m.record["resumed_from_step"] = m.resumed_from_step
+            record_lib.write(m.run_dir, m.record)
+            log_hparams(m.logger, hparams_of(m.cfg), m.record)
+
+
+def _stacked_resume(module, resumes: list[str], population_dir: Path) -> str:
+    """The members' checkpoints stacked into one for the population's trainer to restore."""
+    saved = [torch.load(path, map_location="cpu", weights_only=True) for path in resumes]
+    with torch.device("meta"):  # the names alone
+        net = module.members[0].spec.make_net()
+    names = [k for k, _ in net.named_parameters()]
+    buffer_names = [k for k, _ in net.named_buffers()]
+    path = population_dir / "resume.ckpt"
+    save(population_checkpoint(saved, names, buffer_names), path)
+    return str(path)

@@ -1,0 +1,143 @@
+"""A population's nets as one stacked net: ``torch.func`` over the members' parameters.
+
+The members' nets have the same structure; their parameters and buffers are stacked along a new
+leading dimension (``torch.func.stack_module_state``: (members, *shape)) and the forward pass is
+one ``vmap`` of ``functional_call`` on a template copy of the net that holds no memory (the
+``meta`` device). Each member computes exactly what its own net computes; only the order of
+floating-point sums inside a batched matrix product may differ (HFTA, Wang et al., MLSys 2021;
+the torch.func "model ensembling" tutorial).
+
+Batch norm updates each member's running statistics in place, through the stacked buffers.
+Dropout draws each member's masks from its own RNG (:mod:`.dropout`). Any other random operation
+inside the forward would draw one tensor for all members, so :func:`unbatchable` refuses a net
+that has one, as it refuses a net with a layer ``vmap`` has no rule for (``nn.LSTM``).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+from torch.func import functional_call, stack_module_state, vmap
+
+from initlab.population.dropout import Draw, MemberRNG, replace_dropout
+
+
+def stacked_name(name: str) -> str:
+    return name.replace(".", ":")  # a parameter's path as a registrable name
+
+
+class Stack(nn.Module):
+    """The members' parameters and buffers, stacked, and the forward pass over all of them.
+
+    ``params`` holds one ``nn.Parameter`` per parameter of the members' net, (members, *shape),
+    in the net's own order (so the optimizer's state lines up with a member's own optimizer's),
+    named by its path with ``:`` for ``.``; the buffers likewise in ``buffers``.
+    """
+
+    def __init__(self, nets: Sequence[nn.Module], rngs: Sequence[MemberRNG]):
+        super().__init__()
+        self.size = len(nets)
+        params, buffers = stack_module_state(list(nets))
+        self.names = list(params)
+        self.buffer_names = list(buffers)
+        self.state_names = list(nets[0].state_dict())  # a net's own order of both
+        self.params = nn.ParameterDict(
+            {stacked_name(k): nn.Parameter(v.detach()) for k, v in params.items()}
+        )
+        self.buffers_ = nn.Module()
+        for k, v in buffers.items():
+            self.buffers_.register_buffer(stacked_name(k), v)
+        template = copy.deepcopy(nets[0]).to("meta")  # structure only
+        self._dropouts = replace_dropout(template)
+        # Not a submodule: its (meta) tensors stay out of state_dict, .to() and the optimizer.
+        self.__dict__["template"] = template
+        self.rngs = list(rngs)
+        self.active = [True] * self.size
+
+    def stacked(self) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+        """(parameters, buffers) by the net's own names, (members, *shape) each."""
+        params = {k: self.params[stacked_name(k)] for k in self.names}
+        buffers = {k: getattr(self.buffers_, stacked_name(k)) for k in self.buffer_names}
+        return params, buffers
+
+    def member_state(self, i: int) -> dict[str, torch.Tensor]:
+        """Member ``i``'s parameters and buffers (views), as its net's ``state_dict`` names them."""
+        params, buffers = self.stacked()
+        both = {**params, **buffers}
+        return {k: both[k][i] for k in self.state_names}
+
+    def forward(
+        self, x: torch.Tensor, shared: bool, record: Sequence[str] = ()
+    ) -> tuple[torch.Tensor, dict[str, tuple[torch.Tensor, torch.Tensor]]]:
+        """Every member's logits, (members, B, classes), for ``x``: one batch for all members
+        (``shared``, (B, ...)) or one each ((members, B, ...)). ``record``: module paths whose
+        (input, output) pairs come back too, (members, ...) each (the diagnostics' sites)."""
+        # Lightning sets the modes of its modules' tree directly (and restores them after
+        # validation): the template, outside that tree, follows this module's.
+        if self.template.training != self.training:
+            self.template.train(self.training)
+        params, buffers = self.stacked()
+        member = torch.arange(self.size, device=x.device)
+        modules = dict(self.template.named_modules())
+        seen: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+
+        def hook(path):
+            def keep(module, inputs, output):
+                if isinstance(output, tuple):  # (out, weights) of an attention
+                    output = output[0]
+                seen[path] = (inputs[0].detach(), output.detach())
+
+            return keep
+
+        def one(p, b, xi, m):
+            draw = Draw(self.rngs, self.active, m)
+            for d in self._dropouts:
+                d.draw = draw
+            handles = [modules[path].register_forward_hook(hook(path)) for path in record]
+            try:
+                logits = functional_call(self.template, (p, b), (xi,))
+            finally:
+                for h in handles:
+                    h.remove()
+                for d in self._dropouts:
+                    d.draw = None
+            return logits, {path: seen[path] for path in record if path in seen}
+
+        # "same": the dropout draws happen on unbatched tensors, one member's RNG each.
+        return vmap(one, in_dims=(0, 0, None if shared else 0, 0), randomness="same")(
+            params, buffers, x, member
+        )
+
+    def member_forward(self, i: int, x: torch.Tensor) -> torch.Tensor:
+        """Member ``i`` alone, without vmap, in eval mode (no dropout draw)."""
+        self.template.eval()
+        return functional_call(self.template, self.member_state(i), (x,))
+
+
+def unbatchable(net: nn.Module, in_shape: Sequence[int]) -> str | None:
+    """Why ``net`` cannot train stacked with exactly its sequential results, or None.
+
+    A stacked forward and backward of two copies of it, on the ``meta`` device (no memory, no
+    compute), with random operations refused: an operation vmap has no batching rule for, or a
+    random one other than ``nn.Dropout``'s (which :mod:`.dropout` draws per member), raises.
+    """
+    try:
+        with torch.device("meta"):
+            nets = [copy.deepcopy(net).to("meta") for _ in range(2)]
+            params, buffers = stack_module_state(nets)
+            template = copy.deepcopy(net).to("meta")
+            replace_dropout(template)  # their draw is None here: the identity
+            template.train()
+            x = torch.zeros(2, 2, *in_shape)
+
+            def one(p, b, xi):
+                return functional_call(template, (p, b), (xi,))
+
+            out = vmap(one, randomness="error")(params, buffers, x)
+            out.sum().backward()
+    except Exception as err:  # what vmap (or meta) says it cannot do
+        return f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
+    return None
