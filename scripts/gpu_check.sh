@@ -9,8 +9,8 @@
 #      population's speed-up per job.
 #     bash scripts/gpu_check.sh
 # The same script on a CPU, small, checks it end to end (tests/test_gpu_check.py):
-#     ACCEL=cpu DATASET=digits EPOCHS=1 ACTIVATIONS=relu,tanh INITS=he,xavier SEQUENTIAL=2 \
-#       bash scripts/gpu_check.sh
+#     ACCEL=cpu GPU_JOBS=2 DATASET=digits EPOCHS=1 ACTIVATIONS=relu,tanh INITS=he,xavier \
+#       SEQUENTIAL=2 bash scripts/gpu_check.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python}
@@ -22,6 +22,7 @@ ACTIVATIONS=${ACTIVATIONS:-"glob(*)"}
 # models, or calibrate on data).
 INITS=${INITS:-"glob(*,exclude=[irnn,zero_gamma,fixup,skipinit,gpt2,t_fixup,lsuv,data_dependent,dbn])"}
 SEQUENTIAL=${SEQUENTIAL:-5}      # grid jobs run one after another, for comparison
+GPU_JOBS=${GPU_JOBS:-}           # hydra/launcher=gpus: jobs at a time (default: the GPUs)
 OUT=${OUT:-$(mktemp -d)}
 COMMON=(trainer="$ACCEL" dataset="$DATASET" trainer.progress_bar=none)
 
@@ -36,7 +37,7 @@ timed() {  # name, then the command: its wall seconds to $OUT/<name>.seconds
 
 timed single "$PYTHON" train.py "${COMMON[@]}" trainer.max_epochs=1 hydra.run.dir="$OUT/single"
 timed gpus "$PYTHON" train.py -m "${COMMON[@]}" hydra/launcher=gpus trainer.max_epochs=1 \
-  seed=0,1,2 hydra.sweep.dir="$OUT/gpus"
+  ${GPU_JOBS:+hydra.launcher.n_jobs=$GPU_JOBS} seed=0,1,2 hydra.sweep.dir="$OUT/gpus"
 timed population "$PYTHON" train.py -m "${COMMON[@]}" hydra/launcher=population \
   trainer.max_epochs="$EPOCHS" "init=$INITS" "activation=$ACTIVATIONS" hydra.sweep.dir="$OUT/population"
 # The first SEQUENTIAL jobs of the same grid (same folders), one after another.
@@ -46,11 +47,11 @@ SEQ_ACTS=$(for f in $FIRST; do tr ',' '\n' <<< "$f" | sed -n 's/^activation=//p'
 timed sequential "$PYTHON" train.py -m "${COMMON[@]}" trainer.max_epochs="$EPOCHS" \
   "init=$SEQ_INITS" "activation=${SEQ_ACTS:-relu}" hydra.sweep.dir="$OUT/sequential"
 
-"$PYTHON" - "$OUT" <<'EOF'
+"$PYTHON" - "$OUT" "$ACCEL" <<'EOF'
 import json, sys
 from pathlib import Path
 
-out = Path(sys.argv[1])
+out, accel = Path(sys.argv[1]), sys.argv[2]
 def jobs(name):
     return [json.loads(p.read_text()) for p in (out / name).glob("**/metrics.json")]
 def seconds(name):
@@ -58,10 +59,10 @@ def seconds(name):
     return end - start
 rows = []
 for name, what in [
-    ("single", "trainer=gpu, one run, 1 epoch"),
+    ("single", f"trainer={accel}, one run, 1 epoch"),
     ("gpus", "hydra/launcher=gpus, 3 jobs, 1 epoch"),
-    ("population", "hydra/launcher=population, grid"),
-    ("sequential", "the same jobs one after another"),
+    ("population", "hydra/launcher=population, the grid"),
+    ("sequential", "jobs of the grid, one after another"),
 ]:
     records = jobs(name)
     statuses = {}

@@ -10,7 +10,7 @@ import torch
 from conftest import QUICK, groups_options, make_cfg
 
 from initlab.config import build
-from initlab.errors import ConfigError
+from initlab.errors import ConfigError, NotApplicable
 from initlab.initializers import apply
 
 GROUPS = ["init", "activation", "dataset", "model", "optimizer", "trainer", "logger", "experiment"]
@@ -189,3 +189,18 @@ def test_unknown_key_is_refused(train_cmd, tmp_path):
     assert proc.returncode == 1
     assert "hiden" in proc.stderr
     assert not (tmp_path / "logs").exists()
+
+
+# The inits made for other models: on the default MLP they do not apply (a sweep over
+# init='glob(*)' skips them and lists them; a single run refuses them, exit 2).
+MADE_FOR_OTHER_MODELS = {"irnn", "zero_gamma", "fixup", "skipinit", "gpt2", "t_fixup"}
+
+
+@pytest.mark.parametrize("name", groups_options("init"))
+def test_which_inits_do_not_apply_to_the_default_mlp(name):
+    try:
+        build(make_cfg(f"init={name}"))
+    except NotApplicable as err:
+        assert name in MADE_FOR_OTHER_MODELS, err
+    else:
+        assert name not in MADE_FOR_OTHER_MODELS

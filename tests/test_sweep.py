@@ -172,6 +172,24 @@ def test_a_bad_value_anywhere_in_the_grid_starts_no_job(tmp_path):
     assert not any(tmp_path.iterdir())  # not even multirun.yaml
 
 
+def test_inits_made_for_other_models_are_skipped_and_listed_not_refused(tmp_path):
+    proc = sweep(tmp_path, "dataset=digits", "trainer.max_epochs=1", "init=he,irnn,fixup")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "2 of 3 jobs skipped: their init does not apply to their model" in proc.stdout
+    assert "init.name='irnn'" in proc.stdout and "init.name='fixup'" in proc.stdout
+    assert [p.name for p in tmp_path.iterdir() if p.is_dir()] == [
+        "dataset=digits,init=he,trainer.max_epochs=1"
+    ]
+    assert "sweep: 1 jobs: 1 completed" in proc.stdout
+
+
+def test_a_grid_where_no_init_applies_is_refused(tmp_path):
+    proc = sweep(tmp_path, "dataset=digits", "init=irnn,fixup")
+    assert proc.returncode == 2
+    assert "invalid config in 2 of 2 jobs; none started" in proc.stderr
+    assert not any(tmp_path.iterdir())
+
+
 def test_ddp_is_refused_in_a_sweep(tmp_path):
     # +trainer.strategy: trainer=ddp on a machine without a GPU is refused earlier (no GPU)
     proc = sweep(tmp_path, "dataset=digits", "+trainer.strategy=ddp", "seed=0,1")

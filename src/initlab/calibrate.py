@@ -29,7 +29,7 @@ from rich.progress import Progress
 from torch import nn
 
 from initlab import layer_order
-from initlab.errors import ConfigError
+from initlab.errors import NotApplicable
 from initlab.initializers import Initializer, layer_kind
 
 Record = dict  # one layer's report: layer, iterations, variance before/after, scale
@@ -223,7 +223,7 @@ def check(init: Initializer, net: nn.Module) -> None:
                 if method == "dbn"
                 else ("rescales", "")
             )
-            raise ConfigError(
+            raise NotApplicable(
                 "name",
                 init.name,
                 f"{verb} {kinds} layers only; {type(layer).__name__} at "

@@ -19,7 +19,14 @@ class ConfigError(ValueError):
         super().__init__(f"{key}={value!r}: {reason}")
 
     def under(self, group: str) -> ConfigError:
-        return ConfigError(f"{group}.{self.key}", self.value, self.reason)
+        return type(self)(f"{group}.{self.key}", self.value, self.reason)
+
+
+class NotApplicable(ConfigError):
+    """A valid initializer that does not apply to the chosen model (IRNN on a model without a
+    recurrent layer, Fixup on a normalized one). A single run refuses it like any bad value; a
+    sweep over every initializer skips such jobs and lists them (a grid over ``init='glob(*)'``
+    is expected to meet some)."""
 
 
 def number(key: str, value, *, positive: bool = False) -> float:

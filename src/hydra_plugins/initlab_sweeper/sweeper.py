@@ -4,7 +4,9 @@
 sweeper does, then, before any job starts:
 
 1. composes every job's config and checks it (the entry point's own ``hydra.callbacks.validate``
-   check): a bad value anywhere in the grid is reported for all bad jobs at once, exit 2;
+   check): a bad value anywhere in the grid is reported for all bad jobs at once, exit 2; a
+   job whose init does not apply to its model (``init='glob(*)'`` meets IRNN, Fixup, … on an
+   MLP) is skipped and listed, not refused (:class:`~initlab.errors.NotApplicable`);
 2. skips every job whose folder already holds a ``metrics.json`` that says ``completed`` or
    ``diverged`` for the same config (``.hydra/config.yaml``): running the same sweep again with
    the same ``hydra.sweep.dir`` resumes it (unfinished jobs resume from their checkpoints);
@@ -32,7 +34,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from initlab import folder_lock, record, signals
 from initlab.config import check_launcher
-from initlab.errors import ConfigError
+from initlab.errors import ConfigError, NotApplicable
 
 
 def _task_config(cfg: DictConfig) -> dict:
@@ -54,7 +56,16 @@ class Sweeper(BasicSweeper):
         parsed = OverridesParser.create(config_loader=loader).parse_overrides(params)
         jobs = [list(job) for batch in self.split_arguments(parsed, None) for job in batch]
         configs = [loader.load_sweep_config(self.config, job) for job in jobs]
-        self._validate(jobs, configs)
+        inapplicable = self._validate(jobs, configs)
+        if inapplicable:
+            print(
+                f"{len(inapplicable)} of {len(jobs)} jobs skipped: their init does not apply to "
+                "their model (a single run of one says why):",
+                *(f"  {' '.join(jobs[i])}: {reason}" for i, reason in inapplicable.items()),
+                sep="\n",
+            )
+            jobs = [job for i, job in enumerate(jobs) if i not in inapplicable]
+            configs = [cfg for i, cfg in enumerate(configs) if i not in inapplicable]
         if hasattr(self.launcher, "composed"):  # the population launcher: compose once, not twice
             self.launcher.composed = {
                 tuple(job): cfg for job, cfg in zip(jobs, configs, strict=True)
@@ -98,14 +109,16 @@ class Sweeper(BasicSweeper):
             sys.exit(1)
         return returns
 
-    def _validate(self, jobs: list[list[str]], configs: list[DictConfig]) -> None:
-        """Every job's config through the entry point's check; all errors, then exit 2."""
+    def _validate(self, jobs: list[list[str]], configs: list[DictConfig]) -> dict[int, str]:
+        """Every job's config through the entry point's check; all errors, then exit 2. Returns
+        the jobs whose init does not apply to their model (:class:`NotApplicable`), by index,
+        with the reason: they are skipped, unless no job is left (then they are the errors)."""
         validate = self.config.hydra.callbacks.get("validate")
         if validate is None:
-            return
+            return {}
         check = instantiate(validate).check
-        errors = []
-        for job, cfg in zip(jobs, configs, strict=True):
+        errors, inapplicable = [], {}
+        for i, (job, cfg) in enumerate(zip(jobs, configs, strict=True)):
             try:
                 check_launcher(cfg.hydra)  # n_jobs=0 (gpus, no GPU), max_batch_size
                 check(cfg)
@@ -117,6 +130,8 @@ class Sweeper(BasicSweeper):
                         "trainer=gpu hydra/launcher=gpus (one GPU per job), or run trainer=ddp "
                         "without -m",
                     )
+            except NotApplicable as err:
+                inapplicable[i] = str(err)
             except ConfigError as err:
                 errors.append(f"  {' '.join(job) or '(no overrides)'}: {err}")
             except Exception as err:  # a bug in a check: still start nothing
@@ -124,6 +139,8 @@ class Sweeper(BasicSweeper):
                     f"  {' '.join(job) or '(no overrides)'}: the check itself failed with "
                     f"{type(err).__name__}: {err} (a bug in initlab's validation)"
                 )
+        if inapplicable and len(inapplicable) == len(jobs):
+            errors = [f"  {' '.join(jobs[i])}: {reason}" for i, reason in inapplicable.items()]
         if errors:
             print(
                 f"initlab: invalid config in {len(errors)} of {len(jobs)} jobs; none started:",
@@ -132,6 +149,7 @@ class Sweeper(BasicSweeper):
                 file=sys.stderr,
             )
             sys.exit(2)
+        return inapplicable
 
     @staticmethod
     def _summary(folders: list[Path], skipped: int) -> Counter:

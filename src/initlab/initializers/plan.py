@@ -11,7 +11,7 @@ from torch import nn
 
 from initlab.blocks import Bias, Block, blocks_of
 from initlab.draw import Draw, constant_draw
-from initlab.errors import ConfigError
+from initlab.errors import ConfigError, NotApplicable
 from initlab.initializers import residual
 from initlab.initializers.initializer import Initializer
 from initlab.layer_order import ordered_blocks
@@ -66,7 +66,7 @@ def _check_applies(init: Initializer, blocks: list[Block]) -> None:
     hint = "use model=rnn (or a model with RNN/LSTM/GRU layers)"
     if init.needs_recurrent and not recurrent:
         what = "sets the hidden-to-hidden matrices of recurrent layers, and this model has none"
-        raise ConfigError("name", init.name, f"{what}: {hint}")
+        raise NotApplicable("name", init.name, f"{what}: {hint}")
     if init.recurrent_option != "same" and not recurrent:
         raise ConfigError(
             "recurrent", init.recurrent_option, f"this model has no recurrent layer: {hint}"
@@ -124,7 +124,7 @@ def plan(
     rows = []
     for k, (block, draw, zero_bias) in enumerate(zip(blocks, draws, zero_biases, strict=True), 1):
         if draw.method in SHAPED and block.layout == "bilinear":
-            raise ConfigError(
+            raise NotApplicable(
                 "name",
                 init.name,
                 f"{draw.method} needs a matrix or a convolution; {block.kind} at "

@@ -23,7 +23,7 @@ from torch import nn
 from initlab.blocks import Block, is_weight_layer
 from initlab.coverage import NORM_LAYERS
 from initlab.draw import Draw, Fans, Rule, constant_draw, scaled
-from initlab.errors import ConfigError, number
+from initlab.errors import ConfigError, NotApplicable, number
 from initlab.initializers.calibrated import Calibrated
 from initlab.initializers.registry import INITIALIZERS, register
 from initlab.initializers.rules import normal
@@ -275,11 +275,11 @@ def check(
     s = SCHEMES[scheme]
     found = [block for _, block in residual_blocks(net)]
     if s.required and not found:
-        raise ConfigError(
+        raise NotApplicable(
             "name", name, "works on residual branches, and this model has none: use model=resnet"
         )
     if s.norm == "needed" and any(last_norm(b) is None for b in found):
-        raise ConfigError(
+        raise NotApplicable(
             "name",
             name,
             "zeroes the last normalization of every residual branch, and this model's branches "
@@ -288,14 +288,14 @@ def check(
     if s.norm == "refused":
         for path, m in net.named_modules():
             if isinstance(m, NORM_LAYERS):
-                raise ConfigError(
+                raise NotApplicable(
                     "name",
                     name,
                     f"trains without normalization, and this model has {type(m).__name__} at "
                     f"{path}: use model.norm=none",
                 )
     if s.top_biases and any(not isinstance(b.branch, nn.Sequential) for b in found):
-        raise ConfigError(
+        raise NotApplicable(
             "name",
             name,
             "puts scalar biases between the layers of each "
@@ -304,7 +304,7 @@ def check(
     if s.min_depth > 1 and blocks is not None:
         for p, b in zip(places, blocks, strict=True):
             if 0 < p.depth < s.min_depth:
-                raise ConfigError(
+                raise NotApplicable(
                     "name",
                     name,
                     f"scales by L^(−1/(2m−2)), which needs m ≥ 2 weight layers in every branch; "
