@@ -170,7 +170,8 @@ def main() -> None:
         cells = [results[k][name]["metrics"] for k in ("basic", "population", "joblib")]
         acc = " | ".join(f"{c.get('test/acc') or float('nan'):.4f}" for c in cells)
         loss = " | ".join(f"{c.get('test/loss') or float('nan'):.4g}" for c in cells)
-        print(f"| {name.split(',')[0]} | {acc} | {loss} |")
+        init = next(part for part in name.split(",") if part.startswith("init="))
+        print(f"| {init} | {acc} | {loss} |")
 
 
 if __name__ == "__main__":

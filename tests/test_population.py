@@ -261,6 +261,7 @@ def test_a_population_ends_as_its_jobs_do_one_after_another(dropout_sweeps):
             folder / ".hydra" / "config.yaml"
         ).read_text()
         assert [p.name for p in (pop[name] / "checkpoints").iterdir()] == ["epoch=1-step=80.ckpt"]
+        assert "completed: train/loss=" in (pop[name] / "train.log").read_text()
 
 
 def test_each_step_loss_is_its_jobs_to_rounding(dropout_sweeps):
@@ -446,8 +447,11 @@ def test_records_say_the_population(tmp_path):
         tmp_path / "p",
         "two",
     )
+    fit = records[0]["population"].pop("fit_seconds")
+    assert records[1]["population"].pop("fit_seconds") == fit > 0
     assert [r["population"] for r in records] == [
         {"name": "two", "size": 2, "member": 0},
         {"name": "two", "size": 2, "member": 1},
     ]
+    assert all(r["fit_seconds"] == round(fit / 2, 3) for r in records)
     assert all(math.isfinite(r["metrics"]["test/acc"]) for r in records)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import time
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
@@ -134,9 +135,17 @@ class PopulationLauncher(Launcher):
             records = [None] * size
         for ret, (_, folder, _), record in zip(prepared, jobs, records, strict=True):
             ret.return_value = record
-            if record is not None:
-                shown = "  ".join(
-                    f"{k}={v:.4f}" for k, v in record["metrics"].items() if v is not None
+            if record is None:
+                continue
+            shown = "  ".join(f"{k}={v:.4f}" for k, v in record["metrics"].items() if v is not None)
+            log.info("%s: %s: %s", folder.name, record["status"], shown)
+            # The job's own log says what its run's would: how it ended, and where.
+            stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+            with open(folder / f"{ret.hydra_cfg.hydra.job.name}.log", "a") as f:
+                f.write(
+                    f"[{stamp}][{__name__}][INFO] - member {record['population']['member']} of "
+                    f"population {population.name} ({size} members)\n"
+                    f"[{stamp}][{__name__}][INFO] - {record['status']}: {shown}\n"
+                    f"[{stamp}][{__name__}][INFO] - run folder: {folder}\n"
                 )
-                log.info("%s: %s: %s", folder.name, record["status"], shown)
         return prepared

@@ -68,18 +68,23 @@ def plan(configs: list[DictConfig], folders: list[Path], max_members: int) -> li
     populations of at most ``max_members``, in the order of their first job."""
     groups: dict[str, Population] = {}
     alone: list[Population] = []
+    reasons: dict[str, str | None] = {}  # by structure: the check once per kind of net
     for i, (cfg, folder) in enumerate(zip(configs, folders, strict=True)):
         task = task_config(cfg)
         spec = build(task)
         with torch.device("meta"):
             net = spec.make_net()
-        reason = _why_alone(spec, net)
+        structure = _structure(net)
+        seen = json.dumps([structure, spec.trainer, spec.datamodule.dataset.in_shape], default=str)
+        if seen not in reasons:
+            reasons[seen] = _why_alone(spec, net)
+        reason = reasons[seen]
         if reason is not None:
             alone.append(Population([i], reason))
             continue
         resolved = OmegaConf.to_container(task, resolve=True)
         checkpoint, step = resume_point(folder, resolved)
-        key = _key(resolved, _structure(net), step if checkpoint else None)
+        key = _key(resolved, structure, step if checkpoint else None)
         groups.setdefault(key, Population()).jobs.append(i)
     populations = []
     for group in groups.values():

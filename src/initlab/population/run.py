@@ -110,7 +110,10 @@ def _run_locked(members: list[Member], population_dir: Path, name: str, devices)
             trainer.ckpt_path = None
             trainer.test(module, datamodule=data, verbose=False)
         for m in members:
-            m.record["fit_seconds"] = seconds  # the population's: they trained together
+            # Its share of the population's fit (what the report compares between jobs); the
+            # whole is in the population's entry.
+            m.record["fit_seconds"] = round(seconds / size, 3)
+            m.record["population"]["fit_seconds"] = seconds
             metrics = {**m.train_epoch_metrics(), **m.val}
             if m.active:
                 metrics.update(m.test)
