@@ -75,8 +75,10 @@ def sweep(launcher: str, inits: str, overrides: list[str]) -> tuple[float, dict]
     return wall, results
 
 
-def floor(names: list[str], overrides: list[str]) -> float:
-    """Seconds of training compute: each member's epoch in a plain loop (data loaded once)."""
+def floor(names: list[str], overrides: list[str], nudge: bool = False) -> tuple[float, dict]:
+    """Seconds of training compute: each member's epoch in a plain loop (data loaded once); and
+    each member's test accuracy. ``nudge``: one weight of each member moved by one ulp first
+    (how far rounding alone carries a job)."""
     torch.set_num_threads(os.cpu_count())
     with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
         cfgs = [compose("config", [f"init={n}", "trainer.max_epochs=1", *overrides]) for n in names]
@@ -84,11 +86,14 @@ def floor(names: list[str], overrides: list[str]) -> float:
     dm = specs[0].datamodule
     dm.setup("fit")
     x, y = dm.splits["train"]
-    total = 0.0
-    for spec in specs:
+    total, accuracy = 0.0, {}
+    for name, spec in zip(names, specs, strict=True):
         pl.seed_everything(spec.seed, verbose=False)
         net = spec.make_net()
         apply(spec.initializer, net, spec.seed, spec.datamodule.dataset.in_shape)
+        if nudge:
+            w = next(p for p in net.parameters() if p.dim() > 1).data
+            w.view(-1)[0] = torch.nextafter(w.view(-1)[0], torch.tensor(float("inf")))
         optimizer = spec.optimizer(net.parameters())
         order = EpochShuffle(len(y), spec.seed).permutation()
         start = time.perf_counter()
@@ -100,7 +105,10 @@ def floor(names: list[str], overrides: list[str]) -> float:
             optimizer.step()
         loss.item()
         total += time.perf_counter() - start
-    return total
+        with torch.no_grad():
+            xt, yt = dm.splits["test"]
+            accuracy[name] = (net(xt).argmax(1) == yt).float().mean().item()
+    return total, accuracy
 
 
 def differences(a: dict, b: dict) -> dict[str, float]:
@@ -121,6 +129,9 @@ def main() -> None:
     )
     parser.add_argument("--inits", default=None, help="comma-separated (default: closed-form)")
     parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument(
+        "--ulp", action="store_true", help="also: the floor with one weight nudged by 1 ulp"
+    )
     parser.add_argument("overrides", nargs="*", help="train.py overrides, e.g. dataset=digits")
     args = parser.parse_args()
     if args.inits:
@@ -137,12 +148,17 @@ def main() -> None:
     for r in range(args.repeats):
         for kind in kinds[r % len(kinds) :] + kinds[: r % len(kinds)]:
             if kind == "floor":
-                times[kind].append(floor(names, args.overrides))
+                seconds, accuracy = floor(names, args.overrides)
+                times[kind].append(seconds)
             else:
                 wall, results[kind] = sweep(kind, inits, args.overrides)
                 times[kind].append(wall)
             print(f"  repeat {r + 1}: {kind:10} {times[kind][-1]:7.1f} s")
     print(f"load after: {os.getloadavg()[0]:.2f}")
+    if args.ulp:  # after the timings: it is not one of them
+        _, nudged = floor(names, args.overrides, nudge=True)
+        worst = max(abs(nudged[n] - accuracy[n]) for n in names)
+        print(f"one weight 1 ulp off: test/acc moves by up to {worst:.4f} (plain loop)")
     print("| run | wall s (median) |")
     print("|---|---|")
     for kind in kinds:

@@ -297,6 +297,28 @@ def test_batch_norm_members_match(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize(
+    "model",
+    [
+        ["model=cnn", "model.batch_norm=true"],
+        ["model=resnet", "model.depth=8", "model.width=4"],
+        ["model=vit", "activation=gelu"],
+    ],
+    ids=["cnn", "resnet", "vit"],
+)
+def test_every_stackable_model_matches(tmp_path, model):
+    grid = [*DIGITS, *model, "init=he,xavier"]
+    seq, pop = sweep(tmp_path / "seq", *grid), sweep(tmp_path / "pop", *grid, launcher="population")
+    assert seq.returncode == pop.returncode == 0, pop.stderr[-3000:]
+    assert "2 jobs as 1 populations" in pop.stdout + pop.stderr
+    for name, folder in folders(tmp_path / "seq").items():
+        expected = json.loads((folder / "metrics.json").read_text())
+        got = json.loads((tmp_path / "pop" / name / "metrics.json").read_text())
+        assert_same_result(expected, got, batch_norm=model[0] != "model=vit")
+        assert_same_events(folder, tmp_path / "pop" / name)
+
+
+@pytest.mark.slow
 def test_a_diverging_member_stops_where_its_job_does_and_the_others_go_on(tmp_path):
     # N(0, 3²) weights at SGD lr 1 diverge at step 7; N(0, 0.05²) ones train.
     grid = [
