@@ -141,7 +141,8 @@ class PopulationModule(pl.LightningModule):
         first = next((m for m in self.members if m.diagnostics is not None), None)
         if first is not None:  # the same paths in every member: one structure
             paths = {module: path for path, module in first.net.named_modules()}
-            self._site_paths = [paths[s.output] for s in first.diagnostics.sites if s.output]
+            outputs = [s.output for s in first.diagnostics.sites if s.output is not None]
+            self._site_paths = [paths[module] for module in outputs]
 
     # --- training ----------------------------------------------------------------------------
 
@@ -178,11 +179,7 @@ class PopulationModule(pl.LightningModule):
         mask[active] = 1
         self._correct += correct * mask
         logging = (step + 1) % self.trainer.log_every_n_steps == 0
-        counts = (
-            correct.tolist()
-            if logging or any(not math.isfinite(values[i]) for i in active)
-            else None
-        )
+        counts = correct.tolist() if logging else None
         for i in active:
             m = self.members[i]
             m.loss_sum += values[i] * n
