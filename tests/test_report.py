@@ -200,3 +200,50 @@ def test_a_tag_at_chosen_steps_matches_the_jobs_events(sweep_dir):
         text=True,
     )
     assert bad.returncode == 2 and "steps must be integers" in bad.stderr
+
+
+def _job(sweep: Path, overrides: list[str], init: str, acc: float) -> None:
+    """A finished job's folder as a sweep leaves it (no events: the tables and rankings only)."""
+    import yaml
+
+    folder = sweep / ",".join(sorted(overrides))
+    (folder / ".hydra").mkdir(parents=True)
+    (folder / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(overrides))
+    (folder / ".hydra" / "config.yaml").write_text(yaml.safe_dump({"init": {"name": init}}))
+    metrics = {"test/acc": acc, "test/loss": 1 - acc, "val/acc": acc, "val/loss": 1 - acc}
+    record = {"status": "completed", "metrics": metrics, "fit_seconds": 1.0}
+    (folder / "metrics.json").write_text(json.dumps(record))
+
+
+def test_an_init_with_parameters_is_one_series_and_one_axis_is_ranked(tmp_path):
+    # The Udacity study as a new user runs it: six inits, then uniform on [-0.5, 0.5).
+    accs = {"zeros": 0.1, "ones": 0.1, "uniform": 0.34, "uniform_rule": 0.85, "lecun": 0.85}
+    for name, acc in {**accs, "default": 0.845}.items():
+        _job(tmp_path, [f"init={name}", "activation=relu"], name, acc)
+    _job(
+        tmp_path, ["init=uniform", "init.a=-0.5", "init.b=0.5", "activation=relu"], "uniform", 0.75
+    )
+    rows, varied, constant, _ = report(tmp_path)
+    assert varied == ["init"] and constant == {"activation": "relu"}
+    assert {r["init"] for r in rows} == {*accs, "default", "uniform(a=-0.5, b=0.5)"}
+    assert {r["init"] for r in rows[:2]} == {"lecun", "uniform_rule"}  # best first
+    assert {r["init"] for r in rows[-2:]} == {"zeros", "ones"}
+    out = tmp_path / "report"
+    for name in ("ranked_test_acc.png", "ranked_test_loss.png"):
+        assert matplotlib.image.imread(out / name).shape[0] > 100  # a real picture
+    assert not list(out.glob("heatmap_*"))
+    assert "uniform(a=-0.5, b=0.5)" in (out / "summary.md").read_text()
+
+
+def test_every_series_looks_different():
+    from initlab.report import line_panels
+
+    series = {((), f"init{i:02d}"): [{0: 1.0 + i, 1: 2.0 + i}] for i in range(23)}
+    fig = line_panels(series, "t", "step", log=False)
+    looks = [
+        (line.get_color(), line.get_marker(), line.get_linestyle())
+        for line in fig.axes[0].get_lines()
+    ]
+    assert len(looks) == 23 and len(set(looks)) == 23
+    # and the first ten differ in colour alone (no light/dark pairs of one hue)
+    assert len({color for color, _, _ in looks[:10]}) == 10

@@ -9,7 +9,10 @@ and TensorBoard events (through TensorBoard's own ``EventAccumulator``) and writ
   test and validation accuracy and loss as mean ± std over the completed seeds, with n, the
   diverged / failed / missing counts and the mean fit time; best test accuracy first;
 - ``heatmap_test_acc.png`` (and loss): the grid's two main axes (init × activation when both
-  vary), one panel per value of the other axes, diverged cells marked;
+  vary), one panel per value of the other axes, diverged cells marked; a grid with one varied
+  axis gets ``ranked_test_acc.png`` (and loss) instead, its values as bars, best first;
+- an initializer whose parameters were set (``init=uniform init.a=-0.5 init.b=0.5``) is one
+  value of the ``init`` axis, ``uniform(a=-0.5, b=0.5)``, not axes of its own;
 - ``curves_<tag>.png``: validation and training curves against step, one line per init, one
   panel per activation (per combination of the other axes), mean and a ±1 std band over seeds;
 - ``depth_<stat>.png``: step-0 activation std and gradient norm against depth (diagnostics tags);
@@ -70,9 +73,33 @@ def load(sweep: Path) -> list[Job]:
     for path in sorted(Path(sweep).glob("*/.hydra/overrides.yaml")):
         folder = path.parent.parent
         pairs = (item.split("=", 1) for item in yaml.safe_load(path.read_text()) or [])
-        overrides = {key.lstrip("+~"): value for key, value in pairs}
+        overrides = _init_label({key.lstrip("+~"): value for key, value in pairs}, folder)
         jobs.append(Job(folder, overrides, record.read(folder), record.status_of(folder)))
     return jobs
+
+
+def _init_label(overrides: dict[str, str], folder: Path) -> dict[str, str]:
+    """An initializer with parameters set on the command line is one series, labelled by them:
+    ``init=uniform init.a=-0.5 init.b=0.5`` -> ``init=uniform(a=-0.5, b=0.5)`` (not an ``init.a``
+    and an ``init.b`` axis, empty for every other init)."""
+    params = {k.removeprefix("init."): v for k, v in overrides.items() if k.startswith("init.")}
+    if not params:
+        return overrides
+    kept = {k: v for k, v in overrides.items() if not k.startswith("init.")}
+    name = kept.get("init") or _configured(folder, "init", "name") or "init"
+    kept["init"] = f"{name}({', '.join(f'{k}={v}' for k, v in sorted(params.items()))})"
+    return kept
+
+
+def _configured(folder: Path, *keys: str) -> str | None:
+    """A value of the job's composed config (``.hydra/config.yaml``), or None."""
+    try:
+        node = yaml.safe_load((folder / ".hydra" / "config.yaml").read_text())
+        for key in keys:
+            node = node[key]
+        return str(node)
+    except (OSError, KeyError, TypeError, yaml.YAMLError):
+        return None
 
 
 def axes(jobs: Sequence[Job]) -> tuple[list[str], dict[str, str]]:
@@ -165,6 +192,39 @@ def _values(rows: list[dict], key: str | None) -> list[str]:
     return sorted({r.get(key, "") for r in rows}) if key else [""]
 
 
+def ranked(rows: list[dict], axis: str, metric: str) -> Figure:
+    """A grid with one varied axis: ``metric`` per value as bars, best first, ± std over seeds;
+    values where every run diverged or none finished are listed as such."""
+    lower_is_better = metric.endswith("loss")
+    done = [r for r in rows if math.isfinite(r[f"{metric} mean"])]
+    done.sort(key=lambda r: r[f"{metric} mean"], reverse=not lower_is_better)
+    rest = [r for r in rows if not math.isfinite(r[f"{metric} mean"])]
+    labels = [r[axis] for r in done] + [r[axis] for r in rest]
+    fig = Figure(figsize=(6.4, 0.3 * len(labels) + 1.2), dpi=100)
+    ax = fig.subplots()
+    y = np.arange(len(labels))
+    means = [r[f"{metric} mean"] for r in done]
+    stds = [r[f"{metric} std"] for r in done]
+    colors = colormaps["viridis"](np.linspace(0.85, 0.2, max(1, len(done))))
+    ax.barh(y[: len(done)], means, xerr=stds, color=colors, capsize=2)
+    for i, r in enumerate(done):
+        note = _cell(r, metric) + (" (some seeds diverged)" if r["diverged"] else "")
+        ax.text(means[i], i, f" {note}", va="center", fontsize=7)
+    for i, r in enumerate(rest, start=len(done)):
+        ax.text(0, i, " diverged" if r["diverged"] else " no result", va="center", fontsize=7)
+    ax.set_yticks(y, labels, fontsize=7)
+    ax.invert_yaxis()  # the best on top
+    if lower_is_better and done and min(means) > 0 and max(means) / min(means) > 100:
+        ax.set_xscale("log")  # a diverging init's loss would flatten everyone else's
+    ax.set_xlabel(metric, fontsize=8)
+    ax.set_ylabel(axis, fontsize=8)
+    ax.tick_params(labelsize=7)
+    ax.margins(x=0.25)
+    fig.suptitle(f"{metric} by {axis}, best first (mean ± std over seeds)", fontsize=9)
+    fig.set_layout_engine("constrained")
+    return fig
+
+
 def heatmap(rows: list[dict], varied: Sequence[str], metric: str) -> Figure:
     """``metric`` means on the grid's two main axes, one panel per value of the others; cells
     where every run diverged say "diverged", cells with no result "—"."""
@@ -227,12 +287,16 @@ def line_panels(
     """One panel per panel key, one line (mean, ±1 std band) per line key."""
     panels = sorted({panel for panel, _ in series})
     lines = sorted({line for _, line in series})
-    # tab20 and four dash patterns: the same line keeps its look in every panel, 20+ lines apart
-    colors = colormaps["tab20"].colors
+    # tab10's ten distinct colours, eleven markers and four dash patterns: no two of the first
+    # 110 lines look alike (tab20 pairs a light and a dark shade of each colour: neighbours in
+    # the sorted order, such as default and lecun, were near twins), and a line keeps its look
+    # in every panel.
+    colors, markers = colormaps["tab10"].colors, "osD^vP*Xh<>"
     look = {
-        line: (colors[i % 20], ("-", "--", ":", "-.")[i // 20 % 4]) for i, line in enumerate(lines)
+        line: (colors[i % 10], ("-", "--", ":", "-.")[i // 10 % 4], markers[i % len(markers)])
+        for i, line in enumerate(lines)
     }
-    fig = Figure(figsize=(3.6 * len(panels) + 0.6, 3.2), dpi=100)
+    fig = Figure(figsize=(3.6 * len(panels) + 2.4, 3.2), dpi=100)  # + the legend's column
     axes = fig.subplots(1, len(panels), squeeze=False, sharey=True)[0]
     for ax, panel in zip(axes, panels, strict=True):
         for (p, line), runs in sorted(series.items()):
@@ -241,8 +305,10 @@ def line_panels(
             steps, mean, std = _band(runs)
             if not steps:
                 continue
-            color, dashes = look[line]
-            ax.plot(steps, mean, dashes, color=color, label=line, linewidth=1.2, marker="o", ms=2)
+            color, dashes, marker = look[line]
+            ax.plot(
+                steps, mean, dashes, color=color, label=line, linewidth=1.2, marker=marker, ms=3
+            )
             ax.fill_between(steps, mean - std, mean + std, alpha=0.2, color=color)
         ax.set_title(", ".join(panel), fontsize=8)
         ax.set_xlabel(xlabel, fontsize=8)
@@ -352,7 +418,10 @@ def report(
     write_csv(rows, out / "summary.csv")
     table = markdown(rows, varied)
     (out / "summary.md").write_text(table + "\n")
-    figures = {f"heatmap_{m.replace('/', '_')}": heatmap(rows, varied, m) for m in METRICS[:2]}
+    if len(varied) == 1:  # one axis: a ranking; two: a heatmap; more: heatmaps in panels
+        figures = {f"ranked_{m.replace('/', '_')}": ranked(rows, varied[0], m) for m in METRICS[:2]}
+    else:
+        figures = {f"heatmap_{m.replace('/', '_')}": heatmap(rows, varied, m) for m in METRICS[:2]}
     figures.update(event_figures(jobs, varied))
     for name, fig in figures.items():
         fig.savefig(out / f"{name}.png")
