@@ -477,3 +477,16 @@ def test_records_say_the_population(tmp_path):
     ]
     assert all(r["fit_seconds"] == round(fit / 2, 3) for r in records)
     assert all(math.isfinite(r["metrics"]["test/acc"]) for r in records)
+
+
+@pytest.mark.slow
+def test_dropout_while_validating_draws_each_members_masks(tmp_path):
+    grid = [*DIGITS, "trainer.max_epochs=2", "model.dropout=0.5", "val_dropout=true"]
+    grid += ["init=he,xavier", "seed=0,1"]
+    seq, pop = sweep(tmp_path / "seq", *grid), sweep(tmp_path / "pop", *grid, launcher="population")
+    assert seq.returncode == pop.returncode == 0, pop.stderr[-3000:]
+    for name, folder in folders(tmp_path / "seq").items():
+        expected = json.loads((folder / "metrics.json").read_text())
+        assert_same_result(
+            expected, json.loads((tmp_path / "pop" / name / "metrics.json").read_text())
+        )

@@ -12,7 +12,9 @@ from conftest import QUICK, make_cfg
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from initlab import record as record_lib
+from initlab.config import build
 from initlab.data import datasets
+from initlab.errors import ConfigError
 from initlab.train import run
 
 SCALARS = {"train/loss", "train/acc", "val/loss", "val/acc", "test/loss", "test/acc"}
@@ -180,3 +182,17 @@ def test_ddp_on_the_cpu_runs_into_one_folder(train_cmd, tmp_path):
     record = json.loads((run_dir / "metrics.json").read_text())
     assert record["status"] == "completed" and record["metrics"]["test/acc"] > 0.5
     assert "being written by another process" not in proc.stdout + proc.stderr
+
+
+def test_val_dropout_keeps_dropout_on_while_validating(tmp_path):
+    base = [*QUICK, "model.dropout=0.5"]
+    off = run(make_cfg(*base), tmp_path / "off", base)
+    on = run(make_cfg(*base, "val_dropout=true"), tmp_path / "on", [*base, "val_dropout=true"])
+    # the epoch trains the same; its validation, with half the units dropped, scores worse
+    assert on["metrics"]["train/loss"] == off["metrics"]["train/loss"]
+    assert on["metrics"]["val/loss"] > off["metrics"]["val/loss"]
+
+
+def test_val_dropout_must_be_a_bool():
+    with pytest.raises(ConfigError, match="val_dropout='yes'"):
+        build(make_cfg("val_dropout=yes"))

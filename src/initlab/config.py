@@ -61,6 +61,7 @@ class RunSpec:
     progress_bar: str
     logger: dict  # TensorBoardLogger keyword arguments
     diagnostics: Callable[[], Diagnostics] | None  # None: switched off
+    val_dropout: bool = False  # dropout on while validating
 
 
 def _params(cfg: DictConfig, group: str) -> tuple[str, dict]:
@@ -93,6 +94,9 @@ def build(cfg: DictConfig, *, local_devices: bool = True, local_paths: bool = Tr
         if group not in cfg:
             raise ConfigError(group, None, "missing config group")
     seed = integer("seed", cfg.get("seed"), 0, SEED_MAX)
+    val_dropout = cfg.get("val_dropout", False)
+    if not isinstance(val_dropout, bool):
+        raise ConfigError("val_dropout", val_dropout, "must be true or false")
 
     name, params = _params(cfg, "activation")
     activation = _in_group("activation", call_with, _lookup(ACTIVATIONS, name), params)
@@ -163,6 +167,7 @@ def build(cfg: DictConfig, *, local_devices: bool = True, local_paths: bool = Tr
         progress_bar,
         logger,
         _diagnostics(cfg, activation),
+        val_dropout,
     )
 
 

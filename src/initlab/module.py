@@ -134,8 +134,12 @@ class InitModule(pl.LightningModule):
         optimizer: OptimizerFactory,
         config: dict | None = None,
         in_shape: tuple[int, ...] | None = None,
+        val_dropout: bool = False,
     ):
         super().__init__()
+        # Dropout on while validating: the protocol of studies that evaluated a model still in
+        # training mode (the Udacity notebook); its masks come from the same global RNG.
+        self.val_dropout = val_dropout
         self.config = config  # the run's resolved config, kept in its checkpoints
         # One example's shape: layerK is numbered in the order a forward pass reaches the
         # layers (initlab.layer_order); None: registration order.
@@ -263,6 +267,13 @@ class InitModule(pl.LightningModule):
             "train/loss": self._loss_sum / self._seen,
             "train/acc": self._correct.item() / self._seen,
         }
+
+    def on_validation_model_eval(self) -> None:
+        super().on_validation_model_eval()
+        if self.val_dropout:
+            for m in self.net.modules():
+                if isinstance(m, nn.modules.dropout._DropoutNd):
+                    m.train()
 
     def validation_step(self, batch, batch_idx: int) -> None:
         loss, acc = self._loss_acc(batch)

@@ -110,6 +110,7 @@ def _run_locked(cfg, spec, run_dir: Path, overrides: list[str], devices, primary
             spec.optimizer,
             config,
             spec.datamodule.dataset.in_shape,
+            spec.val_dropout,
         )
         interactive = spec.progress_bar == "rich" or (
             spec.progress_bar == "auto" and sys.stdout.isatty()

@@ -265,6 +265,14 @@ class PopulationModule(pl.LightningModule):
         step = self.trainer.fit_loop.epoch_loop._batches_that_stepped
         m.logger.log_metrics({**metrics, "epoch": self.trainer.current_epoch}, step=step)
 
+    def on_validation_model_eval(self) -> None:
+        super().on_validation_model_eval()
+        self.stack.eval_dropout = self.members[0].spec.val_dropout  # a population shares it
+
+    def on_validation_model_train(self) -> None:
+        super().on_validation_model_train()
+        self.stack.eval_dropout = False
+
     def on_validation_epoch_start(self) -> None:
         self._eval_start()
 

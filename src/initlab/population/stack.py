@@ -39,6 +39,7 @@ class Stack(nn.Module):
 
     def __init__(self, nets: Sequence[nn.Module], rngs: Sequence[MemberRNG]):
         super().__init__()
+        self.eval_dropout = False  # dropout on in eval mode too (set while validating, val_dropout)
         self.size = len(nets)
         params, buffers = stack_module_state(list(nets))
         self.names = list(params)
@@ -79,6 +80,8 @@ class Stack(nn.Module):
         # validation): the template, outside that tree, follows this module's.
         if self.template.training != self.training:
             self.template.train(self.training)
+        for d in self._dropouts:
+            d.training = self.training or self.eval_dropout
         params, buffers = self.stacked()
         member = torch.arange(self.size, device=x.device)
         modules = dict(self.template.named_modules())
@@ -113,7 +116,7 @@ class Stack(nn.Module):
 
     def member_forward(self, i: int, x: torch.Tensor) -> torch.Tensor:
         """Member ``i`` alone, without vmap, in eval mode (no dropout draw)."""
-        self.template.eval()
+        self.template.eval()  # the next stacked forward sets the modes again
         return functional_call(self.template, self.member_state(i), (x,))
 
 
