@@ -57,6 +57,19 @@ def _records_table(rows: list[dict]) -> str:
     return markdown_table(keys, ([r[k] for k in keys] for r in rows))
 
 
+def initialize(
+    initializer: Initializer, net: nn.Module, seed: int, in_shape, train_x: torch.Tensor
+) -> tuple[list[LayerPlan], list[dict], float | None]:
+    """Apply ``initializer`` to ``net`` from ``seed``, then its calibration (if any) on the
+    training inputs ``train_x``: (the plan, the calibration per layer, its seconds)."""
+    init_plan = apply(initializer, net, seed, in_shape)
+    if initializer.calibration is None:
+        return init_plan, [], None
+    start = time.perf_counter()
+    calibration = calibrate(initializer, net, train_x, seed)
+    return init_plan, calibration, time.perf_counter() - start
+
+
 def write_plan(
     logger,
     initializer: Initializer,
@@ -175,14 +188,12 @@ class InitModule(pl.LightningModule):
         if self.trainer.ckpt_path:  # weights come from the checkpoint, restored after setup
             self.init_plan = []
             return
-        self.init_plan = apply(self.initializer, self.net, self.seed, self.in_shape)
-        if self.initializer.calibration is not None:
-            # The datamodule is set up before the module: its training split is on the device
-            # the model will train on, and the calibration runs there.
-            x, _ = self.trainer.datamodule.splits["train"]
-            start = time.perf_counter()
-            self.calibration = calibrate(self.initializer, self.net, x, self.seed)
-            self.calibration_seconds = time.perf_counter() - start
+        # The datamodule is set up before the module: its training split is on the device the
+        # model will train on, and a calibration runs there.
+        x, _ = self.trainer.datamodule.splits["train"]
+        self.init_plan, self.calibration, self.calibration_seconds = initialize(
+            self.initializer, self.net, self.seed, self.in_shape, x
+        )
         if self.logger is not None:
             write_plan(
                 self.logger,

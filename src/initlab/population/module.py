@@ -17,7 +17,6 @@ sequential run writes.
 from __future__ import annotations
 
 import math
-import time
 from types import SimpleNamespace
 
 import pytorch_lightning as pl
@@ -29,11 +28,9 @@ from torch import nn
 from torch.func import vmap
 
 from initlab import record as record_lib
-from initlab.calibrate import calibrate
 from initlab.config import RunSpec
 from initlab.diagnostics import Diagnostics
-from initlab.initializers import apply
-from initlab.module import CONFIG_KEY, STATE_KEY, rng_states, write_plan
+from initlab.module import CONFIG_KEY, STATE_KEY, initialize, rng_states, write_plan
 from initlab.optim import OptimizerFactory
 from initlab.population.dropout import MemberRNG
 from initlab.population.stack import Stack
@@ -115,16 +112,9 @@ class PopulationModule(pl.LightningModule):
             pl.seed_everything(m.spec.seed, workers=False, verbose=False)
             net = m.spec.make_net()
             if m.resume is None:
-                plan = apply(m.spec.initializer, net, m.spec.seed, self.in_shape)
-                calibration, seconds = [], None
-                if m.spec.initializer.calibration is not None:
-                    x, _ = self.trainer.datamodule.split(m.spec.seed, "train")
-                    start = time.perf_counter()
-                    calibration = calibrate(m.spec.initializer, net, x, m.spec.seed)
-                    seconds = time.perf_counter() - start
-                write_plan(
-                    m.logger, m.spec.initializer, m.spec.seed, net, plan, calibration, seconds
-                )
+                x, _ = self.trainer.datamodule.split(m.spec.seed, "train")
+                done = initialize(m.spec.initializer, net, m.spec.seed, self.in_shape, x)
+                write_plan(m.logger, m.spec.initializer, m.spec.seed, net, *done)
             m.net = net.to(device)
             rngs.append(MemberRNG(rng_states(device)))  # restored from a checkpoint on resume
         self.stack = Stack(nets=[m.net for m in self.members], rngs=rngs)
@@ -165,7 +155,7 @@ class PopulationModule(pl.LightningModule):
         for i in due:  # the member's net holds its weights before the step
             self.members[i].net.load_state_dict(self.stack.member_state(i))
             self.members[i].diagnostics.begin(step, hooks=False)
-        logits, seen = self.stack(x, shared, self._site_paths if due else ())
+        logits, seen = self.stack(x, shared, self._active(), self._site_paths if due else ())
         losses, correct = _losses(logits, y, shared)
         optimizer = self.optimizers()
         optimizer.zero_grad()
@@ -175,9 +165,9 @@ class PopulationModule(pl.LightningModule):
         optimizer.step()
         values = losses.tolist()  # one read from the device
         n = y.shape[-1]
-        mask = torch.zeros(len(self.members), dtype=torch.long, device=correct.device)
-        mask[active] = 1
-        self._correct += correct * mask
+        # A diverged member's count froze at its divergence (Member.correct): its row here
+        # goes on counting, unread.
+        self._correct += correct
         logging = (step + 1) % self.trainer.log_every_n_steps == 0
         counts = correct.tolist() if logging else None
         for i in active:
@@ -194,6 +184,9 @@ class PopulationModule(pl.LightningModule):
                 self._diverge(i, step, values[i])
         if not any(m.active for m in self.members):
             self.trainer.should_stop = True
+
+    def _active(self) -> list[bool]:
+        return [m.active for m in self.members]
 
     def _member_diagnostics(self, i: int, seen: dict) -> None:
         """Member i's activations (from the stacked forward) and gradients, for its callback."""
@@ -216,7 +209,6 @@ class PopulationModule(pl.LightningModule):
         print(
             f"Loss became {loss} at step {step}: {m.run_dir} diverged; it stops, the others go on."
         )
-        self.stack.active[i] = False
         x, y = self.trainer.datamodule.split(m.spec.seed, "val")
         loss_sum = acc_sum = torch.zeros((), device=self.device)
         with torch.no_grad():
@@ -244,7 +236,7 @@ class PopulationModule(pl.LightningModule):
     def _eval_step(self, batch) -> None:
         x, y = batch
         shared = x.dim() == len(self.in_shape) + 1
-        logits, _ = self.stack(x, shared)
+        logits, _ = self.stack(x, shared, self._active())
         losses, correct = _losses(logits, y, shared)
         n = y.shape[-1]
         loss_sum, acc_sum, seen = self._eval

@@ -32,7 +32,6 @@ def run(
     jobs: list[tuple[DictConfig, Path, list[str]]],
     population_dir: Path,
     name: str,
-    devices: list[int] | None = None,
 ) -> list[dict | None]:
     """Train and test ``jobs`` (config, run folder, overrides) as one population named ``name``;
     ``population_dir`` holds what belongs to the population alone (a resume's stacked
@@ -54,16 +53,14 @@ def run(
                 continue
             kept.append(m)
         if kept:
-            _run_locked(kept, Path(population_dir), name, devices)
+            _run_locked(kept, Path(population_dir), name)
     return [m.record if m in kept else None for m in members]
 
 
-def _run_locked(members: list[Member], population_dir: Path, name: str, devices) -> None:
+def _run_locked(members: list[Member], population_dir: Path, name: str) -> None:
     size = len(members)
-    resumes = []
     for i, m in enumerate(members):
         m.resume, m.purge_step = resume_point(Path(m.run_dir), m.config)
-        resumes.append(m.resume)
         m.record["population"] = {"name": name, "size": size, "member": i}
         record_lib.write(m.run_dir, m.record)
         m.logger = TensorBoardLogger(
@@ -85,11 +82,7 @@ def _run_locked(members: list[Member], population_dir: Path, name: str, devices)
         )
         population_dir.mkdir(parents=True, exist_ok=True)
         trainer = pl.Trainer(
-            **{
-                **spec.trainer,
-                "enable_checkpointing": False,
-                **({"devices": devices} if devices else {}),
-            },
+            **{**spec.trainer, "enable_checkpointing": False},  # MemberCheckpoints instead
             logger=False,  # each member writes to its own
             callbacks=[
                 *([MemberCheckpoints()] if checkpoints else []),
@@ -100,7 +93,8 @@ def _run_locked(members: list[Member], population_dir: Path, name: str, devices)
             default_root_dir=population_dir,
             plugins=[SLURMEnvironment(auto_requeue=False)] if signals.under_submitit() else None,
         )
-        if any(resumes):
+        if members[0].resume:  # grouped by resume step: all resume, or none
+            resumes = [m.resume for m in members]
             trainer.ckpt_path = _stacked_resume(module, resumes, population_dir)
             log.info("resuming population %s from step %s", name, members[0].purge_step)
         start = time.perf_counter()

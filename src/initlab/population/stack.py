@@ -56,7 +56,6 @@ class Stack(nn.Module):
         # Not a submodule: its (meta) tensors stay out of state_dict, .to() and the optimizer.
         self.__dict__["template"] = template
         self.rngs = list(rngs)
-        self.active = [True] * self.size
 
     def stacked(self) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
         """(parameters, buffers) by the net's own names, (members, *shape) each."""
@@ -71,10 +70,11 @@ class Stack(nn.Module):
         return {k: both[k][i] for k in self.state_names}
 
     def forward(
-        self, x: torch.Tensor, shared: bool, record: Sequence[str] = ()
+        self, x: torch.Tensor, shared: bool, active: Sequence[bool], record: Sequence[str] = ()
     ) -> tuple[torch.Tensor, dict[str, tuple[torch.Tensor, torch.Tensor]]]:
         """Every member's logits, (members, B, classes), for ``x``: one batch for all members
-        (``shared``, (B, ...)) or one each ((members, B, ...)). ``record``: module paths whose
+        (``shared``, (B, ...)) or one each ((members, B, ...)). ``active``: per member, whether
+        it still trains (a diverged one draws no dropout noise). ``record``: module paths whose
         (input, output) pairs come back too, (members, ...) each (the diagnostics' sites)."""
         # Lightning sets the modes of its modules' tree directly (and restores them after
         # validation): the template, outside that tree, follows this module's.
@@ -96,7 +96,7 @@ class Stack(nn.Module):
             return keep
 
         def one(p, b, xi, m):
-            draw = Draw(self.rngs, self.active, m)
+            draw = Draw(self.rngs, active, m)
             for d in self._dropouts:
                 d.draw = draw
             handles = [modules[path].register_forward_hook(hook(path)) for path in record]
