@@ -50,35 +50,4 @@ SEQ_ACTS=$(for f in $FIRST; do tr ',' '\n' <<< "$f" | sed -n 's/^activation=//p'
 timed sequential "$PYTHON" train.py -m "${COMMON[@]}" trainer.max_epochs="$EPOCHS" \
   "init=$SEQ_INITS" "activation=${SEQ_ACTS:-relu}" "${GRID[@]}" hydra.sweep.dir="$OUT/sequential"
 
-"$PYTHON" - "$OUT" "$ACCEL" <<'EOF'
-import json, sys
-from pathlib import Path
-
-out, accel = Path(sys.argv[1]), sys.argv[2]
-def jobs(name):
-    return [json.loads(p.read_text()) for p in (out / name).glob("**/metrics.json")]
-def seconds(name):
-    start, end = map(float, (out / f"{name}.seconds").read_text().split())
-    return end - start
-rows = []
-for name, what in [
-    ("single", f"trainer={accel}, one run, 1 epoch"),
-    ("gpus", "hydra/launcher=gpus, 3 jobs, 1 epoch"),
-    ("population", "hydra/launcher=population, the grid"),
-    ("sequential", "jobs of the grid, one after another"),
-]:
-    records = jobs(name)
-    statuses = {}
-    for r in records:
-        statuses[r["status"]] = statuses.get(r["status"], 0) + 1
-    status = ", ".join(f"{n} {s}" for s, n in sorted(statuses.items()))
-    wall = seconds(name)
-    rows.append((what, len(records), status, wall, len(records) / wall))
-print("| check | jobs | statuses | wall s | jobs/s |")
-print("|---|---|---|---|---|")
-for what, n, status, wall, rate in rows:
-    print(f"| {what} | {n} | {status} | {wall:.1f} | {rate:.3f} |")
-population, sequential = rows[2][4], rows[3][4]
-print(f"population throughput / sequential: {population / sequential:.1f}x (target >= 20x on a GPU)")
-print(f"population grid wall: {rows[2][3]:.1f} s (target <= 120 s on a GPU)")
-EOF
+"$PYTHON" scripts/gpu_check_table.py "$OUT" "$ACCEL"
