@@ -1,6 +1,6 @@
-"""The GPU check's table (scripts/gpu_check.sh), from the folder it wrote: one row per check that
-finished; a check that did not finish (killed by a time limit, failed) is named as such, so a cut-off
-run still reports what it measured.
+"""The GPU check's table (scripts/gpu_check.sh), from the folder it wrote: one row per check
+that finished; a check that did not finish (killed by a time limit, failed) is named as such,
+so a cut-off run still reports what it measured.
 
     python scripts/gpu_check_table.py OUT [gpu|cpu]
 """

@@ -73,6 +73,7 @@ FUNCTIONAL = {
     "tanh": lambda x, p: torch.tanh(x),
     "sigmoid": lambda x, p: torch.sigmoid(x),
     "softplus": lambda x, p: F.softplus(x),
+    "softsign": lambda x, p: F.softsign(x),
     "identity": lambda x, p: x,
 }
 
@@ -120,6 +121,7 @@ SCALAR = {
     "tanh": math.tanh,
     "sigmoid": special.expit,
     "softplus": lambda x: max(x, 0.0) + math.log1p(math.exp(-abs(x))),
+    "softsign": lambda x: x / (1 + abs(x)),
     "identity": lambda x: x,
 }
 
@@ -310,6 +312,7 @@ SATURATION = {
     "tanh": ([2.7, -3.0, 10.0], [2.6, -2.0, 0.0]),  # |tanh| > 0.99 from |x| > 2.647
     "sigmoid": ([-4.7, 4.7, 10.0], [-4.5, 0.0, 4.5]),  # σ(4.595) = 0.99
     "softplus": ([-4.7, -10.0], [-4.5, 0.0, 3.0]),  # softplus(-4.6) = 0.01
+    "softsign": ([6.2, -6.2, 100.0], [6.0, -6.0, 0.0]),  # |softsign| > 0.859 from |x| > 6.07
     "identity": ([], [-100.0, 0.0, 100.0]),
 }
 

@@ -24,8 +24,8 @@ sigmoid     1.848                1           torch has no derivation; sigmoid's 
                                              centred at 1/2, so E[f²] = 0.293
 ==========  ===================  ==========  ============================================
 
-Others: elu 1.245, gelu 1.534, silu 1.677, softplus 1.042. Pass ``init.gain=<number>`` for
-torch's value.
+Others: elu 1.245, gelu 1.534, silu 1.677, softplus 1.042, softsign 2.338. Pass
+``init.gain=<number>`` for torch's value.
 
 Each activation also says when a unit is *saturated*: its output sits where the activation is
 flat, so almost no gradient flows back through it. From the input x and output a of the
@@ -36,6 +36,9 @@ relu            a == 0 exactly (a dead unit for this input)
 leaky_relu      a == 0 exactly: only at x = 0, its units never die
 tanh            |a| > 0.99
 sigmoid         a < 0.01 or a > 0.99
+softsign        |a| > 1 − √0.02 ≈ 0.859 (|x| > 6.07): its slope (1 − |a|)² below 0.02, where
+                tanh's is at |a| = 0.99 (softsign reaches its asymptotes polynomially, not
+                exponentially: Glorot & Bengio, 2010)
 elu             a < −0.99, within 0.01 of its floor −1
 selu            a < −0.99·λα, within 1% of its floor −λα ≈ −1.758
 softplus        a < 0.01, within 0.01 of its floor 0
@@ -158,6 +161,20 @@ def sigmoid() -> Activation:
         nn.Sigmoid,
         variance_preserving_gain(nn.Sigmoid),
         lambda x, a: (a < 0.01) | (a > 0.99),
+    )
+
+
+# softsign's slope (1 − |a|)² is below 0.02 (tanh's at |a| = 0.99) from |a| > 1 − √0.02.
+SOFTSIGN_SATURATED = 1 - math.sqrt(0.02)
+
+
+@ACTIVATIONS.register
+def softsign() -> Activation:
+    return Activation(
+        "softsign",
+        nn.Softsign,
+        variance_preserving_gain(nn.Softsign),
+        lambda x, a: a.abs() > SOFTSIGN_SATURATED,
     )
 
 
