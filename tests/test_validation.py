@@ -41,6 +41,11 @@ def hydra_cfg(*overrides: str):
             "97",
         ),
         (["dataset.val_size=60000"], "dataset.val_size", "60000"),  # fashion_mnist
+        (["dataset.train_size=0"], "dataset.train_size", "0"),
+        (["dataset.train_size=many"], "dataset.train_size", "'many'"),
+        # digits: 1797 - 360 test - 180 validation = 1257 left to train on
+        (["dataset=digits", "dataset.train_size=1258"], "dataset.train_size", "1258"),
+        (["dataset.train_size=55001"], "dataset.train_size", "55001"),  # fashion_mnist
         (["dataset=mnist", "dataset.val_size=60000"], "dataset.val_size", "60000"),
         (["dataset=cifar10", "model=cnn", "dataset.val_size=50000"], "dataset.val_size", "50000"),
         (

@@ -37,7 +37,7 @@ from initlab.registry import Registry
 from initlab.trainer_args import check_trainer
 
 GROUPS = ("init", "activation", "dataset", "model", "optimizer", "trainer", "logger")
-DATAMODULE_KEYS = ("batch_size", "eval_batch_size", "val_size", "normalize")
+DATAMODULE_KEYS = ("batch_size", "eval_batch_size", "val_size", "train_size", "normalize")
 PROGRESS_BARS = ("auto", "rich", "none")
 LOGGERS = ("tensorboard",)
 SEED_MAX = 2**32 - 1  # numpy's (and so Lightning's seed_everything's) largest seed
@@ -113,6 +113,14 @@ def build(cfg: DictConfig, *, local_devices: bool = True, local_paths: bool = Tr
             datamodule.val_size,
             f"must be < the {dataset.n_train} training examples of dataset={name}",
         )
+    left = dataset.n_train and dataset.n_train - datamodule.val_size
+    if left and datamodule.train_size is not None and datamodule.train_size > left:
+        raise ConfigError(
+            "dataset.train_size",
+            datamodule.train_size,
+            f"must be ≤ the {left} training examples of dataset={name} left after "
+            f"dataset.val_size={datamodule.val_size}",
+        )
 
     name, params = _params(cfg, "init")
     initializer = _in_group(
@@ -145,6 +153,8 @@ def build(cfg: DictConfig, *, local_devices: bool = True, local_paths: bool = Tr
             "trainer.progress_bar", progress_bar, f"must be one of {', '.join(PROGRESS_BARS)}"
         )
     n_train = dataset.n_train and dataset.n_train - datamodule.val_size
+    if n_train and datamodule.train_size is not None:
+        n_train = datamodule.train_size
     batches = {  # per epoch, where the dataset's size is known without reading it
         "train": n_train and math.ceil(n_train / datamodule.batch_size),
         "val": math.ceil(datamodule.val_size / datamodule.eval_batch_size),

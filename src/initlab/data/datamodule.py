@@ -16,7 +16,9 @@ class TensorDataModule(pl.LightningDataModule):
     """Train/val/test tensors from a :class:`Dataset`.
 
     The training set is split into train and ``val_size`` validation examples by a permutation
-    seeded by ``seed``; the test set gives the final metrics. ``normalize="standardize"`` maps
+    seeded by ``seed``; ``train_size`` keeps only the first that many training examples, in the
+    data set's own order (Deep Learning from Scratch's ``x_train[:1000]``; None: all of them).
+    The test set gives the final metrics. ``normalize="standardize"`` maps
     inputs to zero mean, unit variance per channel using the training split's statistics (the
     unit-variance input the initializers' derivations assume); ``"none"`` keeps [0, 1] pixels.
     """
@@ -29,12 +31,14 @@ class TensorDataModule(pl.LightningDataModule):
         val_size: int = 5000,
         normalize: str = "standardize",
         seed: int = 0,
+        train_size: int | None = None,
     ):
         super().__init__()
         self.dataset = dataset
         self.batch_size = positive_int("batch_size", batch_size)
         self.eval_batch_size = positive_int("eval_batch_size", eval_batch_size)
         self.val_size = positive_int("val_size", val_size)
+        self.train_size = None if train_size is None else positive_int("train_size", train_size)
         if normalize not in NORMALIZATIONS:
             raise ConfigError("normalize", normalize, f"must be one of {', '.join(NORMALIZATIONS)}")
         self.normalize, self.seed = normalize, seed
@@ -48,8 +52,17 @@ class TensorDataModule(pl.LightningDataModule):
             raise ConfigError(
                 "dataset.val_size", self.val_size, f"must be < the {len(ytr)} training examples"
             )
+        left = len(ytr) - self.val_size
+        if self.train_size is not None and self.train_size > left:
+            raise ConfigError(
+                "dataset.train_size",
+                self.train_size,
+                f"must be ≤ the {left} training examples left after dataset.val_size",
+            )
         perm = torch.randperm(len(ytr), generator=torch.Generator().manual_seed(self.seed))
         val, train = perm[: self.val_size], perm[self.val_size :]
+        if self.train_size is not None:
+            train = train.sort().values[: self.train_size]
         splits = {
             "train": (xtr[train], ytr[train]),
             "val": (xtr[val], ytr[val]),
