@@ -1,15 +1,23 @@
-"""The reproductions' checking: a band's verdict, each check read from a sweep's own results,
-and the page regenerated the same from the same results."""
+"""The reproductions: a band's verdict, each check read from results (final metrics, a curve at
+a step, a probe's layer, a difference paired by seed), the page regenerated the same from the
+same results, and `--quick` end to end (its verdicts, its page and figures)."""
 
 from __future__ import annotations
 
 import json
+import math
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import yaml
+from conftest import REPO, groups_options
+from torch.utils.tensorboard import SummaryWriter
 
-from initlab.reproduce import REPRODUCTIONS, page, results, table, verdict
+from initlab.reproduce import page, sweep_samples, table
+from initlab.reproduction import Check, Reproduction, Sample, check_rows, measure, verdict
+from initlab.reproductions import REPRODUCTIONS
 
 
 @pytest.mark.parametrize(
@@ -28,13 +36,20 @@ def test_a_band_says_whether_a_result_matches(value, expected):
     assert verdict(value, None) == ("no result" if value != value else "reported")
 
 
-def _job(sweep: Path, overrides: list[str], init: str, acc: float) -> None:
+def test_an_open_band_checks_one_side():
+    assert verdict(0.001, (0.0, math.inf)) == "matches"
+    assert verdict(-0.001, (0.0, math.inf)) == "does not match"
+    assert verdict(math.inf, (2.0, math.inf)) == "matches"  # never reached: longer than any
+    assert verdict(math.inf, (0.0, 1.5)) == "does not match"
+
+
+def _job(sweep: Path, overrides: list[str], init: str, metrics: dict, status="completed") -> Path:
     folder = sweep / ",".join(sorted(overrides))
     (folder / ".hydra").mkdir(parents=True)
     (folder / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(overrides))
     (folder / ".hydra" / "config.yaml").write_text(yaml.safe_dump({"init": {"name": init}}))
-    metrics = {"test/acc": acc, "test/loss": 1.0, "val/acc": acc, "val/loss": 1.0}
-    (folder / "metrics.json").write_text(json.dumps({"status": "completed", "metrics": metrics}))
+    (folder / "metrics.json").write_text(json.dumps({"status": status, "metrics": metrics}))
+    return folder
 
 
 def udacity_like(sweep: Path, accs: dict[str, list[float]]) -> None:
@@ -43,7 +58,8 @@ def udacity_like(sweep: Path, accs: dict[str, list[float]]) -> None:
             extra = (
                 ["init=uniform", "init.a=-0.5", "init.b=0.5"] if "(" in init else [f"init={init}"]
             )
-            _job(sweep, ["experiment=udacity", *extra, f"seed={seed}"], init.split("(")[0], acc)
+            overrides = ["experiment=udacity", *extra, f"seed={seed}"]
+            _job(sweep, overrides, init.split("(")[0], {"val/acc": acc, "test/acc": acc})
 
 
 def test_each_check_reads_its_grid_point_and_the_page_is_deterministic(tmp_path):
@@ -51,7 +67,7 @@ def test_each_check_reads_its_grid_point_and_the_page_is_deterministic(tmp_path)
     accs = {c.point["init"]: [sum(c.band) / 2] * 3 for c in rep.checks}
     accs["lecun"] = [0.80, 0.81, 0.82]  # outside its band
     udacity_like(tmp_path, accs)
-    rows = results(rep, tmp_path)
+    rows = check_rows(rep, sweep_samples(tmp_path))
     assert [r["check"] for r in rows] == [c.label for c in rep.checks]
     by_check = {r["check"]: r for r in rows}
     assert by_check["N(0, 1/n)"]["verdict"] == "does not match"
@@ -59,24 +75,128 @@ def test_each_check_reads_its_grid_point_and_the_page_is_deterministic(tmp_path)
     assert by_check["N(0, 1/n)"]["std"] == pytest.approx(0.01)
     assert by_check["N(0, 1/n)"]["n"] == 3
     assert all(r["verdict"] == "matches" for r in rows if r["check"] != "N(0, 1/n)")
-    assert page([rep], rows) == page([rep], [dict(r) for r in rows])
-    assert "| udacity | N(0, 1/n) | val/acc | 85.2% |" in table(rows)
+    shown = {"udacity": ["udacity_curves_val_acc.png"]}
+    again = check_rows(rep, sweep_samples(tmp_path))
+    assert page([rep], rows, shown) == page([rep], again, shown)
+    assert "| udacity | N(0, 1/n) | val/acc | 85.2% | 0.837 – 0.867 | 0.81 ± 0.01 (n=3) |" in (
+        table(rows)
+    )
+    assert "![udacity_curves_val_acc.png](reproductions/udacity_curves_val_acc.png)" in page(
+        [rep], rows, shown
+    )
 
 
-def test_a_missing_grid_point_is_no_result(tmp_path):
+def test_a_missing_grid_point_is_no_result_and_unfinished_runs_are_left_out(tmp_path):
     rep = REPRODUCTIONS["udacity"]
     udacity_like(tmp_path, {"zeros": [0.1, 0.1, 0.1], "ones": [0.1, 0.1, 0.1]})
-    rows = {r["check"]: r for r in results(rep, tmp_path)}
+    _job(tmp_path, ["experiment=udacity", "init=default", "seed=0"], "default", {}, "running")
+    diverged = {"val/acc": 0.2}  # what it had when its loss became NaN: a result
+    _job(tmp_path, ["experiment=udacity", "init=lecun", "seed=0"], "lecun", diverged, "diverged")
+    rows = {r["check"]: r for r in check_rows(rep, sweep_samples(tmp_path))}
     assert rows["all zeros"]["verdict"] == "matches"
     assert rows["PyTorch default"]["verdict"] == "no result"
+    assert rows["PyTorch default"]["n"] == 0
+    assert (rows["N(0, 1/n)"]["mean"], rows["N(0, 1/n)"]["verdict"]) == (0.2, "does not match")
 
 
-def test_every_reproduction_names_real_configs():
-    from conftest import groups_options
+def _sample(seed: int, value: float, **labels) -> Sample:
+    return Sample({**labels, "seed": str(seed)}, lambda metric: value)
 
+
+def test_a_difference_is_paired_by_seed():
+    check = Check("x", {"init": "lecun"}, "m", "", (0.0, math.inf), "", minus={"init": "he"})
+    samples = [
+        _sample(0, 1.0, init="lecun"),
+        _sample(1, 1.5, init="lecun"),
+        _sample(2, 9.0, init="lecun"),  # its pair is missing: left out
+        _sample(0, 0.5, init="he"),
+        _sample(1, 0.5, init="he"),
+    ]
+    mean, std, n = measure(check, samples)
+    assert (mean, n) == (pytest.approx(0.75), 2)
+    assert std == pytest.approx(math.sqrt(0.125))
+    below = [_sample(0, 0.2, init="lecun"), _sample(0, 0.5, init="he")]
+    assert check_rows(Reproduction("r", "", "", "", [check]), below)[0]["verdict"] == (
+        "does not match"
+    )
+
+
+def test_a_ratio_is_paired_by_seed():
+    check = Check("x", {"depth": "32"}, "m", "", (0.0, 1.5), "", over={"depth": "2"})
+    samples = [
+        _sample(0, 300.0, depth="32"),
+        _sample(1, 500.0, depth="32"),
+        _sample(2, 100.0, depth="32"),  # its pair reached nothing (0 steps): left out
+        _sample(0, 200.0, depth="2"),
+        _sample(1, 250.0, depth="2"),
+        _sample(2, 0.0, depth="2"),
+    ]
+    mean, _, n = measure(check, samples)
+    assert (mean, n) == (pytest.approx(1.75), 2)
+    never = [_sample(0, math.inf, depth="32"), _sample(0, 200.0, depth="2")]
+    assert measure(check, never)[0] == math.inf
+    assert check_rows(Reproduction("r", "", "", "", [check]), never)[0]["verdict"] == (
+        "does not match"
+    )
+
+
+def test_a_curve_is_read_at_its_step_from_the_jobs_events(tmp_path):
+    folder = _job(tmp_path, ["init=he", "seed=0"], "he", {"val/acc": 0.5})
+    with SummaryWriter(str(folder)) as writer:
+        for step, loss in [(99, 2.0), (199, 1.5), (499, 0.4)]:
+            writer.add_scalar("train/loss", loss, step)
+    (sample,) = sweep_samples(tmp_path)
+    assert sample.value("train/loss@499") == pytest.approx(0.4)
+    assert sample.value("train/loss@199") == pytest.approx(1.5)
+    assert math.isnan(sample.value("train/loss@500"))  # not logged there
+    assert sample.value("train/loss<=1.5") == 199  # the first logged step at or below
+    assert sample.value("train/loss<=0.3") == math.inf  # never
+    assert sample.value("val/acc") == 0.5
+
+
+def test_every_reproduction_names_real_configs_and_sound_bands():
     experiments = groups_options("experiment")
+    assert {n for n, r in REPRODUCTIONS.items() if r.quick}  # --quick has something to run
     for rep in REPRODUCTIONS.values():
-        for overrides in rep.sweeps:
+        assert rep.sweeps or rep.probes, rep.name
+        for overrides in [*rep.sweeps, *rep.probes]:
             named = [o.split("=", 1)[1] for o in overrides if o.startswith("experiment=")]
             assert named and all(n in experiments for n in named), rep.name
-        assert all(c.band is None or c.band[0] < c.band[1] for c in rep.checks)
+        assert rep.checks and all(c.band is None or c.band[0] < c.band[1] for c in rep.checks)
+        assert all(c.why and c.published for c in rep.checks), rep.name
+
+
+def reproduce(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "initlab.reproduce", *args],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=600,
+    )
+
+
+def test_an_unknown_name_exits_2_and_names_the_choices(tmp_path):
+    proc = reproduce("nope", "--out", str(tmp_path))
+    assert proc.returncode == 2
+    assert "unknown reproduction 'nope'" in proc.stderr and "udacity" in proc.stderr
+    assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.slow
+def test_quick_runs_checks_and_writes_its_page_and_figures(tmp_path):
+    proc = reproduce("--quick", "--out", str(tmp_path))
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    quick = [n for n, r in REPRODUCTIONS.items() if r.quick]
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("| ")][2:]
+    verdicts = {line.split("|")[7].strip() for line in lines}
+    assert verdicts <= {"matches", "reported"} and "matches" in verdicts
+    assert {line.split("|")[1].strip() for line in lines} == set(quick)
+    text = (tmp_path / "reproductions.md").read_text()
+    for name in quick:
+        assert f"(`{name}`)" in text
+    pictures = [line.split("](")[1].rstrip(")") for line in text.splitlines() if "![" in line]
+    assert pictures and all((tmp_path / p).stat().st_size > 5000 for p in pictures)
+    # A rerun skips the finished jobs and writes the same page.
+    again = reproduce("--quick", "--out", str(tmp_path))
+    assert again.returncode == 0 and (tmp_path / "reproductions.md").read_text() == text

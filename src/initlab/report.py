@@ -261,7 +261,7 @@ def heatmap(rows: list[dict], varied: Sequence[str], metric: str) -> Figure:
     return fig
 
 
-def _scalars(job: Job, tags: Sequence[str]) -> dict[str, dict[int, float]]:
+def scalars(job: Job, tags: Sequence[str]) -> dict[str, dict[int, float]]:
     """{tag: {step: value}} from the job's event files (the tags it has)."""
     acc = EventAccumulator(
         str(job.folder), size_guidance={"scalars": 0, "histograms": 1, "images": 1}
@@ -343,13 +343,13 @@ def event_figures(jobs: Sequence[Job], varied: Sequence[str]) -> dict[str, Figur
     for job in jobs:
         if job.status not in record.FINISHED:
             continue
-        scalars = _scalars(job, [*CURVES, *depth_tags])
+        logged = scalars(job, [*CURVES, *depth_tags])
         for tag in CURVES:
-            if tag in scalars:
-                curves[tag][keys(job)].append(scalars[tag])
+            if tag in logged:
+                curves[tag][keys(job)].append(logged[tag])
         for stat, pattern in DEPTH.items():  # {layer: value at step 0}
             at_0 = {
-                k: scalars[pattern.format(k)].get(0) for k in layers if pattern.format(k) in scalars
+                k: logged[pattern.format(k)].get(0) for k in layers if pattern.format(k) in logged
             }
             if at_0 and None not in at_0.values():
                 depth[stat][keys(job)].append(at_0)
@@ -381,7 +381,7 @@ def at_steps(
     of ``steps`` (``None``: the steps every completed job logged), and n."""
     rows = []
     for point, members in _groups(jobs, varied).items():
-        series = [_scalars(j, [tag]).get(tag, {}) for j in members if j.status == "completed"]
+        series = [scalars(j, [tag]).get(tag, {}) for j in members if j.status == "completed"]
         rows.append((point, series))
     if steps is None:
         logged = [set(s) for _, series in rows for s in series]

@@ -1,13 +1,12 @@
 """The literature as experiments, checked against the published numbers.
 
-``python -m initlab.reproduce [NAME ...]`` runs each named reproduction (all by default): its
-sweeps (``experiment=`` configs, through the population launcher), then each of its checks, a
-published figure with the band the measured mean over seeds must fall in, and why the band is
-that wide (the seed spread measured over ≥ 3 seeds, and the protocol differences). It prints a
-table (reproduction | published | ours, mean ± std over seeds | verdict), writes
-``docs/reproductions.md``, and exits 1 when a result leaves its band. A band is set from the
-source and the measured spread, never widened until a result passes: a result that does not
-match is reported as not matching.
+``python -m initlab.reproduce [NAME ...]`` runs each named reproduction (all by default;
+``--quick``: the ones that fit the test suite): its sweeps (``experiment=`` configs, through
+the population launcher) or its probes (the untrained net, ``initlab.probe``, seeds 0-2), then
+each of its checks (:mod:`initlab.reproduction`). It prints a table (reproduction | published |
+ours, mean ± std over seeds | verdict), writes ``docs/reproductions.md`` and its figures
+(``docs/reproductions/``), and exits 1 when a result leaves its band. A rerun skips the jobs
+that finished, so it rewrites the page from the same results, the same.
 
 Each reference says where its number comes from (paper table or figure, notebook output) and
 the published protocol; where the published data set needs a download (MNIST, CIFAR-10), the
@@ -21,129 +20,24 @@ import math
 import shutil
 import subprocess
 import sys
-from dataclasses import dataclass, field
+import time
+from collections import defaultdict
 from pathlib import Path
 
-from initlab.report import axes, load, report, summarize
+import yaml
+from hydra import compose, initialize_config_dir
+from matplotlib.figure import Figure
+
+from initlab import probe as probe_lib
+from initlab.report import line_panels, load, report, scalars
+from initlab.reproduction import Reproduction, Sample, check_rows
+from initlab.reproductions import REPRODUCTIONS
 from initlab.tables import markdown_table
+from initlab.train import CONF_DIR
 
 REPO = Path(__file__).resolve().parents[2]
 DOCS = REPO / "docs" / "reproductions.md"
-# The report's figures each reproduction's page shows, copied next to it (small PNGs).
-FIGURES = ("curves_val_acc", "curves_train_loss")
-
-
-@dataclass(frozen=True)
-class Check:
-    """One published figure: the grid point it is about, the metric, the number as the source
-    prints it, the band the measured mean must fall in, and why the band is that wide."""
-
-    label: str
-    point: dict[str, str]  # the report's axis values of the grid point, e.g. {"init": "zeros"}
-    metric: str  # a metrics.json key, e.g. "val/acc"
-    published: str
-    band: tuple[float, float] | None  # None: reported, not checked (another protocol)
-    why: str
-
-
-@dataclass(frozen=True)
-class Reproduction:
-    name: str
-    title: str
-    source: str  # where the numbers are printed
-    protocol: str  # the published setup, and how this one differs
-    sweeps: list[list[str]]  # the train.py -m overrides of each command (one sweep folder)
-    checks: list[Check]
-    notes: list[str] = field(default_factory=list)
-
-
-def verdict(value: float, band: tuple[float, float] | None) -> str:
-    """``matches`` when ``value`` is inside ``band`` (ends included), ``no result`` for NaN,
-    ``reported`` without a band."""
-    if not math.isfinite(value):
-        return "no result"
-    if band is None:
-        return "reported"
-    low, high = band
-    return "matches" if low <= value <= high else "does not match"
-
-
-SEEDS = "seed=0,1,2"
-UDACITY_BAND = (
-    "published ± 1.5 points: the notebook printed one run; the seed spread measured here is "
-    "up to 1 point (std over 3 seeds)"
-)
-UDACITY_INITS = "init=zeros,ones,uniform,uniform_rule,lecun,default"
-UDACITY_HALF = ["init=uniform", "init.a=-0.5", "init.b=0.5"]
-# (label, grid point, published, band, why): the notebook's printed validation accuracies.
-UDACITY = [
-    (
-        "all zeros",
-        "zeros",
-        "9.7%",
-        (0.08, 0.12),
-        "one class of ten: any class's share of the split",
-    ),
-    ("all ones", "ones", "9.7%", (0.08, 0.12), "one class of ten, as all zeros"),
-    (
-        "U[0, 1)",
-        "uniform",
-        "33.9% (the study notes: ~40%)",
-        (0.25, 0.45),
-        "the notebook prints 33.9% and its notes say ~40%: a net near its symmetric start, where "
-        "a seed moves the result by points (std 2.5 points here over 3 seeds)",
-    ),
-    ("U[-0.5, 0.5)", "uniform(a=-0.5, b=0.5)", "74.9%", (0.734, 0.764), UDACITY_BAND),
-    ("general rule U(±1/√n)", "uniform_rule", "84.8-85.4%", (0.833, 0.869), UDACITY_BAND),
-    ("N(0, 1/n)", "lecun", "85.2%", (0.837, 0.867), UDACITY_BAND),
-    ("PyTorch default", "default", "84.5%", (0.830, 0.860), UDACITY_BAND),
-]
-UDACITY_SOURCE = (
-    "udacity/deep-learning-v2-pytorch, weight-initialization/weight_initialization_exercise.ipynb "
-    "(its printed validation accuracies)"
-)
-UDACITY_PROTOCOL = (
-    "FashionMNIST, 784-256-128-10 ReLU, dropout 0.2, inputs in [0, 1], 48k/12k split, Adam 1e-3, "
-    "batch 100, 2 epochs (conf/experiment/udacity.yaml); validation accuracy after the second "
-    "epoch"
-)
-REPRODUCTIONS = {
-    r.name: r
-    for r in [
-        Reproduction(
-            name="udacity",
-            title="Udacity weight-initialization notebook",
-            source=UDACITY_SOURCE,
-            protocol=UDACITY_PROTOCOL
-            + ", measured as the notebook did: dropout still on while validating "
-            "(`val_dropout=true`).",
-            sweeps=[
-                ["experiment=udacity", "val_dropout=true", UDACITY_INITS, SEEDS],
-                ["experiment=udacity", "val_dropout=true", *UDACITY_HALF, SEEDS],
-            ],
-            checks=[
-                Check(label, {"init": init}, "val/acc", published, band, why)
-                for label, init, published, band, why in UDACITY
-            ],
-        ),
-        Reproduction(
-            name="udacity_eval",
-            title="Udacity weight-initialization notebook, dropout off while validating",
-            source=UDACITY_SOURCE,
-            protocol=UDACITY_PROTOCOL
-            + ", measured as Lightning evaluates: dropout off. No published number was measured "
-            "this way: the rows are reported beside the notebook's, not checked.",
-            sweeps=[
-                ["experiment=udacity", UDACITY_INITS, SEEDS],
-                ["experiment=udacity", *UDACITY_HALF, SEEDS],
-            ],
-            checks=[
-                Check(label, {"init": init}, "val/acc", published, None, "another protocol")
-                for label, init, published, _, _ in UDACITY
-            ],
-        ),
-    ]
-}
+PROBE_SEEDS = (0, 1, 2)
 
 
 def run_sweeps(reproduction: Reproduction, folder: Path) -> None:
@@ -164,38 +58,144 @@ def run_sweeps(reproduction: Reproduction, folder: Path) -> None:
             raise SystemExit(f"{reproduction.name}: the sweep failed (exit {proc.returncode})")
 
 
-def results(reproduction: Reproduction, folder: Path) -> list[dict]:
-    """Each check against the sweep folder's results: the measured mean ± std over seeds."""
-    jobs = load(folder)
-    varied, constant = axes(jobs)
-    rows = summarize(jobs, varied)
-    out = []
-    for check in reproduction.checks:
-        point = {k: v for k, v in check.point.items() if k not in constant}
-        row = next((r for r in rows if all(r.get(k) == v for k, v in point.items())), None)
-        mean = row[f"{check.metric} mean"] if row else float("nan")
-        std = row[f"{check.metric} std"] if row else float("nan")
-        n = row["n"] if row else 0
-        out.append(
-            {
-                "reproduction": reproduction.name,
-                "check": check.label,
-                "metric": check.metric,
-                "published": check.published,
-                "band": check.band,
-                "mean": mean,
-                "std": std,
-                "n": n,
-                "verdict": verdict(mean, check.band),
-            }
+def _job_value(job, metric: str) -> float:
+    """A metric of the job: ``val/acc`` (metrics.json), ``train/loss@499`` (the curve at step
+    499), ``train/loss<=0.6`` (the first logged step at or below 0.6; inf: never)."""
+    if "<=" in metric:
+        tag, threshold = metric.split("<=")
+        curve = sorted(scalars(job, [tag]).get(tag, {}).items())
+        return next((float(step) for step, v in curve if v <= float(threshold)), math.inf)
+    if "@" in metric:
+        tag, step = metric.split("@")
+        return scalars(job, [tag]).get(tag, {}).get(int(step), float("nan"))
+    return job.metric(metric)
+
+
+def _raw(job) -> dict[str, str]:
+    """The job's init parameters as set on its command line (``init.std``: ``0.01``)."""
+    items = yaml.safe_load((job.folder / ".hydra" / "overrides.yaml").read_text()) or []
+    pairs = (item.lstrip("+~").split("=", 1) for item in items)
+    return {k: v for k, v in pairs if k.startswith("init.")}
+
+
+def sweep_samples(folder: Path) -> list[Sample]:
+    """The finished jobs of a sweep folder, completed or diverged (a run that diverged is a
+    result: it did not train), as samples; labels: the job's overrides, an init with
+    parameters labelled by them, ``uniform(a=-0.5, b=0.5)``, and each ``init.<param>``."""
+    return [
+        Sample({**job.overrides, **_raw(job)}, lambda metric, job=job: _job_value(job, metric))
+        for job in load(folder)
+        if job.status in ("completed", "diverged")
+    ]
+
+
+def against_figure(reproduction: Reproduction, samples: list[Sample]) -> Figure:
+    """``metric`` against a numeric override (log scale), one line per value of another, the
+    mean ± std over seeds (Deep Learning from Scratch's figure 6-19 layout)."""
+    metric, x, line = reproduction.against
+    runs: dict[tuple[str, str], dict[float, float]] = defaultdict(dict)
+    for s in samples:
+        runs[(s.labels.get(line, ""), s.labels.get("seed", ""))][float(s.labels[x])] = s.value(
+            metric
         )
-    return out
+    series = defaultdict(list)
+    for (value, _), points in sorted(runs.items()):
+        series[((), f"{line}={value}")].append(points)
+    fig = line_panels(series, f"{metric} against {x} (mean ± std over seeds)", x, log=False)
+    fig.axes[0].set_xscale("log")
+    return fig
+
+
+def slug(overrides: list[str]) -> str:
+    """A probe's name for its files: the values it sets, ``experiment=`` left out."""
+    return "_".join(o.split("=", 1)[1] for o in overrides if not o.startswith("experiment="))
+
+
+def _labels(overrides: list[str], seed: int) -> dict[str, str]:
+    labels = dict(o.split("=", 1) for o in overrides)
+    return {**labels, "seed": str(seed)}
+
+
+def _probe_value(rows: list[dict], metric: str) -> float:
+    stat, layer = metric.split("@")
+    return next((float(r[stat]) for r in rows if r["layer"] == layer), float("nan"))
+
+
+def run_probes(reproduction: Reproduction, folder: Path) -> list[Sample]:
+    """Each probe for seeds 0-2 (its table and histograms under ``folder/<slug>/seed=K``)."""
+    samples = []
+    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+        for overrides in reproduction.probes:
+            for seed in PROBE_SEEDS:
+                cfg = compose("probe", overrides=[*overrides, f"seed={seed}"])
+                rows = probe_lib.probe(cfg)
+                out = folder / slug(overrides) / f"seed={seed}"
+                probe_lib.write(rows, out, title=probe_lib.describe(cfg))
+                rows = [{k: v for k, v in r.items() if k != "values"} for r in rows]
+                samples.append(
+                    Sample(_labels(overrides, seed), lambda m, rows=rows: _probe_value(rows, m))
+                )
+    return samples
+
+
+def layers_figure(folder: Path, stat: str, points: list[dict[str, str]]) -> Figure:
+    """Each layer's ``activations/layerK/<stat>`` against the step (mean ± std over seeds), one
+    panel per grid point."""
+    series = defaultdict(list)
+    for job in load(folder):
+        point = next(
+            (p for p in points if all(job.overrides.get(k) == v for k, v in p.items())), None
+        )
+        if job.status != "completed" or point is None:
+            continue
+        tags = [f"activations/layer{k}/{stat}" for k in range(1, 100)]
+        panel = tuple(f"{k}={v}" for k, v in point.items())
+        for tag, values in scalars(job, tags).items():
+            series[(panel, tag.split("/")[1])].append(values)
+    return line_panels(series, f"activations/layerK/{stat} (mean ± std over seeds)", "step", False)
+
+
+def figures(reproduction: Reproduction, folder: Path, into: Path) -> list[str]:
+    """Copy the reproduction's figures next to the page; return their file names."""
+    names = []
+    for overrides in reproduction.probes:  # each probe's histograms, seed 0
+        name = f"{reproduction.name}_{slug(overrides)}.png"
+        shutil.copyfile(folder / slug(overrides) / "seed=0" / "probe.png", into / name)
+        names.append(name)
+    if reproduction.against:
+        name = f"{reproduction.name}_against.png"
+        against_figure(reproduction, sweep_samples(folder)).savefig(into / name)
+        names.append(name)
+    for stat, points in reproduction.layers:
+        name = f"{reproduction.name}_layers_{stat}.png"
+        layers_figure(folder, stat, points).savefig(into / name)
+        names.append(name)
+    if reproduction.sweeps:
+        report(folder)  # the sweep's own tables and figures, in <folder>/report
+        for figure in reproduction.figures:
+            name = f"{reproduction.name}_{figure}.png"
+            shutil.copyfile(folder / "report" / f"{figure}.png", into / name)
+            names.append(name)
+    return names
 
 
 def _ours(r: dict) -> str:
-    if not math.isfinite(r["mean"]):
+    if math.isnan(r["mean"]):
         return "—"
-    return f"{r['mean']:.3f} ± {r['std']:.3f} (n={r['n']})"
+    if math.isinf(r["mean"]):
+        return f"{r['mean']} (n={r['n']}: some never reached it)"
+    return f"{r['mean']:.4g} ± {r['std']:.2g} (n={r['n']})"
+
+
+def _band(band: tuple[float, float] | None) -> str:
+    if band is None:
+        return "—"
+    low, high = band
+    if math.isinf(high):
+        return f"> {low:.4g}"
+    if math.isinf(low):
+        return f"< {high:.4g}"
+    return f"{low:.4g} – {high:.4g}"
 
 
 def table(rows: list[dict]) -> str:
@@ -208,7 +208,7 @@ def table(rows: list[dict]) -> str:
                 r["check"],
                 r["metric"],
                 r["published"],
-                f"{r['band'][0]:.3f}-{r['band'][1]:.3f}" if r["band"] else "—",
+                _band(r["band"]),
                 _ours(r),
                 r["verdict"],
             ]
@@ -217,8 +217,9 @@ def table(rows: list[dict]) -> str:
     )
 
 
-def page(reproductions: list[Reproduction], rows: list[dict]) -> str:
-    """``docs/reproductions.md``: the table, then each reproduction's source, protocol, bands."""
+def page(reproductions: list[Reproduction], rows: list[dict], shown: dict[str, list[str]]) -> str:
+    """``docs/reproductions.md``: the table, then each reproduction's source, protocol, commands,
+    bands and figures (``shown``: reproduction name -> figure file names)."""
     lines = [
         "# Reproductions",
         "",
@@ -230,12 +231,14 @@ def page(reproductions: list[Reproduction], rows: list[dict]) -> str:
     ]
     for rep in reproductions:
         lines += [f"## {rep.title} (`{rep.name}`)", "", f"Source: {rep.source}.", ""]
-        lines += [f"Protocol: {rep.protocol}", ""]
+        lines += [f"Protocol: {rep.protocol}.", ""]
         lines += ["Commands:", "", "```bash"]
-        lines += [f"python train.py -m {' '.join(s)}" for s in rep.sweeps] + ["```", ""]
+        lines += [f"python train.py -m {' '.join(s)}" for s in rep.sweeps]
+        lines += [f"python -m initlab.probe {' '.join(p)} seed=0" for p in rep.probes]
+        lines += ["```", ""]
         lines += ["Bands:", ""] + [f"- {c.label}: {c.why}." for c in rep.checks] + [""]
-        lines += [f"![{rep.name} {f}](reproductions/{rep.name}_{f}.png)" for f in FIGURES] + [""]
-        lines += [f"{note}" for note in rep.notes] + ([""] if rep.notes else [])
+        lines += [f"![{name}](reproductions/{name})" for name in shown.get(rep.name, [])]
+        lines += [""] + [f"{note}" for note in rep.notes] + ([""] if rep.notes else [])
     return "\n".join(lines)
 
 
@@ -245,27 +248,36 @@ def main(argv: list[str] | None = None) -> None:
         description="Run the reproductions and check them against the published numbers.",
     )
     parser.add_argument("names", nargs="*", help=f"default: all ({', '.join(REPRODUCTIONS)})")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="only the quick ones ("
+        + ", ".join(n for n, r in REPRODUCTIONS.items() if r.quick)
+        + "); the page goes to <out>/reproductions.md unless --docs names one",
+    )
     parser.add_argument("--out", type=Path, default=REPO / "logs" / "reproductions")
-    parser.add_argument("--docs", type=Path, default=DOCS, help="the page to write")
+    parser.add_argument("--docs", type=Path, default=None, help=f"the page (default: {DOCS})")
     args = parser.parse_args(argv)
     unknown = [n for n in args.names if n not in REPRODUCTIONS]
     if unknown:
         parser.error(f"unknown reproduction {unknown[0]!r}; choose from {', '.join(REPRODUCTIONS)}")
-    chosen = [REPRODUCTIONS[n] for n in args.names or REPRODUCTIONS]
-    rows = []
-    figures = args.docs.parent / "reproductions"
-    figures.mkdir(parents=True, exist_ok=True)
+    names = args.names or [n for n, r in REPRODUCTIONS.items() if r.quick or not args.quick]
+    docs = args.docs or (args.out / "reproductions.md" if args.quick else DOCS)
+    chosen = [REPRODUCTIONS[n] for n in names]
+    into = docs.parent / "reproductions"
+    into.mkdir(parents=True, exist_ok=True)
+    rows, shown = [], {}
     for rep in chosen:
+        start = time.perf_counter()
         folder = args.out / rep.name
         run_sweeps(rep, folder)
-        rows += results(rep, folder)
-        report(folder)  # the sweep's own tables and figures, in <folder>/report
-        for name in FIGURES:
-            shutil.copyfile(folder / "report" / f"{name}.png", figures / f"{rep.name}_{name}.png")
+        samples = run_probes(rep, folder) + (sweep_samples(folder) if rep.sweeps else [])
+        rows += check_rows(rep, samples)
+        shown[rep.name] = figures(rep, folder, into)
+        print(f"{rep.name}: {time.perf_counter() - start:.0f} s", flush=True)
     print(table(rows))
-    args.docs.parent.mkdir(parents=True, exist_ok=True)
-    args.docs.write_text(page(chosen, rows) + "\n")
-    print(f"page: {args.docs}")
+    docs.write_text(page(chosen, rows, shown) + "\n")
+    print(f"page: {docs}")
     if any(r["verdict"] not in ("matches", "reported") for r in rows):
         raise SystemExit(1)
 

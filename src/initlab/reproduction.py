@@ -1,0 +1,125 @@
+"""What a reproduction is, and how its checks are read from results.
+
+A :class:`Reproduction` is a published experiment: its source, its protocol, the commands that
+rerun it here (``train.py -m`` sweeps, or probes of the untrained net) and its :class:`Check` s.
+A check is one published figure: the grid point it is about, the metric, the number as the
+source prints it, and the band the mean over seeds measured here must fall in, with why the band
+is that wide. A band is set from the source and the measured seed spread, never widened until a
+result passes.
+
+A check reads :class:`Sample` s, one per finished run (its labels: the overrides that made it,
+seed included, and its metrics): a run's final metrics (``val/acc``), a training curve at a step
+(``train/loss@499``: the value TensorBoard holds at step 499), the first step a curve reaches a
+value (``train/loss<=0.6``), or a probe's layer statistic (``std@layer3``). With ``minus``, a
+check's value is the difference between two grid points, paired by seed (``He is below Xavier
+at step 499``: a band above 0); with ``over``, their ratio (``depth 32 takes no longer than
+depth 2``).
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Check:
+    label: str
+    point: dict[str, str]  # the labels that pick the grid point, e.g. {"init": "zeros"}
+    metric: str  # "val/acc", "train/loss@499", "std@layer3"
+    published: str  # as the source prints it
+    band: tuple[float, float] | None  # None: reported, not checked (another protocol or data)
+    why: str
+    minus: dict[str, str] | None = None  # the value is point's minus this point's, per seed
+    over: dict[str, str] | None = None  # the value is point's over this point's, per seed
+
+
+@dataclass(frozen=True)
+class Reproduction:
+    name: str
+    title: str
+    source: str  # where the numbers are printed
+    protocol: str  # the published setup, and how this one differs
+    checks: list[Check]
+    sweeps: list[list[str]] = field(default_factory=list)  # train.py -m overrides, one each
+    probes: list[list[str]] = field(default_factory=list)  # initlab.probe overrides, per seed
+    figures: tuple[str, ...] = ("curves_val_acc", "curves_train_loss")  # the report's, copied
+    # (metric, x, line): a figure of the metric against a numeric override, one line per value
+    # of another, e.g. ("train/acc", "init.std", "model.batch_norm")
+    against: tuple[str, str, str] | None = None
+    # [(stat, points)]: a figure each, every layer's activations/layerK/<stat> against the
+    # step, one panel per grid point (Glorot & Bengio's figures 2-4), e.g.
+    # [("saturation", [{"activation": "tanh"}])]
+    layers: list[tuple[str, list[dict[str, str]]]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    quick: bool = False  # in ``--quick``: fits the test suite
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One finished run: its labels (override -> value, ``seed`` included) and its metrics."""
+
+    labels: dict[str, str]
+    value: Callable[[str], float]  # metric name -> number (NaN when the run has none)
+
+
+def verdict(value: float, band: tuple[float, float] | None) -> str:
+    """``matches`` when ``value`` is inside ``band`` (ends included; ±inf is a value: a curve
+    that never reached its criterion), ``no result`` for NaN, ``reported`` without a band."""
+    if math.isnan(value):
+        return "no result"
+    if band is None:
+        return "reported"
+    low, high = band
+    return "matches" if low <= value <= high else "does not match"
+
+
+def _per_seed(samples: Sequence[Sample], point: dict[str, str], metric: str) -> dict[str, float]:
+    return {
+        s.labels.get("seed", ""): s.value(metric)
+        for s in samples
+        if all(s.labels.get(k) == v for k, v in point.items())
+    }
+
+
+def measure(check: Check, samples: Sequence[Sample]) -> tuple[float, float, int]:
+    """The check's value over seeds: (mean, sample std, n). A seed whose value is NaN (or,
+    with ``minus`` or ``over``, whose other point is missing) is left out; an infinite value
+    stays (the mean is then infinite, the std NaN)."""
+    values = _per_seed(samples, check.point, check.metric)
+    if check.minus is not None:
+        other = _per_seed(samples, check.minus, check.metric)
+        values = {seed: v - other[seed] for seed, v in values.items() if seed in other}
+    if check.over is not None:
+        other = _per_seed(samples, check.over, check.metric)
+        values = {seed: v / other[seed] for seed, v in values.items() if other.get(seed)}
+    kept = [v for v in values.values() if not math.isnan(v)]
+    if not kept:
+        return float("nan"), float("nan"), 0
+    if not all(math.isfinite(v) for v in kept):
+        return (math.inf if max(kept) == math.inf else -math.inf), float("nan"), len(kept)
+    std = statistics.stdev(kept) if len(kept) > 1 else 0.0
+    return statistics.fmean(kept), std, len(kept)
+
+
+def check_rows(reproduction: Reproduction, samples: Sequence[Sample]) -> list[dict]:
+    """One row per check: the measured mean ± std over seeds and its verdict."""
+    rows = []
+    for check in reproduction.checks:
+        mean, std, n = measure(check, samples)
+        rows.append(
+            {
+                "reproduction": reproduction.name,
+                "check": check.label,
+                "metric": check.metric,
+                "published": check.published,
+                "band": check.band,
+                "mean": mean,
+                "std": std,
+                "n": n,
+                "verdict": verdict(mean, check.band),
+            }
+        )
+    return rows

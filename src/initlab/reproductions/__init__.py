@@ -1,0 +1,25 @@
+"""The reproductions, one module per source; ``python -m initlab.reproduce`` runs them.
+
+:data:`REPRODUCTIONS` maps each one's name to its :class:`initlab.reproduction.Reproduction`, in
+the order the page shows them.
+"""
+
+from __future__ import annotations
+
+from initlab.reproductions import (
+    cs231n,
+    dlfs,
+    fixup2019,
+    glorot2010,
+    he2015,
+    lsuv2016,
+    saxe2013,
+    udacity,
+    zta,
+)
+
+REPRODUCTIONS = {
+    r.name: r
+    for module in (udacity, cs231n, dlfs, zta, glorot2010, he2015, saxe2013, lsuv2016, fixup2019)
+    for r in module.REPRODUCTIONS
+}
