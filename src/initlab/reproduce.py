@@ -91,7 +91,7 @@ def sweep_samples(folder: Path) -> list[Sample]:
 
 def against_figure(reproduction: Reproduction, samples: list[Sample]) -> Figure:
     """``metric`` against a numeric override (log scale), one line per value of another, the
-    mean ± std over seeds (Deep Learning from Scratch's figure 6-19 layout)."""
+    mean ± std over seeds (Deep Learning from Scratch's batch_norm_test picture)."""
     metric, x, line = reproduction.against
     runs: dict[tuple[str, str], dict[float, float]] = defaultdict(dict)
     for s in samples:

@@ -27,7 +27,7 @@ def _bn_check(std: str, batch_norm: bool, band: tuple[float, float]) -> Check:
         f"std {std} {with_bn} batch norm: {'trains' if trains else 'does not train'}",
         {"init.std": std, "model.batch_norm": str(batch_norm)},  # as Hydra writes it: True
         "train/acc",
-        f"{'trains' if trains else 'flat'} (figure 6-19)",
+        f"{'trains' if trains else 'flat'} (the book's figure)",
         band,
         "≥ 0.5: learning (chance is ~0.1)" if trains else "≤ 0.2: chance is ~0.1",
     )
@@ -37,7 +37,7 @@ REPRODUCTIONS = [
     Reproduction(
         name="dlfs_histograms",
         title="Deep Learning from Scratch §6.2.2: sigmoid activation histograms",
-        source=f"{BOOK}, ch06/weight_init_activation_histogram.py and figures 6-10 to 6-13",
+        source=f"{BOOK}, ch06/weight_init_activation_histogram.py and its histogram figures",
         protocol="5 sigmoid layers of 100 units, no bias, 1000 × 100 unit-gaussian inputs; "
         "W = randn (std 1: the activations pile up at 0 and 1), std 0.01 (all near 0.5) and "
         "√(1/n) ('Xavier' in the book) (conf/experiment/dlfs_histograms.yaml); the untrained "
@@ -63,7 +63,7 @@ REPRODUCTIONS = [
                 "std 1: saturated share, layer 5",
                 {"init": "normal"},
                 "saturation@layer5",
-                "piled up at 0 and 1 (figure 6-10)",
+                "piled up at 0 and 1 (the book's histogram)",
                 None,
                 "the book shows a histogram, no number",
             ),
@@ -73,7 +73,7 @@ REPRODUCTIONS = [
     Reproduction(
         name="dlfs_weight_init_compare",
         title="Deep Learning from Scratch §6.2.4: weight_init_compare (FashionMNIST analogue)",
-        source=f"{BOOK}, ch06/weight_init_compare.py and figure 6-15 (its printed losses)",
+        source=f"{BOOK}, ch06/weight_init_compare.py (its printed losses and its figure)",
         protocol="MNIST in the book; here FashionMNIST, the offline analogue (MNIST needs a "
         "download): 784-100-100-100-100-10 ReLU, biases 0, SGD lr 0.01, batch 128, inputs in "
         "[0, 1], 2000 iterations; std 0.01, 'Xavier' √(1/n) (initlab's lecun) and 'He' √(2/n) "
@@ -141,7 +141,7 @@ REPRODUCTIONS = [
     Reproduction(
         name="dlfs_batch_norm_test",
         title="Deep Learning from Scratch §6.3.2: batch_norm_test (FashionMNIST analogue)",
-        source=f"{BOOK}, ch06/batch_norm_test.py and figure 6-19",
+        source=f"{BOOK}, ch06/batch_norm_test.py and its figure",
         protocol="MNIST in the book; here FashionMNIST, the offline analogue: the first 1000 "
         "training examples (`dataset.train_size=1000`), 784-100×5-10 ReLU, biases 0, SGD lr "
         "0.01, batch 100, 20 epochs, inputs in [0, 1], W ~ N(0, std²) for the 16 stds of "

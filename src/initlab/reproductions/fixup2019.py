@@ -28,42 +28,34 @@ REPRODUCTIONS = [
         name="fixup2019",
         title="Fixup (Zhang et al. 2019) and SkipInit (De & Smith 2020): no normalization",
         source="Zhang, Dauphin & Ma, 'Fixup Initialization: Residual Learning Without "
-        "Normalization' (ICLR 2019), §2 and figure 1: a deep ResNet without normalization "
+        "Normalization' (ICLR 2019): a deep ResNet without normalization "
         "explodes from the standard init and trains with Fixup; De & Smith, 'Batch "
         "Normalization Biases Residual Blocks Towards the Identity Function' (NeurIPS 2020): "
         "SkipInit (α = 0 at each branch end) trains it too",
         protocol="the papers: ResNets on CIFAR-10 and ImageNet, SGD, long schedules; here "
-        "ResNet-56, width 8, FashionMNIST, Adam 1e-3, batch 100, the first 300 steps "
+        "ResNet-56, width 8, FashionMNIST, Adam 1e-3, batch 100, the first 100 steps "
         "(conf/experiment/fixup2019.yaml), 3 seeds",
-        sweeps=[
-            ["experiment=fixup2019", "model.norm=none", "init=fixup,skipinit,he", SEEDS],
-            ["experiment=fixup2019", "model.norm=batch", "init=he", SEEDS],
-        ],
+        sweeps=[["experiment=fixup2019", "model.norm=none", "init=fixup,skipinit,he", SEEDS]],
         checks=[
-            _beats_he("fixup", "Fixup trains, the standard init does not (§2, figure 1)"),
-            _beats_he("skipinit", "SkipInit trains without normalization (§4)"),
+            _beats_he("fixup", "Fixup trains, the standard init does not"),
+            _beats_he("skipinit", "SkipInit trains without normalization"),
             Check(
                 "no norm: he loss at step 10",
                 {"init": "he", **NO_NORM},
                 "train/loss@9",
-                "explodes (§2: the output variance grows with depth)",
+                "explodes: the output variance grows with depth",
                 (math.log(10) + 1, math.inf),
                 "more than 1 above ln 10: the logits exploded at the start",
             ),
-            *[
-                Check(
-                    f"{label}: test accuracy after 300 steps",
-                    point,
-                    "test/acc",
-                    "Fixup matches batch norm after full training",
-                    None,
-                    "300 steps, not a full schedule: reported",
-                )
-                for label, point in [
-                    ("no norm, fixup", {"init": "fixup", **NO_NORM}),
-                    ("batch norm, he", {"init": "he", "model.norm": "batch"}),
-                ]
-            ],
+            Check(
+                "no norm, fixup: test accuracy after 100 steps",
+                {"init": "fixup", **NO_NORM},
+                "test/acc",
+                "matches batch norm after full training",
+                None,
+                "100 steps, not a full schedule: reported (README: Residual nets compares "
+                "batch norm over 300 steps and 3 epochs)",
+            ),
         ],
         figures=("curves_train_loss",),
     )

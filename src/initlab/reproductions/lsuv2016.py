@@ -26,7 +26,7 @@ REPRODUCTIONS = [
     Reproduction(
         name="lsuv2016",
         title="Mishkin & Matas 2016: LSUV trains a deep thin net (20-layer MLP)",
-        source="Mishkin & Matas, 'All you need is a good init' (ICLR 2016), §4 and its "
+        source="Mishkin & Matas, 'All you need is a good init' (ICLR 2016), its "
         "CIFAR-10 tables: LSUV reaches the best or near-best accuracy with every activation, "
         "improving on its orthonormal start, and trains deep thin nets (FitNets) that other "
         "inits, Xavier's among them, do not",
@@ -42,16 +42,16 @@ REPRODUCTIONS = [
             ]
         ],
         checks=[
-            _better("relu", "orthogonal", "LSUV ≥ its orthonormal start (§4)"),
-            _better("tanh", "orthogonal", "LSUV ≥ its orthonormal start (§4)"),
-            _better("tanh", "xavier", "LSUV trains deep thin nets Xavier does not (§4)"),
-            _better("relu", "xavier", "LSUV trains deep thin nets Xavier does not (§4)"),
+            _better("relu", "orthogonal", "LSUV ≥ its orthonormal start"),
+            _better("tanh", "orthogonal", "LSUV ≥ its orthonormal start"),
+            _better("tanh", "xavier", "LSUV trains deep thin nets Xavier does not"),
+            _better("relu", "xavier", "LSUV trains deep thin nets Xavier does not"),
             *[
                 Check(
                     f"{act}: LSUV test accuracy",
                     {"init": "lsuv", "activation": act},
                     "test/acc",
-                    "near the best with every activation (§4)",
+                    "near the best with every activation",
                     None,
                     "another data set and net: reported",
                 )
