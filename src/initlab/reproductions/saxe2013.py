@@ -30,7 +30,7 @@ REPRODUCTIONS = [
         name="saxe2013",
         title="Saxe et al. 2014: deep linear nets, orthogonal vs scaled Gaussian init",
         source="Saxe, McClelland & Ganguli, 'Exact solutions to the nonlinear dynamics of "
-        "learning in deep linear neural networks' (ICLR 2014), §3 and the MNIST learning-time "
+        "learning in deep linear neural networks' (ICLR 2014), the MNIST learning-time "
         "figure: time to a training-error criterion flat in depth for random orthogonal "
         "weights, growing for scaled random Gaussian ones",
         protocol="the paper: deep linear nets on MNIST, depths up to 100; here identity "
