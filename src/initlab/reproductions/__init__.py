@@ -12,6 +12,7 @@ from initlab.reproductions import (
     fixup2019,
     glorot2010,
     he2015,
+    irnn2015,
     lsuv2016,
     saxe2013,
     udacity,
@@ -20,6 +21,17 @@ from initlab.reproductions import (
 
 REPRODUCTIONS = {
     r.name: r
-    for module in (udacity, cs231n, dlfs, zta, glorot2010, he2015, saxe2013, lsuv2016, fixup2019)
+    for module in (
+        udacity,
+        cs231n,
+        dlfs,
+        zta,
+        glorot2010,
+        he2015,
+        saxe2013,
+        lsuv2016,
+        fixup2019,
+        irnn2015,
+    )
     for r in module.REPRODUCTIONS
 }
