@@ -51,7 +51,7 @@ REPRODUCTIONS = [
         title="Udacity weight-initialization notebook",
         source=SOURCE,
         protocol=PROTOCOL + ", measured as the notebook did: dropout still on while validating "
-        "(`val_dropout=true`).",
+        "(`val_dropout=true`)",
         sweeps=[
             ["experiment=udacity", "val_dropout=true", INITS, SEEDS],
             ["experiment=udacity", "val_dropout=true", *HALF, SEEDS],
@@ -66,7 +66,7 @@ REPRODUCTIONS = [
         title="Udacity weight-initialization notebook, dropout off while validating",
         source=SOURCE,
         protocol=PROTOCOL + ", measured as Lightning evaluates: dropout off. No published number "
-        "was measured this way: the rows are reported beside the notebook's, not checked.",
+        "was measured this way: the rows are reported beside the notebook's, not checked",
         sweeps=[["experiment=udacity", INITS, SEEDS], ["experiment=udacity", *HALF, SEEDS]],
         checks=[
             Check(label, {"init": init}, "val/acc", published, None, "another protocol")
