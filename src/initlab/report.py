@@ -35,7 +35,7 @@ import sys
 import warnings
 from collections import Counter, defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -58,9 +58,11 @@ LINE_AXIS, PANEL_AXIS = "init", "activation"
 @dataclass
 class Job:
     folder: Path
-    overrides: dict[str, str]  # "key" -> "value", from .hydra/overrides.yaml ("+" dropped)
+    overrides: dict[str, str]  # "key" -> "value", from .hydra/overrides.yaml ("+" dropped),
+    # an init with parameters set labelled by them: "init" -> "uniform(a=-0.5, b=0.5)"
     record: dict | None  # metrics.json; None when there is none (yet) or it is damaged
     status: str  # initlab.record.status_of: completed, diverged, failed, running, killed, …
+    given: dict[str, str] = field(default_factory=dict)  # the overrides as given: "init.a" -> …
 
     def metric(self, name: str) -> float:
         value = (self.record or {}).get("metrics", {}).get(name)
@@ -73,8 +75,9 @@ def load(sweep: Path) -> list[Job]:
     for path in sorted(Path(sweep).glob("*/.hydra/overrides.yaml")):
         folder = path.parent.parent
         pairs = (item.split("=", 1) for item in yaml.safe_load(path.read_text()) or [])
-        overrides = _init_label({key.lstrip("+~"): value for key, value in pairs}, folder)
-        jobs.append(Job(folder, overrides, record.read(folder), record.status_of(folder)))
+        given = {key.lstrip("+~"): value for key, value in pairs}
+        overrides = _init_label(given, folder)
+        jobs.append(Job(folder, overrides, record.read(folder), record.status_of(folder), given))
     return jobs
 
 
@@ -261,14 +264,15 @@ def heatmap(rows: list[dict], varied: Sequence[str], metric: str) -> Figure:
     return fig
 
 
-def scalars(job: Job, tags: Sequence[str]) -> dict[str, dict[int, float]]:
-    """{tag: {step: value}} from the job's event files (the tags it has)."""
+def scalars(job: Job, tags: Sequence[str] | None = None) -> dict[str, dict[int, float]]:
+    """{tag: {step: value}} from the job's event files (the tags it has; None: every tag)."""
     acc = EventAccumulator(
         str(job.folder), size_guidance={"scalars": 0, "histograms": 1, "images": 1}
     )
     acc.Reload()
     have = set(acc.Tags()["scalars"])
-    return {t: {e.step: e.value for e in acc.Scalars(t)} for t in tags if t in have}
+    wanted = have if tags is None else [t for t in tags if t in have]
+    return {t: {e.step: e.value for e in acc.Scalars(t)} for t in wanted}
 
 
 def _band(series: list[dict[int, float]]) -> tuple[list[int], np.ndarray, np.ndarray]:

@@ -22,9 +22,10 @@ import subprocess
 import sys
 import time
 from collections import defaultdict
+from collections.abc import Callable
+from functools import cache, partial
 from pathlib import Path
 
-import yaml
 from hydra import compose, initialize_config_dir
 from matplotlib.figure import Figure
 
@@ -58,35 +59,32 @@ def run_sweeps(reproduction: Reproduction, folder: Path) -> None:
             raise SystemExit(f"{reproduction.name}: the sweep failed (exit {proc.returncode})")
 
 
-def _job_value(job, metric: str) -> float:
+def _job_value(job, logged: Callable[[], dict], metric: str) -> float:
     """A metric of the job: ``val/acc`` (metrics.json), ``train/loss@499`` (the curve at step
-    499), ``train/loss<=0.6`` (the first logged step at or below 0.6; inf: never)."""
+    499), ``train/loss<=0.6`` (the first logged step at or below 0.6; inf: never). ``logged``:
+    the job's TensorBoard scalars, read once."""
     if "<=" in metric:
         tag, threshold = metric.split("<=")
-        curve = sorted(scalars(job, [tag]).get(tag, {}).items())
+        curve = sorted(logged().get(tag, {}).items())
         return next((float(step) for step, v in curve if v <= float(threshold)), math.inf)
     if "@" in metric:
         tag, step = metric.split("@")
-        return scalars(job, [tag]).get(tag, {}).get(int(step), float("nan"))
+        return logged().get(tag, {}).get(int(step), float("nan"))
     return job.metric(metric)
 
 
-def _raw(job) -> dict[str, str]:
-    """The job's init parameters as set on its command line (``init.std``: ``0.01``)."""
-    items = yaml.safe_load((job.folder / ".hydra" / "overrides.yaml").read_text()) or []
-    pairs = (item.lstrip("+~").split("=", 1) for item in items)
-    return {k: v for k, v in pairs if k.startswith("init.")}
+def _sample(job) -> Sample:
+    """Labels: the job's overrides, an init with parameters labelled by them,
+    ``uniform(a=-0.5, b=0.5)``, and each ``init.<param>`` as given."""
+    params = {k: v for k, v in job.given.items() if k.startswith("init.")}
+    logged = cache(partial(scalars, job))  # the event files, read at the first curve metric
+    return Sample({**job.overrides, **params}, partial(_job_value, job, logged))
 
 
 def sweep_samples(folder: Path) -> list[Sample]:
     """The finished jobs of a sweep folder, completed or diverged (a run that diverged is a
-    result: it did not train), as samples; labels: the job's overrides, an init with
-    parameters labelled by them, ``uniform(a=-0.5, b=0.5)``, and each ``init.<param>``."""
-    return [
-        Sample({**job.overrides, **_raw(job)}, lambda metric, job=job: _job_value(job, metric))
-        for job in load(folder)
-        if job.status in ("completed", "diverged")
-    ]
+    result: it did not train), as samples."""
+    return [_sample(job) for job in load(folder) if job.status in ("completed", "diverged")]
 
 
 def against_figure(reproduction: Reproduction, samples: list[Sample]) -> Figure:
@@ -155,8 +153,11 @@ def layers_figure(folder: Path, stat: str, points: list[dict[str, str]]) -> Figu
     return line_panels(series, f"activations/layerK/{stat} (mean ± std over seeds)", "step", False)
 
 
-def figures(reproduction: Reproduction, folder: Path, into: Path) -> list[str]:
-    """Copy the reproduction's figures next to the page; return their file names."""
+def figures(
+    reproduction: Reproduction, folder: Path, into: Path, samples: list[Sample]
+) -> list[str]:
+    """Draw or copy the reproduction's figures next to the page (``samples``: its results);
+    return their file names."""
     names = []
     for overrides in reproduction.probes:  # each probe's histograms, seed 0
         name = f"{reproduction.name}_{slug(overrides)}.png"
@@ -164,7 +165,7 @@ def figures(reproduction: Reproduction, folder: Path, into: Path) -> list[str]:
         names.append(name)
     if reproduction.against:
         name = f"{reproduction.name}_against.png"
-        against_figure(reproduction, sweep_samples(folder)).savefig(into / name)
+        against_figure(reproduction, samples).savefig(into / name)
         names.append(name)
     for stat, points in reproduction.layers:
         name = f"{reproduction.name}_layers_{stat}.png"
@@ -273,7 +274,7 @@ def main(argv: list[str] | None = None) -> None:
         run_sweeps(rep, folder)
         samples = run_probes(rep, folder) + (sweep_samples(folder) if rep.sweeps else [])
         rows += check_rows(rep, samples)
-        shown[rep.name] = figures(rep, folder, into)
+        shown[rep.name] = figures(rep, folder, into, samples)
         print(f"{rep.name}: {time.perf_counter() - start:.0f} s", flush=True)
     print(table(rows))
     docs.write_text(page(chosen, rows, shown) + "\n")
