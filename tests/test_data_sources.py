@@ -133,3 +133,32 @@ def test_a_download_moves_its_files_into_data_dir(tmp_path, monkeypatch):
     readers.load_vision.cache_clear()
     monkeypatch.setattr(readers, "_download", lambda *a: pytest.fail("must not download"))
     assert torch.equal(data.mnist(data_dir=str(target)).load()[0], xtr)
+
+
+def test_the_cache_keeps_mnist_and_fashion_mnist_apart(tmp_path, monkeypatch, no_system_copy):
+    """Both downloaded into the one cache (torchvision's ``MNIST/raw`` and ``FashionMNIST/raw``,
+    the same file names): each name reads its own, and MNIST alone is not FashionMNIST."""
+    cache = tmp_path / "cache"
+    monkeypatch.setattr(readers, "DOWNLOAD_ROOT", cache)
+    monkeypatch.setattr(readers, "_download", lambda *a: pytest.fail("must not download"))
+    write_raw_mnist(cache / "FashionMNIST" / "raw", fill=50)
+    assert readers.present("mnist", None) is None
+    assert readers.present("fashion_mnist", None) == cache / "FashionMNIST" / "raw"
+    write_raw_mnist(cache / "MNIST" / "raw", fill=100)
+    assert torch.all(data.mnist().load()[0] == 100 / 255)
+    assert torch.all(data.fashion_mnist().load()[0] == 50 / 255)
+
+
+def test_present_finds_a_copy_without_downloading(tmp_path, monkeypatch, no_system_copy):
+    """``present``: the folder a load would read (data_dir, then the system copy, then the
+    cache), or None: what the reproductions ask before choosing the original data set."""
+    monkeypatch.setattr(readers, "DOWNLOAD_ROOT", tmp_path / "cache")
+    monkeypatch.setattr(readers, "_download", lambda *a: pytest.fail("must not download"))
+    mine = tmp_path / "mine"
+    assert readers.present("mnist", None) is None
+    write_raw_mnist(mine)
+    assert readers.present("mnist", str(mine)) == mine
+    assert readers.present("mnist", None) is None  # data_dir is not the cache
+    (mine / data.IDX_FILES["test"][1]).unlink()  # an incomplete copy is no copy
+    assert readers.present("mnist", str(mine)) is None
+    assert readers.present("cifar10", str(tmp_path)) is None

@@ -14,7 +14,7 @@ import os
 import pickle
 import shutil
 import tempfile
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
 
 import numpy as np
@@ -57,39 +57,47 @@ def read_idx(path: Path) -> torch.Tensor:
     return torch.from_numpy(array.reshape(shape).copy())
 
 
-def _find_idx(folder: Path, stem: str) -> Path | None:
-    """``stem`` or ``stem.gz`` in ``folder`` or in torchvision's ``<folder>/<Class>/raw``."""
-    for sub in [folder, *folder.glob("*/raw")]:
-        for name in (stem, stem + ".gz"):
-            if (sub / name).is_file():
-                return sub / name
+def _idx_folder(folder: Path, name: str) -> Path | None:
+    """Where the four IDX files are (each ``stem`` or ``stem.gz``): ``folder`` or torchvision's
+    ``<folder>/<Class>/raw`` for this set's class only (MNIST and FashionMNIST share their file
+    names, and the cache)."""
+    for sub in (folder, folder / TORCHVISION_CLASS[name] / "raw"):
+        if all(_idx_path(sub, stem) for split in ("train", "test") for stem in IDX_FILES[split]):
+            return sub
     return None
 
 
-def _read_idx_folder(folder: Path) -> Arrays | None:
-    paths = [_find_idx(folder, stem) for split in ("train", "test") for stem in IDX_FILES[split]]
-    if any(p is None for p in paths):
-        return None
+def _idx_path(folder: Path, stem: str) -> Path | None:
+    return next((folder / f for f in (stem, stem + ".gz") if (folder / f).is_file()), None)
+
+
+def _read_idx(folder: Path) -> Arrays:
+    paths = [_idx_path(folder, stem) for split in ("train", "test") for stem in IDX_FILES[split]]
     xtr, ytr, xte, yte = (read_idx(p) for p in paths)
     return xtr.unsqueeze(1), ytr.long(), xte.unsqueeze(1), yte.long()  # (N, 1, 28, 28)
 
 
-def _read_cifar_folder(folder: Path) -> Arrays | None:
-    """CIFAR-10's python pickles (``data_batch_1..5``, ``test_batch``), in ``folder`` or its
-    ``cifar-10-batches-py``. Each holds b"data" (N, 3072) uint8 in CHW order and b"labels"."""
+def _cifar_folder(folder: Path) -> Path | None:
+    """Where CIFAR-10's python pickles (``data_batch_1..5``, ``test_batch``) are: ``folder`` or
+    its ``cifar-10-batches-py``."""
+    names = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
     for sub in (folder, folder / "cifar-10-batches-py"):
-        names = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
         if all((sub / n).is_file() for n in names):
-            batches = []
-            for n in names:
-                with open(sub / n, "rb") as f:
-                    d = pickle.load(f, encoding="bytes")
-                x = torch.from_numpy(np.asarray(d[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
-                batches.append((x, torch.as_tensor(d[b"labels"], dtype=torch.long)))
-            xtr = torch.cat([b[0] for b in batches[:5]])
-            ytr = torch.cat([b[1] for b in batches[:5]])
-            return xtr, ytr, *batches[5]
+            return sub
     return None
+
+
+def _read_cifar(sub: Path) -> Arrays:
+    """Each pickle holds b"data" (N, 3072) uint8 in CHW order and b"labels"."""
+    batches = []
+    for n in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        with open(sub / n, "rb") as f:
+            d = pickle.load(f, encoding="bytes")
+        x = torch.from_numpy(np.asarray(d[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
+        batches.append((x, torch.as_tensor(d[b"labels"], dtype=torch.long)))
+    xtr = torch.cat([b[0] for b in batches[:5]])
+    ytr = torch.cat([b[1] for b in batches[:5]])
+    return xtr, ytr, *batches[5]
 
 
 def _download(name: str, root: Path) -> Arrays:
@@ -132,18 +140,30 @@ def _move_into(src: Path, dst: Path) -> None:
             os.replace(path, target)
 
 
+def _sources(name: str, data_dir: str | None) -> list[Path]:
+    """The folders a copy is looked for in, in order. A given data_dir is the only source (its
+    files, or a download into it): a typo in it must not silently train on another copy.
+    Without one: the system copy, then the cache."""
+    if data_dir:
+        return [Path(data_dir).expanduser()]
+    system = SYSTEM_DIRS.get(name)
+    return [p for p in (system, DOWNLOAD_ROOT) if p is not None]
+
+
+def present(name: str, data_dir: str | None) -> Path | None:
+    """The folder holding a complete copy of the set, as :func:`load_vision` would find it, or
+    None (then a load would download): asked without reading or downloading anything."""
+    find = _cifar_folder if name == "cifar10" else partial(_idx_folder, name=name)
+    return next((f for f in map(find, _sources(name, data_dir)) if f is not None), None)
+
+
 @lru_cache(maxsize=4)
 def load_vision(name: str, data_dir: str | None) -> Arrays:
     """Read a torchvision set once per process, trying the sources in order."""
-    reader = _read_cifar_folder if name == "cifar10" else _read_idx_folder
     system = SYSTEM_DIRS.get(name)
-    # A given data_dir is the only source (its files, or a download into it): a typo in it must
-    # not silently train on another copy. Without one: the system copy, then the cache.
     root = Path(data_dir).expanduser() if data_dir else DOWNLOAD_ROOT
-    folders = [root] if data_dir else [p for p in (system, root) if p is not None]
-    for folder in folders:
-        if folder.is_dir() and (arrays := reader(folder)) is not None:
-            return arrays
+    if (folder := present(name, data_dir)) is not None:
+        return _read_cifar(folder) if name == "cifar10" else _read_idx(folder)
     try:
         return _download(name, root)
     except Exception as err:  # no network, a proxy, a checksum mismatch: say what to do instead
