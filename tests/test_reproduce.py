@@ -1,11 +1,13 @@
 """The reproductions: a band's verdict, each check read from results (final metrics, a curve at
 a step, a probe's layer, a difference paired by seed), the page regenerated the same from the
-same results, and `--quick` end to end (its verdicts, its page and figures)."""
+same results, `--quick` end to end (its verdicts, its page and figures), and the published data
+set (MNIST, CIFAR-10) run instead of the offline analogue whenever its files are present."""
 
 from __future__ import annotations
 
 import json
 import math
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -13,11 +15,17 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import REPO, groups_options
+from hydra import compose, initialize_config_dir
+from test_data_sources import write_raw_mnist
 from torch.utils.tensorboard import SummaryWriter
 
-from initlab.reproduce import page, sweep_samples, table
+from initlab.config import build
+from initlab.data import readers
+from initlab.errors import ConfigError
+from initlab.reproduce import choose, data_dirs, page, sweep_samples, table
 from initlab.reproduction import Check, Reproduction, Sample, check_rows, measure, verdict
 from initlab.reproductions import REPRODUCTIONS
+from initlab.train import CONF_DIR
 
 
 @pytest.mark.parametrize(
@@ -183,9 +191,129 @@ def test_an_unknown_name_exits_2_and_names_the_choices(tmp_path):
     assert not any(tmp_path.iterdir())
 
 
+def _first_point(sweep: list[str]) -> list[str]:
+    """A sweep's first grid point: each comma list's first value."""
+    return [o if "=" not in o else o.split(",")[0] for o in sweep]
+
+
+def test_every_original_composes_on_its_published_data_set(tmp_path):
+    """Each reproduction with an original: on it, every sweep's config is the published data set
+    (with the data_dir given) and passes the checks a run makes; its checks are the original's."""
+    originals = {n: r for n, r in REPRODUCTIONS.items() if r.original is not None}
+    assert {"dlfs_weight_init_compare", "dlfs_batch_norm_test", "zta_lab10"} <= set(originals)
+    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+        for name, rep in originals.items():
+            on = rep.on_original(str(tmp_path))
+            assert on.label == f"{name}_{rep.original.dataset}" and on.name == name
+            assert on.checks == rep.original.checks and on.title == rep.original.title
+            assert rep.original.dataset.replace("_", "") in on.title.lower().replace("-", "")
+            assert on.original is None and len(on.sweeps) == len(rep.sweeps)
+            for sweep in on.sweeps:
+                cfg = compose("config", overrides=_first_point(sweep))
+                build(cfg)
+                assert cfg.dataset.name == rep.original.dataset, name
+                assert cfg.dataset.data_dir == str(tmp_path), name
+            assert all(c.why and c.published for c in on.checks), name
+    with pytest.raises(ValueError, match="no original"):
+        REPRODUCTIONS["cs231n"].on_original()
+
+
+@pytest.fixture
+def no_mnist(tmp_path, monkeypatch):
+    """No MNIST anywhere: an empty cache (MNIST has no system copy)."""
+    monkeypatch.setattr(readers, "DOWNLOAD_ROOT", tmp_path / "cache")
+    assert "mnist" not in readers.SYSTEM_DIRS
+
+
+def test_the_original_runs_when_its_files_are_present(tmp_path, no_mnist):
+    zta = REPRODUCTIONS["zta_lab10"]
+    assert choose(zta, "auto", {}) is zta  # absent: the analogue
+    assert choose(zta, "analogue", {}) is zta
+    with pytest.raises(ConfigError) as err:
+        choose(zta, "original", {})
+    assert err.value.key == "--data" and "zta_lab10 needs mnist's files" in err.value.reason
+    assert str(tmp_path / "cache") in err.value.reason  # where it looked
+    mine = tmp_path / "mine"
+    write_raw_mnist(mine)
+    dirs = data_dirs([f"mnist={mine}"])
+    assert dirs == {"mnist": str(mine)}
+    on = choose(zta, "auto", dirs)
+    assert on.data == "mnist" and on.checks[0].band == (0.975, 1.0)
+    assert on.sweeps == [[*zta.sweeps[0], "dataset=mnist", f"dataset.data_dir={mine}"]]
+    assert choose(zta, "original", dirs) == on
+    assert choose(zta, "analogue", dirs) is zta
+    assert choose(REPRODUCTIONS["cs231n"], "original", dirs) is REPRODUCTIONS["cs231n"]
+    # In the cache (where a download puts it), found without --data-dir.
+    write_raw_mnist(tmp_path / "cache" / "MNIST" / "raw")
+    assert choose(zta, "auto", {}).sweeps == [[*zta.sweeps[0], "dataset=mnist"]]
+
+
+@pytest.mark.parametrize(
+    "pair, reason",
+    [
+        ("mnist", "must be NAME=DIR"),
+        ("imagenet=/tmp", "must be NAME=DIR, NAME one of fashion_mnist, mnist, cifar10"),
+        ("mnist=/no/such/folder", "no such folder"),
+    ],
+)
+def test_a_bad_data_dir_exits_2_naming_it_before_anything_runs(tmp_path, pair, reason):
+    out = tmp_path / "out"
+    proc = reproduce("zta_lab10", "--data-dir", pair, "--out", str(out))
+    assert proc.returncode == 2
+    assert f"--data-dir={pair!r}: {reason}" in proc.stderr
+    assert not out.exists()
+
+
+def test_original_without_its_files_exits_2_before_anything_runs(tmp_path):
+    out = tmp_path / "out"
+    home = tmp_path / "home"  # its ~/.cache/initlab is empty
+    home.mkdir()
+    proc = subprocess.run(
+        [sys.executable, "-m", "initlab.reproduce", "zta_lab10", "--data", "original"]
+        + ["--out", str(out)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env={**os.environ, "HOME": str(home)},
+        timeout=120,
+    )
+    assert proc.returncode == 2
+    assert "--data='original': zta_lab10 needs mnist's files" in proc.stderr
+    assert not out.exists()
+
+
+@pytest.mark.slow
+def test_with_mnist_present_zta_runs_and_checks_the_original(tmp_path):
+    """Fake MNIST (random pixels and labels) in a folder given with --data-dir: the lab's sweep
+    runs on it, its row is checked against the lab's MNIST band (and, at chance, leaves it: exit
+    1), and the page and figures are the MNIST reproduction's."""
+    mnist = tmp_path / "mnist"
+    write_raw_mnist(mnist, n_train=6000, n_test=200)  # 5000 held out: 1000 to train on
+    out = tmp_path / "out"
+    page_md = out / "page.md"
+    proc = reproduce(
+        "zta_lab10", "--data-dir", f"mnist={mnist}", "--out", str(out), "--docs", str(page_md)
+    )
+    assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-3000:]
+    row = next(line for line in proc.stdout.splitlines() if line.startswith("| zta_lab10"))
+    cells = [c.strip() for c in row.split("|")]
+    assert cells[1] == "zta_lab10_mnist" and cells[5] == "0.975 – 1"
+    assert cells[7] == "does not match" and float(cells[6].split(" ")[0]) < 0.3
+    jobs = sorted((out / "zta_lab10_mnist").glob("*/.hydra/config.yaml"))
+    assert len(jobs) == 3
+    for config in jobs:
+        dataset = yaml.safe_load(config.read_text())["dataset"]
+        assert dataset["name"] == "mnist" and dataset["data_dir"] == str(mnist)
+    text = page_md.read_text()
+    assert "MLP with Xavier init (MNIST) (`zta_lab10`)" in text
+    assert "dataset=mnist dataset.data_dir=" in text  # the command that ran
+    assert "![zta_lab10_mnist_curves_val_acc.png]" in text
+    assert (out / "reproductions" / "zta_lab10_mnist_curves_val_acc.png").stat().st_size > 5000
+
+
 @pytest.mark.slow
 def test_quick_runs_checks_and_writes_its_page_and_figures(tmp_path):
-    proc = reproduce("--quick", "--out", str(tmp_path))
+    proc = reproduce("--quick", "--data", "analogue", "--out", str(tmp_path))
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     quick = [n for n, r in REPRODUCTIONS.items() if r.quick]
     lines = [line for line in proc.stdout.splitlines() if line.startswith("| ")][2:]
@@ -198,5 +326,5 @@ def test_quick_runs_checks_and_writes_its_page_and_figures(tmp_path):
     pictures = [line.split("](")[1].rstrip(")") for line in text.splitlines() if "![" in line]
     assert pictures and all((tmp_path / p).stat().st_size > 5000 for p in pictures)
     # A rerun skips the finished jobs and writes the same page.
-    again = reproduce("--quick", "--out", str(tmp_path))
+    again = reproduce("--quick", "--data", "analogue", "--out", str(tmp_path))
     assert again.returncode == 0 and (tmp_path / "reproductions.md").read_text() == text

@@ -30,8 +30,10 @@ from hydra import compose, initialize_config_dir
 from matplotlib.figure import Figure
 
 from initlab import probe as probe_lib
+from initlab.data import readers
+from initlab.errors import ConfigError
 from initlab.report import line_panels, load, report, scalars
-from initlab.reproduction import Reproduction, Sample, check_rows
+from initlab.reproduction import Original, Reproduction, Sample, check_rows
 from initlab.reproductions import REPRODUCTIONS
 from initlab.tables import markdown_table
 from initlab.train import CONF_DIR
@@ -56,7 +58,7 @@ def run_sweeps(reproduction: Reproduction, folder: Path) -> None:
         proc = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
         if proc.returncode != 0:
             print(proc.stdout[-3000:], proc.stderr[-3000:], sep="\n", file=sys.stderr)
-            raise SystemExit(f"{reproduction.name}: the sweep failed (exit {proc.returncode})")
+            raise SystemExit(f"{reproduction.label}: the sweep failed (exit {proc.returncode})")
 
 
 def _job_value(job, logged: Callable[[], dict], metric: str) -> float:
@@ -160,21 +162,21 @@ def figures(
     return their file names."""
     names = []
     for overrides in reproduction.probes:  # each probe's histograms, seed 0
-        name = f"{reproduction.name}_{slug(overrides)}.png"
+        name = f"{reproduction.label}_{slug(overrides)}.png"
         shutil.copyfile(folder / slug(overrides) / "seed=0" / "probe.png", into / name)
         names.append(name)
     if reproduction.against:
-        name = f"{reproduction.name}_against.png"
+        name = f"{reproduction.label}_against.png"
         against_figure(reproduction, samples).savefig(into / name)
         names.append(name)
     for stat, points in reproduction.layers:
-        name = f"{reproduction.name}_layers_{stat}.png"
+        name = f"{reproduction.label}_layers_{stat}.png"
         layers_figure(folder, stat, points).savefig(into / name)
         names.append(name)
     if reproduction.sweeps:
         report(folder)  # the sweep's own tables and figures, in <folder>/report
         for figure in reproduction.figures:
-            name = f"{reproduction.name}_{figure}.png"
+            name = f"{reproduction.label}_{figure}.png"
             shutil.copyfile(folder / "report" / f"{figure}.png", into / name)
             names.append(name)
     return names
@@ -218,6 +220,20 @@ def table(rows: list[dict]) -> str:
     )
 
 
+def _original_lines(original: Original | None) -> list[str]:
+    """What runs instead when the published data set is present, and what it checks there."""
+    if original is None:
+        return []
+    checks = "; ".join(f"{c.label} ({_band(c.band)})" for c in original.checks)
+    cache = str(readers.DOWNLOAD_ROOT).replace(str(Path.home()), "~", 1)  # the same on any machine
+    return [
+        f"The original, {original.title}, runs instead of this analogue whenever "
+        f"{original.dataset}'s files are present (`--data-dir {original.dataset}=DIR`, or in "
+        f"{cache}, where torchvision's download puts them). Its checks: {checks}.",
+        "",
+    ]
+
+
 def page(reproductions: list[Reproduction], rows: list[dict], shown: dict[str, list[str]]) -> str:
     """``docs/reproductions.md``: the table, then each reproduction's source, protocol, commands,
     bands and figures (``shown``: reproduction name -> figure file names)."""
@@ -238,9 +254,46 @@ def page(reproductions: list[Reproduction], rows: list[dict], shown: dict[str, l
         lines += [f"python -m initlab.probe {' '.join(p)} seed=0" for p in rep.probes]
         lines += ["```", ""]
         lines += ["Bands:", ""] + [f"- {c.label}: {c.why}." for c in rep.checks] + [""]
-        lines += [f"![{name}](reproductions/{name})" for name in shown.get(rep.name, [])]
+        lines += _original_lines(rep.original)
+        lines += [f"![{name}](reproductions/{name})" for name in shown.get(rep.label, [])]
         lines += [""] + [f"{note}" for note in rep.notes] + ([""] if rep.notes else [])
     return "\n".join(lines)
+
+
+def data_dirs(pairs: list[str]) -> dict[str, str]:
+    """``--data-dir NAME=DIR`` values: a data set with files to read (mnist, fashion_mnist,
+    cifar10) and an existing folder, each checked before anything runs."""
+    dirs = {}
+    for pair in pairs:
+        name, sep, folder = pair.partition("=")
+        if not sep or name not in readers.TORCHVISION_CLASS:
+            raise ConfigError(
+                "--data-dir",
+                pair,
+                f"must be NAME=DIR, NAME one of {', '.join(readers.TORCHVISION_CLASS)}",
+            )
+        try:
+            readers.check_data_dir(folder)
+        except ConfigError as err:
+            raise ConfigError("--data-dir", pair, err.reason) from None
+        dirs[name] = str(Path(folder).expanduser().resolve())  # the sweeps run from the repo
+    return dirs
+
+
+def choose(rep: Reproduction, data: str, dirs: dict[str, str]) -> Reproduction:
+    """The reproduction as it runs here: on its original data set when it has one whose files
+    are present (``data="auto"``) or must be (``"original"``); else as it is (the analogue)."""
+    if rep.original is None or data == "analogue":
+        return rep
+    name, folder = rep.original.dataset, dirs.get(rep.original.dataset)
+    if readers.present(name, folder) is not None:
+        return rep.on_original(folder)
+    if data == "original":
+        where = folder or " or ".join(str(p) for p in readers.sources(name, None))
+        raise ConfigError(
+            "--data", data, f"{rep.name} needs {name}'s files: no complete copy in {where}"
+        )
+    return rep
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -258,24 +311,44 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--out", type=Path, default=REPO / "logs" / "reproductions")
     parser.add_argument("--docs", type=Path, default=None, help=f"the page (default: {DOCS})")
+    parser.add_argument(
+        "--data",
+        choices=("auto", "analogue", "original"),
+        default="auto",
+        help="auto: each reproduction on its published data set (MNIST, CIFAR-10) when its "
+        "files are present, else on its offline analogue; analogue: always the analogue; "
+        "original: the published data set, an error when its files are missing",
+    )
+    parser.add_argument(
+        "--data-dir",
+        action="append",
+        default=[],
+        metavar="NAME=DIR",
+        help=f"where a published data set's files are (default: {readers.DOWNLOAD_ROOT}), e.g. "
+        "mnist=~/data/mnist",
+    )
     args = parser.parse_args(argv)
     unknown = [n for n in args.names if n not in REPRODUCTIONS]
     if unknown:
         parser.error(f"unknown reproduction {unknown[0]!r}; choose from {', '.join(REPRODUCTIONS)}")
     names = args.names or [n for n, r in REPRODUCTIONS.items() if r.quick or not args.quick]
     docs = args.docs or (args.out / "reproductions.md" if args.quick else DOCS)
-    chosen = [REPRODUCTIONS[n] for n in names]
+    try:  # every choice before anything runs: a bad --data-dir loses no compute
+        dirs = data_dirs(args.data_dir)
+        chosen = [choose(REPRODUCTIONS[n], args.data, dirs) for n in names]
+    except ConfigError as err:
+        parser.error(str(err))
     into = docs.parent / "reproductions"
     into.mkdir(parents=True, exist_ok=True)
     rows, shown = [], {}
     for rep in chosen:
         start = time.perf_counter()
-        folder = args.out / rep.name
+        folder = args.out / rep.label
         run_sweeps(rep, folder)
         samples = run_probes(rep, folder) + (sweep_samples(folder) if rep.sweeps else [])
         rows += check_rows(rep, samples)
-        shown[rep.name] = figures(rep, folder, into, samples)
-        print(f"{rep.name}: {time.perf_counter() - start:.0f} s", flush=True)
+        shown[rep.label] = figures(rep, folder, into, samples)
+        print(f"{rep.label}: {time.perf_counter() - start:.0f} s", flush=True)
     print(table(rows))
     docs.write_text(page(chosen, rows, shown) + "\n")
     print(f"page: {docs}")

@@ -14,6 +14,10 @@ value (``train/loss<=0.6``), or a probe's layer statistic (``std@layer3``). With
 check's value is the difference between two grid points, paired by seed (``He is below Xavier
 at step 499``: a band above 0); with ``over``, their ratio (``depth 32 takes no longer than
 depth 2``).
+
+Where the published data set needs a download (MNIST, CIFAR-10) a reproduction runs an offline
+analogue (FashionMNIST), labelled as such, and names its :class:`Original`: the same sweeps on
+the published data set, with the published bands, run instead whenever its files are present.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 
 @dataclass(frozen=True)
@@ -34,6 +38,18 @@ class Check:
     why: str
     minus: dict[str, str] | None = None  # the value is point's minus this point's, per seed
     over: dict[str, str] | None = None  # the value is point's over this point's, per seed
+
+
+@dataclass(frozen=True)
+class Original:
+    """The published data set, run instead of the offline analogue when its files are present:
+    the reproduction's sweeps with ``dataset=<dataset>``, checked against the published bands."""
+
+    dataset: str  # a dataset config: mnist, cifar10
+    title: str
+    protocol: str  # how the run differs from the published one on the published data
+    checks: list[Check]
+    notes: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -55,6 +71,34 @@ class Reproduction:
     layers: list[tuple[str, list[dict[str, str]]]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     quick: bool = False  # in ``--quick``: fits the test suite
+    original: Original | None = None  # the published data set, when the analogue runs here
+    data: str | None = None  # the dataset its sweeps are switched to (the original's); None: as
+    # its experiments set it
+
+    @property
+    def label(self) -> str:
+        """Its name in tables and folders: ``zta_lab10``, or ``zta_lab10_mnist`` on the
+        original."""
+        return self.name if self.data is None else f"{self.name}_{self.data}"
+
+    def on_original(self, data_dir: str | None = None) -> Reproduction:
+        """This reproduction on its published data set: every sweep with ``dataset=<name>``
+        (and ``dataset.data_dir=<data_dir>`` when given), the original's title, protocol,
+        checks and notes."""
+        if self.original is None:
+            raise ValueError(f"{self.name} has no original data set to run on")
+        o = self.original
+        extra = [f"dataset={o.dataset}", *([f"dataset.data_dir={data_dir}"] if data_dir else [])]
+        return replace(
+            self,
+            title=o.title,
+            protocol=o.protocol,
+            checks=o.checks,
+            notes=o.notes,
+            sweeps=[[*sweep, *extra] for sweep in self.sweeps],
+            original=None,
+            data=o.dataset,
+        )
 
 
 @dataclass(frozen=True)
@@ -111,7 +155,7 @@ def check_rows(reproduction: Reproduction, samples: Sequence[Sample]) -> list[di
         mean, std, n = measure(check, samples)
         rows.append(
             {
-                "reproduction": reproduction.name,
+                "reproduction": reproduction.label,
                 "check": check.label,
                 "metric": check.metric,
                 "published": check.published,

@@ -140,7 +140,7 @@ def _move_into(src: Path, dst: Path) -> None:
             os.replace(path, target)
 
 
-def _sources(name: str, data_dir: str | None) -> list[Path]:
+def sources(name: str, data_dir: str | None) -> list[Path]:
     """The folders a copy is looked for in, in order. A given data_dir is the only source (its
     files, or a download into it): a typo in it must not silently train on another copy.
     Without one: the system copy, then the cache."""
@@ -154,7 +154,7 @@ def present(name: str, data_dir: str | None) -> Path | None:
     """The folder holding a complete copy of the set, as :func:`load_vision` would find it, or
     None (then a load would download): asked without reading or downloading anything."""
     find = _cifar_folder if name == "cifar10" else partial(_idx_folder, name=name)
-    return next((f for f in map(find, _sources(name, data_dir)) if f is not None), None)
+    return next((f for f in map(find, sources(name, data_dir)) if f is not None), None)
 
 
 @lru_cache(maxsize=4)
