@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 
-from initlab.reproduction import Check, Reproduction
+from initlab.reproduction import Check, Original, Reproduction
 from initlab.reproductions.cs231n import SPREAD, layer_stds
 
 SEEDS = "seed=0,1,2"
@@ -31,6 +31,67 @@ def _bn_check(std: str, batch_norm: bool, band: tuple[float, float]) -> Check:
         band,
         "≥ 0.5: learning (chance is ~0.1)" if trains else "≤ 0.2: chance is ~0.1",
     )
+
+
+FLAT = Check(
+    "std 0.01: loss at iteration 2000",
+    {"init": "small_normal"},
+    "train/loss@1999",
+    f"2.30 (ln 10 = {LN10:.4f}) at every iteration",
+    (LN10 - 0.01, LN10 + 0.01),
+    "ln 10 ± 0.01: a net that has not started to learn predicts 1/10 for each class, whatever "
+    "the batch",
+)
+HE_FIRST = Check(
+    "Xavier − He: loss at iteration 500",
+    {"init": "lecun"},
+    "train/loss@499",
+    "1.06 − 0.34 = 0.72 (MNIST)",
+    (0.0, math.inf),
+    "above 0: He is below Xavier early (the book's claim); the size is one MNIST run's",
+    minus={"init": "he"},
+)
+INITS = {"he": "He", "lecun": "Xavier"}
+
+
+def _at_500(whose: str, band, why: str) -> list[Check]:
+    published = {"he": "0.34", "lecun": "1.06"}
+    return [
+        Check(
+            f"{name}: loss at iteration 500",
+            {"init": init},
+            "train/loss@499",
+            f"{published[init]} ({whose})",
+            band,
+            why,
+        )
+        for init, name in INITS.items()
+    ]
+
+
+def _by_1000(band, why: str) -> list[Check]:
+    return [
+        Check(
+            f"{name}: loss at iteration 1000",
+            {"init": init},
+            "train/loss@999",
+            "< 0.5 (MNIST)",
+            band,
+            why,
+        )
+        for init, name in INITS.items()
+    ]
+
+
+BN_CHECKS = [
+    _bn_check("0.293", False, TRAINS),
+    _bn_check("0.158", False, TRAINS),
+    _bn_check("0.0136", False, STALLS),
+    _bn_check("0.0001", False, STALLS),
+    _bn_check("1", True, TRAINS),
+    _bn_check("0.0136", True, TRAINS),
+    _bn_check("0.0001", True, TRAINS),
+]
 
 
 REPRODUCTIONS = [
@@ -84,57 +145,24 @@ REPRODUCTIONS = [
             ["experiment=dlfs_weight_init_compare", "init=small_normal,lecun,he", SEEDS],
         ],
         checks=[
-            Check(
-                "std 0.01: loss at iteration 2000",
-                {"init": "small_normal"},
-                "train/loss@1999",
-                f"2.30 (ln 10 = {LN10:.4f}) at every iteration",
-                (LN10 - 0.01, LN10 + 0.01),
-                "ln 10 ± 0.01: a net that has not started to learn predicts 1/10 for each class, "
-                "whatever the batch",
-            ),
-            Check(
-                "Xavier − He: loss at iteration 500",
-                {"init": "lecun"},
-                "train/loss@499",
-                "1.06 − 0.34 = 0.72 (MNIST)",
-                (0.0, math.inf),
-                "above 0: He is below Xavier early (the book's claim); the size is MNIST's",
-                minus={"init": "he"},
-            ),
-            Check(
-                "He: loss at iteration 500",
-                {"init": "he"},
-                "train/loss@499",
-                "0.34 (MNIST)",
-                None,
-                "another data set: FashionMNIST's losses sit higher",
-            ),
-            Check(
-                "Xavier: loss at iteration 500",
-                {"init": "lecun"},
-                "train/loss@499",
-                "1.06 (MNIST)",
-                None,
-                "another data set",
-            ),
-            Check(
-                "He: loss at iteration 1000",
-                {"init": "he"},
-                "train/loss@999",
-                "< 0.5 (MNIST)",
-                None,
-                "another data set",
-            ),
-            Check(
-                "Xavier: loss at iteration 1000",
-                {"init": "lecun"},
-                "train/loss@999",
-                "< 0.5 (MNIST)",
-                None,
-                "another data set",
-            ),
+            FLAT,
+            HE_FIRST,
+            *_at_500("MNIST", None, "another data set: FashionMNIST's losses sit higher"),
+            *_by_1000(None, "another data set"),
         ],
+        original=Original(
+            "mnist",
+            "Deep Learning from Scratch §6.2.4: weight_init_compare (MNIST)",
+            "MNIST, as in the book: 784-100-100-100-100-10 ReLU, biases 0, SGD lr 0.01, batch "
+            "128, inputs in [0, 1], 2000 iterations; 5k of the 60k training images are held "
+            "out for validation (the book trains on all 60k)",
+            [
+                FLAT,
+                HE_FIRST,
+                *_at_500("the book's run", None, "one minibatch of one run: reported beside ours"),
+                *_by_1000((0.0, 0.5), "below 0.5: the book's claim (its figure and printout)"),
+            ],
+        ),
         figures=("curves_train_loss",),
         quick=True,
     ),
@@ -156,15 +184,16 @@ REPRODUCTIONS = [
                 SEEDS,
             ]
         ],
-        checks=[
-            _bn_check("0.293", False, TRAINS),
-            _bn_check("0.158", False, TRAINS),
-            _bn_check("0.0136", False, STALLS),
-            _bn_check("0.0001", False, STALLS),
-            _bn_check("1", True, TRAINS),
-            _bn_check("0.0136", True, TRAINS),
-            _bn_check("0.0001", True, TRAINS),
-        ],
+        checks=BN_CHECKS,
+        original=Original(
+            "mnist",
+            "Deep Learning from Scratch §6.3.2: batch_norm_test (MNIST)",
+            "MNIST, as in the book: the first 1000 training examples, 784-100×5-10 ReLU, "
+            "biases 0, SGD lr 0.01, batch 100, 20 epochs, inputs in [0, 1], the 16 stds of "
+            "logspace(0, −4), with and without batch norm; the last epoch's mean training "
+            "accuracy against the book's per-epoch curves",
+            BN_CHECKS,
+        ),
         figures=(),
         against=("train/acc", "init.std", "model.batch_norm"),
         notes=[
