@@ -254,6 +254,7 @@ def test_the_original_runs_when_its_files_are_present(tmp_path, no_mnist):
         ("mnist", "must be NAME=DIR"),
         ("imagenet=/tmp", "must be NAME=DIR, NAME one of fashion_mnist, mnist, cifar10"),
         ("mnist=/no/such/folder", "no such folder"),
+        ("mnist=", "no such folder"),
     ],
 )
 def test_a_bad_data_dir_exits_2_naming_it_before_anything_runs(tmp_path, pair, reason):

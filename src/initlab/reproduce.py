@@ -272,7 +272,7 @@ def data_dirs(pairs: list[str]) -> dict[str, str]:
                 pair,
                 f"must be NAME=DIR, NAME one of {', '.join(readers.TORCHVISION_CLASS)}",
             )
-        if not Path(folder).expanduser().is_dir():
+        if not folder or not Path(folder).expanduser().is_dir():
             raise ConfigError("--data-dir", pair, "no such folder")
         dirs[name] = str(Path(folder).expanduser().resolve())  # the sweeps run from the repo
     return dirs
