@@ -329,3 +329,18 @@ def test_quick_runs_checks_and_writes_its_page_and_figures(tmp_path):
     # A rerun skips the finished jobs and writes the same page.
     again = reproduce("--quick", "--data", "analogue", "--out", str(tmp_path))
     assert again.returncode == 0 and (tmp_path / "reproductions.md").read_text() == text
+
+
+def test_a_subset_writes_its_page_under_out_and_leaves_the_docs_alone(tmp_path):
+    """``python -m initlab.reproduce cs231n`` (a name, as the README shows): the page of that one
+    reproduction goes to <out>/reproductions.md, not over docs/reproductions.md (the whole set's
+    page, committed), which only the whole set rewrites."""
+    docs = REPO / "docs" / "reproductions.md"
+    before = docs.read_bytes()
+    proc = reproduce("cs231n", "--out", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert docs.read_bytes() == before
+    text = (tmp_path / "reproductions.md").read_text()
+    assert "(`cs231n`)" in text and "(`udacity`)" not in text
+    assert f"page: {tmp_path / 'reproductions.md'}" in proc.stdout
+    assert (tmp_path / "reproductions" / "cs231n_normal.png").stat().st_size > 5000

@@ -305,10 +305,16 @@ def main(argv: list[str] | None = None) -> None:
         action="store_true",
         help="only the quick ones ("
         + ", ".join(n for n, r in REPRODUCTIONS.items() if r.quick)
-        + "); the page goes to <out>/reproductions.md unless --docs names one",
+        + "); the page goes to <out>/reproductions.md unless --docs names one, as for any "
+        "subset",
     )
     parser.add_argument("--out", type=Path, default=REPO / "logs" / "reproductions")
-    parser.add_argument("--docs", type=Path, default=None, help=f"the page (default: {DOCS})")
+    parser.add_argument(
+        "--docs",
+        type=Path,
+        default=None,
+        help=f"the page (default: {DOCS} for all of them, else <out>/reproductions.md)",
+    )
     parser.add_argument(
         "--data",
         choices=("auto", "analogue", "original"),
@@ -330,7 +336,9 @@ def main(argv: list[str] | None = None) -> None:
     if unknown:
         parser.error(f"unknown reproduction {unknown[0]!r}; choose from {', '.join(REPRODUCTIONS)}")
     names = args.names or [n for n, r in REPRODUCTIONS.items() if r.quick or not args.quick]
-    docs = args.docs or (args.out / "reproductions.md" if args.quick else DOCS)
+    # docs/reproductions.md is the whole set's page: a subset's goes under --out.
+    whole = set(names) == set(REPRODUCTIONS)
+    docs = args.docs or (DOCS if whole else args.out / "reproductions.md")
     try:  # every choice before anything runs: a bad --data-dir loses no compute
         dirs = data_dirs(args.data_dir)
         chosen = [choose(REPRODUCTIONS[n], args.data, dirs) for n in names]
