@@ -252,7 +252,8 @@ def test_the_original_runs_when_its_files_are_present(tmp_path, no_mnist):
     "pair, reason",
     [
         ("mnist", "must be NAME=DIR"),
-        ("imagenet=/tmp", "must be NAME=DIR, NAME one of fashion_mnist, mnist, cifar10"),
+        ("imagenet=/tmp", "must be NAME=DIR, NAME one of cifar10, mnist (the published"),
+        ("fashion_mnist=/tmp", "must be NAME=DIR, NAME one of cifar10, mnist"),  # the analogue
         ("mnist=/no/such/folder", "no such folder"),
         ("mnist=", "no such folder"),
     ],

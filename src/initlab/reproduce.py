@@ -261,16 +261,18 @@ def page(reproductions: list[Reproduction], rows: list[dict], shown: dict[str, l
 
 
 def data_dirs(pairs: list[str]) -> dict[str, str]:
-    """``--data-dir NAME=DIR`` values: a data set with files to read (mnist, fashion_mnist,
-    cifar10) and an existing folder, each checked before anything runs."""
+    """``--data-dir NAME=DIR`` values: a published data set a reproduction can run on (its
+    :class:`Original`: mnist, cifar10) and an existing folder, each checked before anything
+    runs."""
+    names = sorted({r.original.dataset for r in REPRODUCTIONS.values() if r.original})
     dirs = {}
     for pair in pairs:
         name, sep, folder = pair.partition("=")
-        if not sep or name not in readers.TORCHVISION_CLASS:
+        if not sep or name not in names:
             raise ConfigError(
                 "--data-dir",
                 pair,
-                f"must be NAME=DIR, NAME one of {', '.join(readers.TORCHVISION_CLASS)}",
+                f"must be NAME=DIR, NAME one of {', '.join(names)} (the published data sets)",
             )
         if not folder or not Path(folder).expanduser().is_dir():
             raise ConfigError("--data-dir", pair, "no such folder")
