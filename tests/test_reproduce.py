@@ -239,7 +239,7 @@ def test_the_original_runs_when_its_files_are_present(tmp_path, no_mnist):
     assert dirs == {"mnist": str(mine)}
     on = choose(zta, "auto", dirs)
     assert on.data == "mnist" and on.checks[0].band == (0.975, 1.0)
-    assert on.sweeps == [[*zta.sweeps[0], "dataset=mnist", f"dataset.data_dir={mine}"]]
+    assert on.sweeps == [[*zta.sweeps[0], "dataset=mnist", f"dataset.data_dir='{mine}'"]]
     assert choose(zta, "original", dirs) == on
     assert choose(zta, "analogue", dirs) is zta
     assert choose(REPRODUCTIONS["cs231n"], "original", dirs) is REPRODUCTIONS["cs231n"]
@@ -256,9 +256,12 @@ def test_the_original_runs_when_its_files_are_present(tmp_path, no_mnist):
         ("fashion_mnist=/tmp", "must be NAME=DIR, NAME one of cifar10, mnist"),  # the analogue
         ("mnist=/no/such/folder", "no such folder"),
         ("mnist=", "no such folder"),
+        ("mnist={tmp}/it's", "a quote or a backslash in the path"),  # a folder that exists
     ],
 )
 def test_a_bad_data_dir_exits_2_naming_it_before_anything_runs(tmp_path, pair, reason):
+    (tmp_path / "it's").mkdir()
+    pair = pair.format(tmp=tmp_path)
     out = tmp_path / "out"
     proc = reproduce("zta_lab10", "--data-dir", pair, "--out", str(out))
     assert proc.returncode == 2
@@ -345,3 +348,21 @@ def test_a_subset_writes_its_page_under_out_and_leaves_the_docs_alone(tmp_path):
     assert "(`cs231n`)" in text and "(`udacity`)" not in text
     assert f"page: {tmp_path / 'reproductions.md'}" in proc.stdout
     assert (tmp_path / "reproductions" / "cs231n_normal.png").stat().st_size > 5000
+
+
+def test_a_data_dir_with_hydra_syntax_in_its_name_is_one_path(tmp_path):
+    """A folder named ``mnist, v2=final`` (comma, equals sign, space) reaches the sweep as one
+    path, not as a list of values to sweep over."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    folder = tmp_path / "mnist, v2=final"
+    folder.mkdir()
+    (override,) = [
+        o
+        for o in REPRODUCTIONS["zta_lab10"].on_original(str(folder)).sweeps[0]
+        if o.startswith("dataset.data_dir=")
+    ]
+    (parsed,) = OverridesParser.create().parse_overrides([override])
+    assert not parsed.is_sweep_override() and parsed.value() == str(folder)
+    with pytest.raises(ValueError, match="a quote in its name"):
+        REPRODUCTIONS["zta_lab10"].on_original(str(tmp_path / "it's"))

@@ -276,7 +276,10 @@ def data_dirs(pairs: list[str]) -> dict[str, str]:
             )
         if not folder or not Path(folder).expanduser().is_dir():
             raise ConfigError("--data-dir", pair, "no such folder")
-        dirs[name] = str(Path(folder).expanduser().resolve())  # the sweeps run from the repo
+        path = str(Path(folder).expanduser().resolve())  # the sweeps run from the repo
+        if "'" in path or "\\" in path:
+            raise ConfigError("--data-dir", pair, "a quote or a backslash in the path")
+        dirs[name] = path
     return dirs
 
 

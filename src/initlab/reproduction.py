@@ -88,7 +88,12 @@ class Reproduction:
         if self.original is None:
             raise ValueError(f"{self.name} has no original data set to run on")
         o = self.original
-        extra = [f"dataset={o.dataset}", *([f"dataset.data_dir={data_dir}"] if data_dir else [])]
+        extra = [f"dataset={o.dataset}"]
+        if data_dir:
+            if "'" in data_dir or "\\" in data_dir:
+                raise ValueError(f"data_dir={data_dir!r}: a quote in its name (or a backslash)")
+            # Quoted: a comma, an equals sign or a space in the path is the path's, not a sweep.
+            extra.append(f"dataset.data_dir='{data_dir}'")
         return replace(
             self,
             title=o.title,
