@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import struct
 import sys
+from pathlib import Path
 
+import numpy as np
 import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
+from initlab.data.readers import IDX_FILES
 from initlab.train import CONF_DIR
 
 REPO = CONF_DIR.parent
@@ -29,3 +33,23 @@ def train_cmd() -> list[str]:
 
 def groups_options(group: str) -> list[str]:
     return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
+
+
+N_TRAIN, N_TEST = 12, 4
+
+
+def write_raw_mnist(
+    folder: Path, fill: int | None = None, n_train: int = N_TRAIN, n_test: int = N_TEST
+) -> None:
+    """The four uncompressed IDX files torchvision's MNIST reads from its ``raw`` folder: every
+    pixel ``fill`` (so the source is recognisable), or random pixels with ``fill=None``."""
+    rng = np.random.default_rng(0)
+    folder.mkdir(parents=True, exist_ok=True)
+    for split, n in (("train", n_train), ("test", n_test)):
+        images, labels = IDX_FILES[split]
+        pixels = rng.integers(0, 256, (n, 28, 28)) if fill is None else np.full((n, 28, 28), fill)
+        for name, array in ((images, pixels), (labels, rng.integers(0, 10, n))):
+            array = array.astype(np.uint8)
+            header = struct.pack(">BBBB", 0, 0, 0x08, array.ndim)
+            header += struct.pack(f">{array.ndim}i", *array.shape)
+            (folder / name).write_bytes(header + array.tobytes())

@@ -5,36 +5,16 @@ fails leaves it as it was. torchvision's download is replaced by fakes: no netwo
 from __future__ import annotations
 
 import os
-import struct
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 import torchvision.datasets as tvd
+from conftest import N_TEST, N_TRAIN, write_raw_mnist
 
 from initlab import data
 from initlab.data import readers
 from initlab.errors import ConfigError
-
-N_TRAIN, N_TEST = 12, 4
-
-
-def write_raw_mnist(
-    folder: Path, fill: int | None = None, n_train: int = N_TRAIN, n_test: int = N_TEST
-) -> None:
-    """The four uncompressed IDX files torchvision's MNIST reads from its ``raw`` folder: every
-    pixel ``fill`` (so the source is recognisable), or random pixels with ``fill=None``."""
-    rng = np.random.default_rng(0)
-    folder.mkdir(parents=True, exist_ok=True)
-    for split, n in (("train", n_train), ("test", n_test)):
-        images, labels = data.IDX_FILES[split]
-        pixels = rng.integers(0, 256, (n, 28, 28)) if fill is None else np.full((n, 28, 28), fill)
-        for name, array in ((images, pixels), (labels, rng.integers(0, 10, n))):
-            array = array.astype(np.uint8)
-            header = struct.pack(">BBBB", 0, 0, 0x08, array.ndim)
-            header += struct.pack(f">{array.ndim}i", *array.shape)
-            (folder / name).write_bytes(header + array.tobytes())
 
 
 @pytest.fixture(autouse=True)
@@ -149,11 +129,10 @@ def test_the_cache_keeps_mnist_and_fashion_mnist_apart(tmp_path, monkeypatch, no
     assert torch.all(data.fashion_mnist().load()[0] == 50 / 255)
 
 
-def test_present_finds_a_copy_without_downloading(tmp_path, monkeypatch, no_system_copy):
+def test_present_finds_a_complete_copy(tmp_path, monkeypatch, no_system_copy):
     """``present``: the folder a load would read (data_dir, then the system copy, then the
     cache), or None: what the reproductions ask before choosing the original data set."""
     monkeypatch.setattr(readers, "DOWNLOAD_ROOT", tmp_path / "cache")
-    monkeypatch.setattr(readers, "_download", lambda *a: pytest.fail("must not download"))
     mine = tmp_path / "mine"
     assert readers.present("mnist", None) is None
     write_raw_mnist(mine)

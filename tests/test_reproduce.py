@@ -14,9 +14,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import REPO, groups_options
+from conftest import REPO, groups_options, write_raw_mnist
 from hydra import compose, initialize_config_dir
-from test_data_sources import write_raw_mnist
 from torch.utils.tensorboard import SummaryWriter
 
 from initlab.config import build
@@ -196,6 +195,16 @@ def _first_point(sweep: list[str]) -> list[str]:
     return [o if "=" not in o else o.split(",")[0] for o in sweep]
 
 
+def _grid(sweeps: list[list[str]]) -> dict[str, set[str]]:
+    """Every value each key takes in the sweeps (lower case: Hydra writes true as True)."""
+    grid: dict[str, set[str]] = {}
+    for sweep in sweeps:
+        for override in sweep:
+            key, _, values = override.partition("=")
+            grid.setdefault(key, set()).update(v.lower() for v in values.split(","))
+    return grid
+
+
 def test_every_original_composes_on_its_published_data_set(tmp_path):
     """Each reproduction with an original: on it, every sweep's config is the published data set
     (with the data_dir given) and passes the checks a run makes; its checks are the original's."""
@@ -214,6 +223,11 @@ def test_every_original_composes_on_its_published_data_set(tmp_path):
                 assert cfg.dataset.name == rep.original.dataset, name
                 assert cfg.dataset.data_dir == str(tmp_path), name
             assert all(c.why and c.published for c in on.checks), name
+            grid = _grid(on.sweeps)
+            for check in on.checks:
+                for point in (check.point, check.minus or {}, check.over or {}):
+                    for key, value in point.items():
+                        assert value.lower() in grid.get(key, set()), (name, check.label, key)
     with pytest.raises(ValueError, match="no original"):
         REPRODUCTIONS["cs231n"].on_original()
 
@@ -231,9 +245,13 @@ def test_the_original_runs_when_its_files_are_present(tmp_path, no_mnist):
     assert choose(zta, "analogue", {}) is zta
     with pytest.raises(ConfigError) as err:
         choose(zta, "original", {})
-    assert err.value.key == "--data" and "zta_lab10 needs mnist's files" in err.value.reason
+    assert err.value.key == "--data" and "zta_lab10 needs mnist: none in" in err.value.reason
     assert str(tmp_path / "cache") in err.value.reason  # where it looked
+    assert "train-images-idx3-ubyte" in err.value.reason  # what it looked for
     mine = tmp_path / "mine"
+    mine.mkdir()
+    with pytest.raises(ConfigError, match="no complete copy there: the four IDX files"):
+        data_dirs([f"mnist={mine}"])  # given, so the only source: no fallback to the analogue
     write_raw_mnist(mine)
     dirs = data_dirs([f"mnist={mine}"])
     assert dirs == {"mnist": str(mine)}
@@ -256,7 +274,8 @@ def test_the_original_runs_when_its_files_are_present(tmp_path, no_mnist):
         ("fashion_mnist=/tmp", "must be NAME=DIR, NAME one of cifar10, mnist"),  # the analogue
         ("mnist=/no/such/folder", "no such folder"),
         ("mnist=", "no such folder"),
-        ("mnist={tmp}/it's", "a quote or a backslash in the path"),  # a folder that exists
+        ("mnist={tmp}/it's", "a quote, a backslash or '${' in the path"),  # a folder
+        ("mnist={tmp}", "no complete copy there: the four IDX files"),  # an empty folder
     ],
 )
 def test_a_bad_data_dir_exits_2_naming_it_before_anything_runs(tmp_path, pair, reason):
@@ -267,6 +286,18 @@ def test_a_bad_data_dir_exits_2_naming_it_before_anything_runs(tmp_path, pair, r
     assert proc.returncode == 2
     assert f"--data-dir={pair!r}: {reason}" in proc.stderr
     assert not out.exists()
+
+
+def test_a_relative_data_dir_reaches_the_sweeps_absolute(tmp_path, monkeypatch):
+    write_raw_mnist(tmp_path / "data" / "MNIST" / "raw")
+    monkeypatch.chdir(tmp_path)  # the sweeps run from the repository, not from here
+    assert data_dirs(["mnist=data"]) == {"mnist": str(tmp_path / "data")}
+
+
+def test_analogue_with_a_data_dir_exits_2(tmp_path):
+    write_raw_mnist(tmp_path / "mnist")
+    proc = reproduce("zta_lab10", "--data", "analogue", "--data-dir", f"mnist={tmp_path / 'mnist'}")
+    assert proc.returncode == 2 and "--data-dir would go unused" in proc.stderr
 
 
 def test_original_without_its_files_exits_2_before_anything_runs(tmp_path):
@@ -283,7 +314,7 @@ def test_original_without_its_files_exits_2_before_anything_runs(tmp_path):
         timeout=120,
     )
     assert proc.returncode == 2
-    assert "--data='original': zta_lab10 needs mnist's files" in proc.stderr
+    assert "--data='original': zta_lab10 needs mnist: none in" in proc.stderr
     assert not out.exists()
 
 

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import REPO, make_cfg
+from conftest import REPO, make_cfg, write_raw_mnist
 from omegaconf import OmegaConf
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -37,8 +37,6 @@ GRID = [
 
 @pytest.fixture
 def mnist_dir(tmp_path_factory) -> str:
-    from test_data_sources import write_raw_mnist
-
     folder = tmp_path_factory.mktemp("mnist")
     write_raw_mnist(folder / "MNIST" / "raw", n_train=1000, n_test=100)
     return f"dataset.data_dir={folder}"  # left out of the job folders' names

@@ -4,13 +4,15 @@
 ``--quick``: the ones that fit the test suite): its sweeps (``experiment=`` configs, through
 the population launcher) or its probes (the untrained net, ``initlab.probe``, seeds 0-2), then
 each of its checks (:mod:`initlab.reproduction`). It prints a table (reproduction | published |
-ours, mean ± std over seeds | verdict), writes ``docs/reproductions.md`` and its figures
-(``docs/reproductions/``), and exits 1 when a result leaves its band. A rerun skips the jobs
-that finished, so it rewrites the page from the same results, the same.
+ours, mean ± std over seeds | verdict), writes the page and its figures (the whole set:
+``docs/reproductions.md`` and ``docs/reproductions/``; a subset: under ``--out``), and exits 1
+when a result leaves its band. A rerun skips the jobs that finished, so it rewrites the page
+from the same results, the same.
 
 Each reference says where its number comes from (paper table or figure, notebook output) and
-the published protocol; where the published data set needs a download (MNIST, CIFAR-10), the
-reproduction runs the offline analogue and says so.
+the published protocol. Where the published data set needs a download (MNIST, CIFAR-10), the
+reproduction runs the offline analogue and says so, and runs on the original instead whenever
+its files are present (``--data``, ``--data-dir``: :func:`choose`).
 """
 
 from __future__ import annotations
@@ -225,7 +227,9 @@ def _original_lines(original: Original | None) -> list[str]:
     if original is None:
         return []
     checks = "; ".join(f"{c.label} ({_band(c.band)})" for c in original.checks)
-    cache = str(readers.DOWNLOAD_ROOT).replace(str(Path.home()), "~", 1)  # the same on any machine
+    cache = readers.DOWNLOAD_ROOT
+    if cache.is_relative_to(Path.home()):  # the same text on any machine
+        cache = Path("~") / cache.relative_to(Path.home())
     return [
         f"The original, {original.title}, runs instead of this analogue whenever "
         f"{original.dataset}'s files are present (`--data-dir {original.dataset}=DIR`, or in "
@@ -236,7 +240,7 @@ def _original_lines(original: Original | None) -> list[str]:
 
 def page(reproductions: list[Reproduction], rows: list[dict], shown: dict[str, list[str]]) -> str:
     """``docs/reproductions.md``: the table, then each reproduction's source, protocol, commands,
-    bands and figures (``shown``: reproduction name -> figure file names)."""
+    bands and figures (``shown``: reproduction label -> figure file names)."""
     lines = [
         "# Reproductions",
         "",
@@ -277,24 +281,32 @@ def data_dirs(pairs: list[str]) -> dict[str, str]:
         if not folder or not Path(folder).expanduser().is_dir():
             raise ConfigError("--data-dir", pair, "no such folder")
         path = str(Path(folder).expanduser().resolve())  # the sweeps run from the repo
-        if "'" in path or "\\" in path:
-            raise ConfigError("--data-dir", pair, "a quote or a backslash in the path")
+        if any(c in path for c in ("'", "\\", "${")):
+            raise ConfigError("--data-dir", pair, "a quote, a backslash or '${' in the path")
+        if readers.present(name, path) is None:  # the only source then: no fallback
+            raise ConfigError(
+                "--data-dir", pair, f"no complete copy there: {readers.expected(name)}"
+            )
         dirs[name] = path
     return dirs
 
 
 def choose(rep: Reproduction, data: str, dirs: dict[str, str]) -> Reproduction:
     """The reproduction as it runs here: on its original data set when it has one whose files
-    are present (``data="auto"``) or must be (``"original"``); else as it is (the analogue)."""
+    are present (``data="auto"``) or must be (``"original"``); else as it is (the analogue).
+    ``dirs``: the ``--data-dir`` folders, each checked to hold a copy."""
     if rep.original is None or data == "analogue":
         return rep
     name, folder = rep.original.dataset, dirs.get(rep.original.dataset)
     if readers.present(name, folder) is not None:
         return rep.on_original(folder)
     if data == "original":
-        where = folder or " or ".join(str(p) for p in readers.sources(name, None))
+        where = " or ".join(str(p) for p in readers.sources(name, None))
         raise ConfigError(
-            "--data", data, f"{rep.name} needs {name}'s files: no complete copy in {where}"
+            "--data",
+            data,
+            f"{rep.name} needs {name}: none in {where} (--data-dir {name}=DIR names a folder "
+            f"holding {readers.expected(name)})",
         )
     return rep
 
@@ -344,6 +356,8 @@ def main(argv: list[str] | None = None) -> None:
     # docs/reproductions.md is the whole set's page: a subset's goes under --out.
     whole = set(names) == set(REPRODUCTIONS)
     docs = args.docs or (DOCS if whole else args.out / "reproductions.md")
+    if args.data == "analogue" and args.data_dir:
+        parser.error("--data analogue runs no published data set: --data-dir would go unused")
     try:  # every choice before anything runs: a bad --data-dir loses no compute
         dirs = data_dirs(args.data_dir)
         chosen = [choose(REPRODUCTIONS[n], args.data, dirs) for n in names]

@@ -1,7 +1,8 @@
 """Where a vision set's files come from, and the readers of their formats (IDX, CIFAR pickles).
 
-Sources for the IDX sets (DESIGN.md §Data): ``dataset.data_dir`` → the system copy from Debian's
-``dataset-fashion-mnist`` package → torchvision's download (needs internet). A ``data_dir`` that
+Sources (DESIGN.md §Data): ``dataset.data_dir`` → the system copy (FashionMNIST: Debian's
+``dataset-fashion-mnist`` package) → the cache, ``~/.cache/initlab``, where torchvision's download
+puts the files (it needs internet; MNIST and CIFAR-10 have no system copy). A ``data_dir`` that
 is given is the only source: the files in it, or a download into it, never another copy.
 """
 
@@ -32,6 +33,8 @@ IDX_FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 }
+IDX_STEMS = [stem for split in ("train", "test") for stem in IDX_FILES[split]]
+CIFAR_FILES = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
 TORCHVISION_CLASS = {"fashion_mnist": "FashionMNIST", "mnist": "MNIST", "cifar10": "CIFAR10"}
 
 
@@ -62,7 +65,7 @@ def _idx_folder(folder: Path, name: str) -> Path | None:
     ``<folder>/<Class>/raw`` for this set's class only (MNIST and FashionMNIST share their file
     names, and the cache)."""
     for sub in (folder, folder / TORCHVISION_CLASS[name] / "raw"):
-        if all(_idx_path(sub, stem) for split in ("train", "test") for stem in IDX_FILES[split]):
+        if all(_idx_path(sub, stem) for stem in IDX_STEMS):
             return sub
     return None
 
@@ -72,17 +75,15 @@ def _idx_path(folder: Path, stem: str) -> Path | None:
 
 
 def _read_idx(folder: Path) -> Arrays:
-    paths = [_idx_path(folder, stem) for split in ("train", "test") for stem in IDX_FILES[split]]
-    xtr, ytr, xte, yte = (read_idx(p) for p in paths)
+    xtr, ytr, xte, yte = (read_idx(_idx_path(folder, stem)) for stem in IDX_STEMS)
     return xtr.unsqueeze(1), ytr.long(), xte.unsqueeze(1), yte.long()  # (N, 1, 28, 28)
 
 
 def _cifar_folder(folder: Path) -> Path | None:
     """Where CIFAR-10's python pickles (``data_batch_1..5``, ``test_batch``) are: ``folder`` or
     its ``cifar-10-batches-py``."""
-    names = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
     for sub in (folder, folder / "cifar-10-batches-py"):
-        if all((sub / n).is_file() for n in names):
+        if all((sub / n).is_file() for n in CIFAR_FILES):
             return sub
     return None
 
@@ -90,7 +91,7 @@ def _cifar_folder(folder: Path) -> Path | None:
 def _read_cifar(sub: Path) -> Arrays:
     """Each pickle holds b"data" (N, 3072) uint8 in CHW order and b"labels"."""
     batches = []
-    for n in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+    for n in CIFAR_FILES:
         with open(sub / n, "rb") as f:
             d = pickle.load(f, encoding="bytes")
         x = torch.from_numpy(np.asarray(d[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
@@ -150,6 +151,13 @@ def sources(name: str, data_dir: str | None) -> list[Path]:
     return [p for p in (system, DOWNLOAD_ROOT) if p is not None]
 
 
+def expected(name: str) -> str:
+    """The files a copy of the set is, in words (for an error that says what is missing)."""
+    if name == "cifar10":
+        return f"CIFAR-10's python batches ({', '.join(CIFAR_FILES)}), or cifar-10-batches-py/"
+    return f"the four IDX files ({', '.join(IDX_STEMS)}, or .gz), or {TORCHVISION_CLASS[name]}/raw/"
+
+
 def present(name: str, data_dir: str | None) -> Path | None:
     """The folder holding a complete copy of the set, as :func:`load_vision` would find it, or
     None (then a load would download): asked without reading or downloading anything."""
@@ -161,7 +169,7 @@ def present(name: str, data_dir: str | None) -> Path | None:
 def load_vision(name: str, data_dir: str | None) -> Arrays:
     """Read a torchvision set once per process, trying the sources in order."""
     system = SYSTEM_DIRS.get(name)
-    root = Path(data_dir).expanduser() if data_dir else DOWNLOAD_ROOT
+    root = sources(name, data_dir)[-1]  # data_dir, else the cache: where a download goes
     if (folder := present(name, data_dir)) is not None:
         return _read_cifar(folder) if name == "cifar10" else _read_idx(folder)
     try:
