@@ -4,19 +4,22 @@ from Scratch §6.2.2), its files, its command line and its config checks."""
 from __future__ import annotations
 
 import csv
+import json
 import subprocess
 import sys
+import warnings
 
 import matplotlib.image
 import pytest
 import torch
 from conftest import REPO
 from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
 
 from initlab.config import build
 from initlab.errors import ConfigError
 from initlab.initializers import apply
-from initlab.probe import COLUMNS, probe, write
+from initlab.probe import COLUMNS, ValidateProbeBeforeRun, probe, write
 from initlab.train import CONF_DIR
 
 CS231N = ["experiment=cs231n_probe"]  # 10 tanh layers × 500, 1000 × 500 inputs, W = 0.01·randn
@@ -249,3 +252,49 @@ def test_batch_norm_normalises_with_the_batch_statistics():
             )
         )
         assert hidden_stds(rows) == pytest.approx([expected] * 5, rel=0.03)
+
+
+def test_a_data_batch_too_large_is_refused_before_the_folder():
+    """The run-start check knows digits' training split without reading it: refused before
+    Hydra makes the folder (once read, as the last test shows, only after it)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+            cfg = compose(
+                "probe",
+                ["dataset=digits", "probe.input=data", "probe.batch_size=5000"],
+                return_hydra_config=True,
+            )
+    with pytest.raises(ConfigError, match=r"^probe.batch_size=5000: must be ≤ the 1257"):
+        ValidateProbeBeforeRun().check(cfg)
+    OmegaConf.set_struct(cfg, False)
+    cfg.sed = 1  # +sed=1: a misspelled seed
+    with pytest.raises(ConfigError, match="^sed=1: unknown key"):
+        ValidateProbeBeforeRun().check(cfg)
+
+
+@pytest.mark.slow
+def test_a_probe_sweep_records_each_job_and_lists_a_bad_one_before_any(tmp_path):
+    sweep = tmp_path / "sweep"
+
+    def run(*overrides):
+        return subprocess.run(
+            [sys.executable, "-m", "initlab.probe", "-m", *overrides]
+            + [f"hydra.sweep.dir={sweep}"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    bad = run("dataset=digits", "probe.input=data", "probe.batch_size=10,100000")
+    assert bad.returncode == 2 and "invalid config in 1 of 2 jobs" in bad.stderr
+    assert "probe.batch_size=100000: must be ≤ the 1257" in bad.stderr and not sweep.exists()
+    proc = run(*DLFS, "init=lecun,he")
+    assert proc.returncode == 0, proc.stderr
+    assert "sweep: 2 jobs: 2 completed (0 skipped" in proc.stdout
+    records = [json.loads(f.read_text()) for f in sweep.glob("*/metrics.json")]
+    assert sorted(r["init"] for r in records) == ["he", "lecun"]
+    assert {r["status"] for r in records} == {"completed"}
+    again = run(*DLFS, "init=lecun,he")  # finished: skipped, as a training sweep's jobs are
+    assert "2 of 2 jobs already finished, skipped" in again.stdout

@@ -16,8 +16,9 @@ from hydra import compose, initialize_config_dir
 from lightning_fabric.connector import _PRECISION_INPUT
 
 from initlab import config
-from initlab.config import ValidateBeforeRun, build, check_launcher, runs_remotely
+from initlab.config import ValidateBeforeRun, build
 from initlab.errors import ConfigError
+from initlab.launcher_settings import check_launcher, runs_remotely
 
 NO_GPU = not torch.cuda.is_available()
 
@@ -113,6 +114,7 @@ def hydra_cfg(*overrides: str):
         (["+logger.prefix=x"], "logger.prefix", "'x'"),  # would rename every tag
         # diagnostics.stats that is not a list (a TypeError inside the callback before)
         (["diagnostics.stats=5"], "diagnostics.stats", "5"),
+        (["model.hidden=abc"], "model.hidden", "'abc'"),  # not ['a', 'b', 'c']
     ],
 )
 def test_refused_in_validation(overrides, key, value):
@@ -120,6 +122,23 @@ def test_refused_in_validation(overrides, key, value):
         build(make_cfg(*overrides))
     assert err.value.key == key
     assert str(err.value).startswith(f"{key}={value}: ")
+
+
+@pytest.mark.parametrize(
+    "overrides,listed",
+    [
+        # the keys every option of the group shares are listed with the option's own
+        (["dataset=digits", "+dataset.batchsize=10"], "batch_size"),
+        (["+dataset.batchsize=10"], "val_size"),
+        (["init=default", "+init.gian=2"], "bias"),
+        (["init=he", "+init.gian=2"], "forget_bias"),
+    ],
+)
+def test_an_unknown_key_lists_the_shared_keys_too(overrides, listed):
+    with pytest.raises(ConfigError) as err:
+        build(make_cfg(*overrides))
+    assert err.value.reason.startswith("unknown key (accepted: ")
+    assert listed in err.value.reason.split("(accepted: ")[1]
 
 
 @pytest.mark.parametrize(
@@ -282,4 +301,72 @@ def test_sweep_on_the_gpus_launcher_without_a_gpu(tmp_path):
     proc = _train(tmp_path, "-m", "hydra/launcher=gpus", *QUICK, f"hydra.sweep.dir={sweep_dir}")
     assert proc.returncode == 2, proc.stderr
     assert "hydra.launcher.n_jobs=0: no GPU visible" in proc.stderr
+    assert not sweep_dir.exists()
+
+
+# ----------------------------------------------------------------------------------------------
+# Found by trying bad input at the command line: each was accepted, or crashed after the folder.
+
+
+@pytest.mark.parametrize(
+    "overrides,key,reason",
+    [
+        (["+sed=1"], "sed", "unknown key (accepted: "),  # seed, misspelled
+        (["+diagnostic.enabled=false"], "diagnostic", "unknown key"),
+        (["+val_dropuot=true"], "val_dropuot", "unknown key"),
+        (["+probe.bins=5"], "probe", "the probe's settings: python -m initlab.probe"),
+    ],
+)
+def test_an_unknown_top_level_key_is_refused(overrides, key, reason):
+    with pytest.raises(ConfigError) as err:
+        ValidateBeforeRun().check(hydra_cfg(*overrides))
+    assert err.value.key == key and err.value.reason.startswith(reason)
+
+
+@pytest.mark.parametrize(
+    "setting,shown",
+    [
+        ("hydra.launcher.prefer=bananas", "hydra.launcher.prefer='bananas': must be one of"),
+        ("hydra.launcher.batch_size=0", "hydra.launcher.batch_size='0': must be 'auto' or"),
+        ("hydra.launcher.pre_dispatch=garbage", "hydra.launcher.pre_dispatch='garbage': must be"),
+        ("hydra.launcher.timeout=-1", "hydra.launcher.timeout=-1.0: must be a number of seconds"),
+        ("hydra.launcher.backend=warp", "hydra.launcher.backend='warp': the joblib launcher runs"),
+        ("+hydra.launcher.n_job=2", "hydra.launcher.n_job=2: unknown key (accepted: "),
+        ("hydra.launcher.verbose=-1", "hydra.launcher.verbose=-1: must be an integer ≥ 0"),
+    ],
+)
+def test_bad_joblib_settings_are_refused(setting, shown):
+    with pytest.raises(ConfigError) as err:
+        check_launcher(hydra_cfg("hydra/launcher=joblib", setting).hydra)
+    assert str(err.value).startswith(shown)
+
+
+def test_an_unknown_population_setting_is_refused():
+    with pytest.raises(
+        ConfigError, match=r"^hydra.launcher.max_member=3: unknown key \(accepted: max_members\)"
+    ):
+        check_launcher(hydra_cfg("hydra/launcher=population", "+hydra.launcher.max_member=3").hydra)
+
+
+def test_good_joblib_settings_pass():
+    for setting in (
+        "hydra.launcher.prefer=threads",
+        "hydra.launcher.batch_size=auto",
+        "hydra.launcher.batch_size=4",
+        "hydra.launcher.pre_dispatch=all",
+        "hydra.launcher.pre_dispatch=3*n_jobs",
+        "hydra.launcher.pre_dispatch=8",
+        "hydra.launcher.timeout=60",
+        "hydra.launcher.backend=loky",
+    ):
+        check_launcher(hydra_cfg("hydra/launcher=joblib", setting).hydra)
+    check_launcher(hydra_cfg("hydra/launcher=gpus").hydra if not NO_GPU else hydra_cfg().hydra)
+
+
+@pytest.mark.slow
+def test_a_sweep_with_no_job_exits_2_and_makes_no_folder(tmp_path):
+    sweep_dir = tmp_path / "sweep"
+    proc = _train(tmp_path, "-m", *QUICK, "seed=range(0,0)", f"hydra.sweep.dir={sweep_dir}")
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "initlab: the sweep has no jobs" in proc.stderr
     assert not sweep_dir.exists()

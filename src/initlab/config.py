@@ -19,7 +19,6 @@ from pathlib import Path
 
 import torch
 from hydra.experimental.callback import Callback
-from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
@@ -31,12 +30,14 @@ from initlab.devices import ddp_rank
 from initlab.diagnostics import STATS, Diagnostics
 from initlab.errors import ConfigError, call_with, integer, number, positive_int
 from initlab.initializers import Initializer, get_initializer, plan
+from initlab.launcher_settings import runs_remotely
 from initlab.models import MODELS
 from initlab.optim import OPTIMIZERS, OptimizerFactory
 from initlab.registry import Registry
 from initlab.trainer_args import check_trainer
 
 GROUPS = ("init", "activation", "dataset", "model", "optimizer", "trainer", "logger")
+ROOT_KEYS = ("seed", "val_dropout", "diagnostics", *GROUPS)  # conf/config.yaml's
 DATAMODULE_KEYS = ("batch_size", "eval_batch_size", "val_size", "train_size", "normalize")
 PROGRESS_BARS = ("auto", "rich", "none")
 LOGGERS = ("tensorboard",)
@@ -62,6 +63,7 @@ class RunSpec:
     logger: dict  # TensorBoardLogger keyword arguments
     diagnostics: Callable[[], Diagnostics] | None  # None: switched off
     val_dropout: bool = False  # dropout on while validating
+    n_train: int | None = None  # training examples, where known without reading the data
 
 
 def _params(cfg: DictConfig, group: str) -> tuple[str, dict]:
@@ -105,7 +107,7 @@ def build(cfg: DictConfig, *, local_devices: bool = True, local_paths: bool = Tr
     dm_params = {k: params.pop(k) for k in DATAMODULE_KEYS if k in params}
     if not local_paths and params.get("data_dir") is not None:
         params["data_dir"] = None  # a path on the compute nodes: checked there
-    dataset = _in_group("dataset", call_with, _lookup(DATASETS, name), params)
+    dataset = _in_group("dataset", call_with, _lookup(DATASETS, name), params, also=DATAMODULE_KEYS)
     datamodule = _in_group("dataset", TensorDataModule, dataset, seed=seed, **dm_params)
     if dataset.n_train is not None and datamodule.val_size >= dataset.n_train:
         raise ConfigError(
@@ -178,6 +180,7 @@ def build(cfg: DictConfig, *, local_devices: bool = True, local_paths: bool = Tr
         logger,
         _diagnostics(cfg, activation),
         val_dropout,
+        n_train or None,
     )
 
 
@@ -213,49 +216,6 @@ def _check_logger(logger: dict) -> None:
         raise ConfigError("flush_secs", logger["flush_secs"], "must be a number of seconds ≥ 1")
     if not isinstance(logger.get("filename_suffix", ""), str):
         raise ConfigError("filename_suffix", logger["filename_suffix"], "must be a string")
-
-
-def runs_remotely(config: DictConfig) -> bool:
-    """Whether the jobs of ``config`` (with its ``hydra`` node) run on other machines: a sweep
-    through a SLURM launcher, whose submitting host may lack the jobs' GPUs."""
-    if OmegaConf.select(config, "hydra.mode") == RunMode.RUN:
-        return False  # a single run runs here, whatever launcher is configured
-    target = str(OmegaConf.select(config, "hydra.launcher._target_", default="") or "")
-    return "submitit" in target and "Slurm" in target
-
-
-def check_launcher(hydra_cfg: DictConfig) -> None:
-    """The sweep's own settings (``hydra_cfg`` is the ``hydra`` node). Joblib's ``n_jobs`` must
-    be a non-zero integer; ``hydra/launcher=gpus`` resolves it to the number of visible GPUs,
-    which is 0 on a machine without one. The sweeper's ``max_batch_size``: null or ≥ 1 (a
-    negative one would launch no job at all)."""
-    size = OmegaConf.select(hydra_cfg, "sweeper.max_batch_size", default=None)
-    if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 1):
-        raise ConfigError(
-            "hydra.sweeper.max_batch_size", size, "must be a positive integer or null"
-        )
-    launcher = OmegaConf.select(hydra_cfg, "launcher")
-    if launcher is None:
-        return
-    if "max_members" in launcher:  # hydra/launcher=population
-        positive_int("hydra.launcher.max_members", launcher.max_members)
-    raw = OmegaConf.select(launcher, "n_jobs", throw_on_resolution_failure=False)
-    unresolved = OmegaConf.to_container(launcher, resolve=False).get("n_jobs")
-    if raw is None and unresolved is not None:
-        raise ConfigError("hydra.launcher.n_jobs", unresolved, "could not be resolved")
-    if raw is None:
-        return
-    if raw == 0 and "cuda_device_count" in str(unresolved):
-        raise ConfigError(
-            "hydra.launcher.n_jobs",
-            0,
-            "no GPU visible (hydra/launcher=gpus runs one job per visible GPU): use "
-            "hydra/launcher=joblib on a machine without one",
-        )
-    if isinstance(raw, bool) or not isinstance(raw, int) or raw == 0:
-        raise ConfigError(
-            "hydra.launcher.n_jobs", raw, "must be a non-zero integer (-1: one per core)"
-        )
 
 
 def _diagnostics(cfg: DictConfig, activation: Activation) -> Callable[[], Diagnostics] | None:
@@ -307,8 +267,22 @@ class ValidateBeforeRun(Callback):
     def check(self, config: DictConfig) -> None:
         """Raise :class:`ConfigError` for a bad value; entry points with more keys extend it.
         Devices are checked against this machine unless the jobs run elsewhere (SLURM)."""
+        check_root(config)
         here = not runs_remotely(config)
         build(config, local_devices=here, local_paths=here)
+
+
+def check_root(config: DictConfig, extra: tuple[str, ...] = ()) -> None:
+    """The config's top-level keys: the groups, the run's own keys and ``extra`` (the entry
+    point's block, such as ``probe``). A key added with ``+`` and misspelled (``+sed=1``) would
+    otherwise be carried along and never read."""
+    accepted = (*ROOT_KEYS, *extra)
+    for key in config:
+        if key == "hydra" or key in accepted:
+            continue
+        if key == "probe":
+            raise ConfigError(key, config[key], "the probe's settings: python -m initlab.probe")
+        raise ConfigError(key, config[key], f"unknown key (accepted: {', '.join(accepted)})")
 
 
 def _refuse(line: str) -> None:

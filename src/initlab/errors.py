@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import inspect
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 
 class ConfigError(ValueError):
@@ -70,10 +70,11 @@ def integer(key: str, value, low: int | None = None, high: int | None = None) ->
     raise ConfigError(key, value, reason)
 
 
-def call_with(fn: Callable, params: dict, *args):
+def call_with(fn: Callable, params: dict, *args, also: Sequence[str] = ()):
     """``fn(*args, **params)``, first checking that every key of ``params`` is a parameter of
-    ``fn``: a typo becomes a ConfigError listing the accepted keys, not a TypeError."""
-    accepted = list(inspect.signature(fn).parameters)[len(args) :]
+    ``fn``: a typo becomes a ConfigError listing the accepted keys, not a TypeError. ``also``:
+    the group's keys its caller took out of ``params`` first (listed among the accepted)."""
+    accepted = [*list(inspect.signature(fn).parameters)[len(args) :], *also]
     for key, value in params.items():
         if key not in accepted:
             raise ConfigError(

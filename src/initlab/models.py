@@ -37,7 +37,11 @@ def _image(name: str, in_shape: Sequence[int]) -> None:
 
 
 def _check_widths(key: str, widths) -> list[int]:
-    if isinstance(widths, int) or not isinstance(widths, Sequence) or len(widths) == 0:
+    if (
+        isinstance(widths, (int, str))  # a string is a Sequence too: 'abc' is no list
+        or not isinstance(widths, Sequence)
+        or len(widths) == 0
+    ):
         raise ConfigError(key, widths, "must be a non-empty list of positive integers")
     for w in widths:
         if isinstance(w, bool) or not isinstance(w, int) or w < 1:

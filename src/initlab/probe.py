@@ -16,17 +16,21 @@ the numbers against the published ones.
 from __future__ import annotations
 
 import csv
+import sys
+import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
 import hydra
 import torch
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
+from initlab import record
 from initlab.calibrate import calibrate
-from initlab.config import RunSpec, ValidateBeforeRun, build
+from initlab.config import RunSpec, ValidateBeforeRun, build, check_root
 from initlab.diagnostics import ActivationRecorder, histogram_figure, sites
 from initlab.errors import ConfigError, call_with, positive_int
 from initlab.initializers import apply
@@ -167,15 +171,37 @@ class ValidateProbeBeforeRun(ValidateBeforeRun):
     with status 2 and one line naming it, before Hydra creates the run folder."""
 
     def check(self, config: DictConfig) -> None:
-        probe_settings(config)
-        build(config, local_devices=False)  # the trainer's devices are never used here
+        check_root(config, extra=("probe",))
+        settings = probe_settings(config)
+        spec = build(config, local_devices=False)  # the trainer's devices are never used here
+        if settings.input == "data" and spec.n_train and settings.batch_size > spec.n_train:
+            raise ConfigError(
+                "probe.batch_size",
+                settings.batch_size,
+                f"must be ≤ the {spec.n_train} training examples",
+            )
 
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="probe")
 def main(cfg: DictConfig) -> None:
-    folder = Path(HydraConfig.get().runtime.output_dir)
-    title = describe(cfg)
-    table = write(probe(cfg), folder, title, probe_settings(cfg).bins)
+    """One probe, or one job of a sweep. Its record (``metrics.json``) says how it ended, as a
+    training run's does, so a probe sweep's summary and its rerun count it: ``completed``, or
+    ``failed`` with the error (shown on stderr; a single probe then exits 1, a sweep goes on)."""
+    hydra_cfg = HydraConfig.get()
+    folder = Path(hydra_cfg.runtime.output_dir)
+    names = {g: cfg[g].name for g in ("init", "activation", "dataset", "model")}
+    done = record.new({**names, "seed": cfg.seed}, list(hydra_cfg.overrides.task))
+    try:
+        title = describe(cfg)
+        table = write(probe(cfg), folder, title, probe_settings(cfg).bins)
+    except Exception as err:
+        record.write(folder, {**done, "status": "failed", "error": f"{type(err).__name__}: {err}"})
+        if hydra_cfg.mode != RunMode.MULTIRUN:
+            raise
+        traceback.print_exc()
+        print(f"failed: probe folder {folder}", file=sys.stderr)
+        return
+    record.write(folder, {**done, "status": "completed"})
     print(f"{title}\n\n{table}\n\nprobe folder: {folder}")
 
 

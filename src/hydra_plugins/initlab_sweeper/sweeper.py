@@ -33,8 +33,8 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from initlab import folder_lock, record, signals
-from initlab.config import check_launcher
 from initlab.errors import ConfigError, NotApplicable
+from initlab.launcher_settings import check_launcher
 
 
 def _task_config(cfg: DictConfig) -> dict:
@@ -55,6 +55,13 @@ class Sweeper(BasicSweeper):
         params = [*self._parse_config(), *arguments]
         parsed = OverridesParser.create(config_loader=loader).parse_overrides(params)
         jobs = [list(job) for batch in self.split_arguments(parsed, None) for job in batch]
+        if not jobs:  # a sweep over an empty range or list: nothing to run, no folder to make
+            print(
+                f"initlab: the sweep has no jobs ({' '.join(arguments)}): a sweep value "
+                "expands to nothing",
+                file=sys.stderr,
+            )
+            sys.exit(2)
         configs = [loader.load_sweep_config(self.config, job) for job in jobs]
         inapplicable = self._validate(jobs, configs)
         if inapplicable:

@@ -104,7 +104,7 @@ def get_initializer(
     recurrent_rule = _recurrent_rule(recurrent)
     if forget_bias is not None:
         forget_bias = number("forget_bias", forget_bias)
-    made = call_with(fn, params)
+    made = call_with(fn, params, also=("bias", "uncovered", "recurrent", "forget_bias"))
     calibration = None
     if isinstance(made, Calibrated):
         made, calibration = made.rule, made.calibration
