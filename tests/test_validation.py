@@ -370,3 +370,30 @@ def test_a_sweep_with_no_job_exits_2_and_makes_no_folder(tmp_path):
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "initlab: the sweep has no jobs" in proc.stderr
     assert not sweep_dir.exists()
+
+
+@pytest.mark.parametrize(
+    "setting,shown",
+    [
+        ("hydra.launcher.timeout_min=-5", "hydra.launcher.timeout_min=-5: must be"),
+        ("hydra.launcher.timeout_min=0", "hydra.launcher.timeout_min=0: must be"),
+        ("hydra.launcher.cpus_per_task=0", "hydra.launcher.cpus_per_task=0: must be"),
+        ("hydra.launcher.mem_gb=-1", "hydra.launcher.mem_gb=-1: must be"),
+        ("hydra.launcher.nodes=0", "hydra.launcher.nodes=0: must be"),
+        ("hydra.launcher.tasks_per_node=0", "hydra.launcher.tasks_per_node=0: must be"),
+        ("hydra.launcher.gpus_per_node=-1", "hydra.launcher.gpus_per_node=-1: must be"),
+        ("hydra.launcher.array_parallelism=0", "hydra.launcher.array_parallelism=0: must be"),
+        ("hydra.launcher.max_num_timeout=-1", "hydra.launcher.max_num_timeout=-1: must be"),
+        ("hydra.launcher.signal_delay_s=-1", "hydra.launcher.signal_delay_s=-1: must be"),
+        ("+hydra.launcher.cpu_per_task=2", "hydra.launcher.cpu_per_task=2: unknown key"),
+    ],
+)
+def test_bad_slurm_settings_are_refused_before_sbatch(setting, shown):
+    """sbatch refused these after the sweep folder existed (or, timeout_min=-5, ran the job
+    with no limit); each is now refused with the grid."""
+    for launcher in ("submitit_slurm", "submitit_slurm_cpu"):
+        with pytest.raises(ConfigError) as err:
+            check_launcher(hydra_cfg(f"hydra/launcher={launcher}", setting).hydra)
+        assert str(err.value).startswith(shown)
+    check_launcher(hydra_cfg("hydra/launcher=submitit_slurm_cpu").hydra)  # as shipped
+    check_launcher(hydra_cfg("hydra/launcher=submitit_slurm").hydra)

@@ -4,35 +4,41 @@
 Hydra's joblib plugin passes its settings to ``joblib.Parallel`` as they are, so a typo in a key
 is ignored and a bad value raises inside the pool after the sweep folder exists; both are
 refused here, naming the key. The plugin fixes the backend to loky (processes): ``backend``,
-``prefer`` and ``require`` can only agree with that.
+``prefer`` and ``require`` can only agree with that. The submitit SLURM launcher's counts and
+limits would be refused by sbatch only after the folder exists (a negative ``timeout_min`` is
+taken as no limit at all). Each launcher's keys are its plugin's config class's fields.
 """
 
 from __future__ import annotations
 
 import ast
+import dataclasses
 import math
 
 from hydra.types import RunMode
+from hydra_plugins.hydra_joblib_launcher.config import JobLibLauncherConf
+from hydra_plugins.hydra_submitit_launcher.config import SlurmQueueConf
 from omegaconf import DictConfig, OmegaConf
 
 from initlab.errors import ConfigError, choice, positive_int
 
-# hydra_plugins.hydra_joblib_launcher.config.JobLibLauncherConf's keys
-JOBLIB_KEYS = (
-    "_target_",
-    "n_jobs",
-    "backend",
-    "prefer",
-    "require",
-    "verbose",
-    "timeout",
-    "pre_dispatch",
-    "batch_size",
-    "temp_folder",
-    "max_nbytes",
-    "mmap_mode",
-)
+# The keys each launcher takes: the plugins' own config classes, and ours.
+JOBLIB_KEYS = tuple(f.name for f in dataclasses.fields(JobLibLauncherConf))
+SLURM_KEYS = tuple(f.name for f in dataclasses.fields(SlurmQueueConf))
 POPULATION_KEYS = ("_target_", "max_members")  # initlab_population.launcher.PopulationLauncher
+SLURM_AT_LEAST = {  # the smallest value sbatch takes for each count
+    "timeout_min": 1,
+    "nodes": 1,
+    "tasks_per_node": 1,
+    "array_parallelism": 1,
+    "cpus_per_task": 1,
+    "cpus_per_gpu": 1,
+    "gpus_per_node": 0,
+    "gpus_per_task": 0,
+    "max_num_timeout": 0,
+    "signal_delay_s": 0,
+}
+SLURM_REQUIRED = ("timeout_min", "nodes", "tasks_per_node")  # the rest may be null
 
 
 def runs_remotely(config: DictConfig) -> bool:
@@ -64,6 +70,8 @@ def check_launcher(hydra_cfg: DictConfig) -> None:
         _check_joblib(launcher)
     if "PopulationLauncher" in target:
         _known_keys(launcher, POPULATION_KEYS)
+    if "SlurmLauncher" in target:
+        _check_slurm(launcher)
     raw = OmegaConf.select(launcher, "n_jobs", throw_on_resolution_failure=False)
     unresolved = OmegaConf.to_container(launcher, resolve=False).get("n_jobs")
     if raw is None and unresolved is not None:
@@ -121,6 +129,24 @@ def _check_joblib(launcher: DictConfig) -> None:
         )
     if settings.get("mmap_mode") is not None:
         choice("hydra.launcher.mmap_mode", settings["mmap_mode"], ("r+", "r", "w+", "c"))
+
+
+def _check_slurm(launcher: DictConfig) -> None:
+    """The submitit SLURM launcher's numbers, which sbatch would refuse (or, a negative time
+    limit, take as none) only once the sweep folder exists."""
+    settings = _known_keys(launcher, SLURM_KEYS)
+    for key, low in SLURM_AT_LEAST.items():
+        value = settings.get(key)
+        if value is None and key not in SLURM_REQUIRED:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            null = "" if key in SLURM_REQUIRED else ", or null"
+            raise ConfigError(f"hydra.launcher.{key}", value, f"must be an integer ≥ {low}{null}")
+    mem = settings.get("mem_gb")
+    if mem is not None and (
+        isinstance(mem, bool) or not isinstance(mem, (int, float)) or not mem > 0
+    ):
+        raise ConfigError("hydra.launcher.mem_gb", mem, "must be a number of GB > 0, or null")
 
 
 def _known_keys(launcher: DictConfig, keys: tuple[str, ...]) -> dict:
