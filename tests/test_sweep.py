@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -40,6 +41,9 @@ def mnist_dir(tmp_path_factory) -> str:
     folder = tmp_path_factory.mktemp("mnist")
     write_raw_mnist(folder / "MNIST" / "raw", n_train=1000, n_test=100)
     return f"dataset.data_dir={folder}"  # left out of the job folders' names
+
+
+QUICK_SWEEP = ["dataset=digits", "trainer.max_epochs=1", "trainer.progress_bar=none"]
 
 
 def sweep(tmp_path: Path, *overrides: str, timeout: int = 300) -> subprocess.CompletedProcess:
@@ -185,6 +189,32 @@ def test_a_grid_where_no_init_applies_is_refused(tmp_path):
     proc = sweep(tmp_path, "dataset=digits", "init=irnn,fixup")
     assert proc.returncode == 2
     assert "invalid config in 2 of 2 jobs; none started" in proc.stderr
+    assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("launcher", ["basic", "population"])
+def test_a_job_listed_twice_runs_once(tmp_path, launcher):
+    """``init=he,he`` (or ``seed=0,0``): the same job twice, one folder. It used to run twice
+    into that folder (the population launcher: as two members writing it at once) and count 2
+    completed jobs; it runs once and the sweep says so."""
+    proc = sweep(
+        tmp_path, f"hydra/launcher={launcher}", *QUICK_SWEEP, "init=he,he,xavier", "seed=0,0"
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "4 duplicate jobs (the same config as another) run once" in proc.stdout
+    assert "sweep: 2 jobs: 2 completed" in proc.stdout
+    for job in tmp_path.glob("*init=*"):
+        assert (job / "train.log").read_text().count("completed: ") == 1, job  # one run
+
+
+def test_two_jobs_that_would_share_a_folder_are_refused(tmp_path, mnist_dir):
+    """Folders are named without ``dataset.data_dir``: two data folders in one sweep would be
+    two different jobs in one folder."""
+    other = tmp_path.parent / f"{tmp_path.name}_copy"
+    shutil.copytree(mnist_dir.split("=", 1)[1], other)
+    proc = sweep(tmp_path, "dataset=mnist", f"{mnist_dir},{other}", "trainer.max_epochs=1")
+    assert proc.returncode == 2
+    assert "2 jobs would share a folder" in proc.stderr and "dataset.data_dir" in proc.stderr
     assert not any(tmp_path.iterdir())
 
 

@@ -73,6 +73,7 @@ class Sweeper(BasicSweeper):
             )
             jobs = [job for i, job in enumerate(jobs) if i not in inapplicable]
             configs = [cfg for i, cfg in enumerate(configs) if i not in inapplicable]
+        jobs, configs = _one_job_per_folder(jobs, configs)
         if hasattr(self.launcher, "composed"):  # the population launcher: compose once, not twice
             self.launcher.composed = {
                 tuple(job): cfg for job, cfg in zip(jobs, configs, strict=True)
@@ -173,6 +174,41 @@ class Sweeper(BasicSweeper):
             shown = failed[:20] + ([f"  … and {len(failed) - 20} more"] if len(failed) > 20 else [])
             print("not finished:", *shown, sep="\n")
         return statuses
+
+
+def _one_job_per_folder(
+    jobs: list[list[str]], configs: list[DictConfig]
+) -> tuple[list[list[str]], list[DictConfig]]:
+    """Each job folder once. A job listed twice (``init=he,he``, ``seed=0,0``: the same config)
+    runs once, and the sweep says so; two different configs that Hydra would name alike (a
+    folder's name leaves out some keys, ``dataset.data_dir``) are refused, exit 2, before any
+    folder exists: they would write one folder."""
+    first: dict[str, int] = {}
+    keep, duplicates, clashes = [], 0, []
+    for i, cfg in enumerate(configs):
+        folder = str(cfg.hydra.sweep.subdir)
+        if folder not in first:
+            first[folder] = i
+            keep.append(i)
+        elif _task_config(configs[first[folder]]) == _task_config(cfg):
+            duplicates += 1
+        else:
+            clashes.append(f"  {folder}: {' '.join(jobs[first[folder]])} | {' '.join(jobs[i])}")
+    if clashes:
+        left_out = OmegaConf.select(
+            configs[0], "hydra.job.config.override_dirname.exclude_keys", default=[]
+        )
+        print(
+            f"initlab: {len(clashes) + 1} jobs would share a folder (a folder's name leaves out "
+            f"{', '.join(left_out)}); none started:",
+            *clashes,
+            sep="\n",
+            file=sys.stderr,
+        )
+        sys.exit(2)
+    if duplicates:
+        print(f"{duplicates} duplicate jobs (the same config as another) run once")
+    return [jobs[i] for i in keep], [configs[i] for i in keep]
 
 
 def _several_processes(trainer: DictConfig) -> bool:
