@@ -7,10 +7,12 @@ sweeper does, then, before any job starts:
    check): a bad value anywhere in the grid is reported for all bad jobs at once, exit 2; a
    job whose init does not apply to its model (``init='glob(*)'`` meets IRNN, Fixup, … on an
    MLP) is skipped and listed, not refused (:class:`~initlab.errors.NotApplicable`);
-2. skips every job whose folder already holds a ``metrics.json`` that says ``completed`` or
+2. runs each job folder once: a job listed twice (``init=he,he``) runs once; two different
+   configs Hydra would name alike (the name leaves out ``dataset.data_dir``) are refused, exit 2;
+3. skips every job whose folder already holds a ``metrics.json`` that says ``completed`` or
    ``diverged`` for the same config (``.hydra/config.yaml``): running the same sweep again with
    the same ``hydra.sweep.dir`` resumes it (unfinished jobs resume from their checkpoints);
-3. skips every job whose folder another process is writing (a second sweep into the same
+4. skips every job whose folder another process is writing (a second sweep into the same
    folder): it is never run twice at once (:mod:`initlab.folder_lock`; a job that becomes busy
    between this check and its start is skipped by the job itself);
 
