@@ -155,6 +155,18 @@ def test_no_jobs_is_a_clear_error(tmp_path):
         report(tmp_path)
 
 
+def test_a_probe_sweep_is_a_clear_error(tmp_path):
+    """A probe sweep's jobs have records but no training: a table of dashes would say nothing."""
+    for init in ("he", "lecun"):
+        job = tmp_path / f"init={init}"
+        (job / ".hydra").mkdir(parents=True)
+        (job / ".hydra" / "overrides.yaml").write_text(f"- init={init}\n")
+        (job / "probe.csv").write_text("layer,std\nlayer1,1.0\n")
+    with pytest.raises(SystemExit, match="is a probe sweep: no training to report"):
+        report(tmp_path)
+    assert not (tmp_path / "report").exists()
+
+
 @pytest.mark.slow
 def test_a_tag_at_chosen_steps_matches_the_jobs_events(sweep_dir):
     """``--at train/loss:STEPS``: per grid point, mean ± std over the completed seeds of the

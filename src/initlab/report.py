@@ -415,6 +415,11 @@ def report(
     jobs = load(sweep)
     if not jobs:
         raise SystemExit(f"initlab-report: no job folders (with .hydra/overrides.yaml) in {sweep}")
+    if all((job.folder / "probe.csv").exists() for job in jobs):
+        raise SystemExit(
+            f"initlab-report: {sweep} is a probe sweep: no training to report; each job's "
+            "probe.md and probe.png hold its layers' statistics"
+        )
     varied, constant = axes(jobs)
     rows = summarize(jobs, varied)
     out = sweep / "report"
