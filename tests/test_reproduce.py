@@ -294,6 +294,15 @@ def test_a_relative_data_dir_reaches_the_sweeps_absolute(tmp_path, monkeypatch):
     assert data_dirs(["mnist=data"]) == {"mnist": str(tmp_path / "data")}
 
 
+def test_an_out_that_is_a_file_or_docs_that_is_a_folder_exits_2_before_any_run(tmp_path):
+    (tmp_path / "file").write_text("")
+    proc = reproduce("cs231n", "--out", str(tmp_path / "file"))
+    assert proc.returncode == 2 and f"--out='{tmp_path / 'file'}': not a folder" in proc.stderr
+    proc = reproduce("cs231n", "--out", str(tmp_path / "out"), "--docs", str(tmp_path))
+    assert proc.returncode == 2 and f"--docs='{tmp_path}': a folder" in proc.stderr
+    assert not (tmp_path / "out").exists()
+
+
 def test_analogue_with_a_data_dir_exits_2(tmp_path):
     write_raw_mnist(tmp_path / "mnist")
     proc = reproduce("zta_lab10", "--data", "analogue", "--data-dir", f"mnist={tmp_path / 'mnist'}")

@@ -356,6 +356,10 @@ def main(argv: list[str] | None = None) -> None:
     # docs/reproductions.md is the whole set's page: a subset's goes under --out.
     whole = set(names) == set(REPRODUCTIONS)
     docs = args.docs or (DOCS if whole else args.out / "reproductions.md")
+    if args.out.exists() and not args.out.is_dir():
+        parser.error(f"--out={str(args.out)!r}: not a folder (the runs go there)")
+    if args.docs is not None and args.docs.is_dir():
+        parser.error(f"--docs={str(args.docs)!r}: a folder; the page is a file, e.g. page.md")
     if args.data == "analogue" and args.data_dir:
         parser.error("--data analogue runs no published data set: --data-dir would go unused")
     try:  # every choice before anything runs: a bad --data-dir loses no compute
