@@ -51,10 +51,11 @@ def runs_remotely(config: DictConfig) -> bool:
 
 
 def check_launcher(hydra_cfg: DictConfig) -> None:
-    """The sweep's own settings (``hydra_cfg`` is the ``hydra`` node). Joblib's ``n_jobs`` must
-    be a non-zero integer; ``hydra/launcher=gpus`` resolves it to the number of visible GPUs,
-    which is 0 on a machine without one. The sweeper's ``max_batch_size``: null or ≥ 1 (a
-    negative one would launch no job at all)."""
+    """The sweep's own settings (``hydra_cfg`` is the ``hydra`` node): each launcher's keys and
+    values (joblib, population, SLURM; module docstring). Joblib's ``n_jobs`` must be a
+    non-zero integer; ``hydra/launcher=gpus`` resolves it to the number of visible GPUs, which
+    is 0 on a machine without one. The sweeper's ``max_batch_size``: null or ≥ 1 (a negative
+    one would launch no job at all)."""
     size = OmegaConf.select(hydra_cfg, "sweeper.max_batch_size", default=None)
     if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 1):
         raise ConfigError(
