@@ -146,3 +146,25 @@ def test_validation_inside_the_epoch_still_checkpoints_at_its_end(tmp_path, monk
     record = run(make_cfg(*overrides), tmp_path / "killed", overrides)
     assert record["resumed_from_step"] == 40
     assert record["metrics"] == expected["metrics"]
+
+
+@pytest.mark.parametrize(
+    "extra,status",
+    [
+        (["trainer.max_epochs=1"], "completed"),
+        (["optimizer=sgd", "optimizer.lr=1000"], "diverged"),  # a NaN checkpoint
+    ],
+)
+def test_a_finished_run_run_again_is_left_as_it_is(tmp_path, extra, status):
+    """The same command into the same folder after the run finished: its result stands. A
+    diverged run used to resume from its NaN checkpoint and record a second divergence one
+    step later; a completed one to test again and rewrite its record."""
+    overrides = [*OVERRIDES, *extra]
+    first = run(make_cfg(*overrides), tmp_path, overrides)
+    assert first["status"] == status
+    recorded = (tmp_path / "metrics.json").read_bytes()
+    events = sorted(p.name for p in tmp_path.glob("events.out.tfevents.*"))
+    again = run(make_cfg(*overrides), tmp_path, overrides)
+    assert again == first
+    assert (tmp_path / "metrics.json").read_bytes() == recorded
+    assert sorted(p.name for p in tmp_path.glob("events.out.tfevents.*")) == events

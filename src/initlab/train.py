@@ -89,6 +89,12 @@ def _run_locked(cfg, spec, run_dir: Path, overrides: list[str], devices, primary
     record = record_lib.new({**names, "seed": spec.seed}, overrides)
     config = OmegaConf.to_container(cfg, resolve=True)
     resume, purge_step = resume_point(run_dir, config)
+    previous = record_lib.read(run_dir)
+    if resume and previous and previous.get("status") in record_lib.FINISHED:
+        # This config already finished here (its newest checkpoint says so): the result
+        # stands. A diverged run would otherwise resume from its NaN checkpoint.
+        log.info("%s: already %s with this config; nothing to do", run_dir, previous["status"])
+        return previous
     if primary:
         record_lib.write(run_dir, record)  # running: until the final record replaces it
     logger = TensorBoardLogger(
