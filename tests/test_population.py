@@ -490,3 +490,29 @@ def test_dropout_while_validating_draws_each_members_masks(tmp_path):
         assert_same_result(
             expected, json.loads((tmp_path / "pop" / name / "metrics.json").read_text())
         )
+
+
+def test_a_member_that_diverged_is_recorded_so_at_once(tmp_path, monkeypatch):
+    """Its record says ``diverged`` from the step it stops, not from the population's end: a
+    population killed later (here at step 20) keeps that result, and a rerun of the sweep
+    skips the member, as it skips the job. It used to stay ``running`` until the end, and a
+    stop marked it ``failed``."""
+    grid = [*DIGITS, "init=normal", "optimizer=sgd", "optimizer.lr=1.0"]
+    members = [
+        (make_cfg(*grid, f"init.std={std}"), tmp_path / f"std={std}", [*grid, f"init.std={std}"])
+        for std in ("0.05", "3")
+    ]
+    original = PopulationModule.training_step
+
+    def dying(self, batch, batch_idx):
+        if self.global_step == 20:  # after std=3 diverged at step 7
+            raise Killed
+        return original(self, batch, batch_idx)
+
+    monkeypatch.setattr(PopulationModule, "training_step", dying)
+    with pytest.raises(Killed):
+        population_run.run(members, tmp_path / "p", "p")
+    diverged = json.loads((tmp_path / "std=3" / "metrics.json").read_text())
+    assert diverged["status"] == "diverged" and diverged["diverged_at_step"] == 7
+    assert diverged["steps"] == 8 and diverged["metrics"]["val/acc"] is not None
+    assert json.loads((tmp_path / "std=0.05" / "metrics.json").read_text())["status"] == "failed"

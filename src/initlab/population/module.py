@@ -9,7 +9,8 @@ gradient is its own loss's), and one optimizer step on the stacked parameters: A
 element by element, so the stacked optimizer makes each member's own step.
 
 A member whose loss turns NaN/inf stops where its sequential run would: it is validated at once,
-as Lightning validates a run stopped mid-epoch, and leaves the objective; the others go on.
+as Lightning validates a run stopped mid-epoch, its record says ``diverged`` from then on, and it
+leaves the objective; the others go on.
 Metrics and diagnostics go to each member's own TensorBoard logger, with the tags and steps its
 sequential run writes.
 """
@@ -220,6 +221,19 @@ class PopulationModule(pl.LightningModule):
                 acc_sum = acc_sum + (logits.argmax(1) == yb).float().mean() * len(yb)
         m.val = {"val/loss": (loss_sum / len(y)).item(), "val/acc": (acc_sum / len(y)).item()}
         self._log_epoch_metrics(m, m.val)
+        # Its result from now on, as its job's would be: a population stopped later keeps it.
+        per_epoch = self.trainer.num_training_batches
+        m.record.update(
+            status="diverged",
+            diverged_at_step=step,
+            metrics=record_lib.finite({**m.train_epoch_metrics(), **m.val}),
+            steps=step + 1,
+            epochs=(step + 1) // per_epoch
+            if isinstance(per_epoch, int) and per_epoch >= 1
+            else self.trainer.current_epoch,
+            resumed_from_step=m.resumed_from_step,
+        )
+        record_lib.write(m.run_dir, m.record)
 
     def on_train_epoch_end(self) -> None:
         counts = self._correct.tolist()
