@@ -226,3 +226,27 @@ def test_a_signal_that_a_library_turns_into_another_error_is_still_a_signal(monk
     assert isinstance(stop, signals.Signalled) and stop.code == 130
     same = signals.Signalled(signal.SIGTERM)
     assert signals.as_signalled(same) is same
+
+
+def test_the_run_start_check_takes_the_folder_so_a_run_started_with_it_loses(tmp_path):
+    """Two runs started at the same moment into one folder: the check before Hydra writes
+    anything used to only look at the lock, and both could pass it before either took it (the
+    loser then rewrote the winner's .hydra/). The check now takes the lock, and the run keeps
+    it: a second process finds the folder busy from that moment."""
+    from test_validation import hydra_cfg
+
+    from initlab.config import ValidateBeforeRun
+
+    run_dir = tmp_path / "run"
+    cfg = hydra_cfg("dataset=digits", f"hydra.run.dir={run_dir}")
+    ValidateBeforeRun().on_run_start(config=cfg)  # this process: checked, not yet training
+    assert not (run_dir / ".hydra").exists()
+    probe = [
+        sys.executable,
+        "-c",
+        f"from initlab import folder_lock; print(folder_lock.is_held({str(run_dir)!r}))",
+    ]
+    assert subprocess.run(probe, capture_output=True, text=True).stdout.strip() == "True"
+    with folder_lock.hold(run_dir):  # the run itself takes over what the check holds
+        pass
+    assert subprocess.run(probe, capture_output=True, text=True).stdout.strip() == "False"

@@ -253,16 +253,20 @@ class ValidateBeforeRun(Callback):
                 f"{err} (a bug in initlab's validation; the run was not started)"
             )
         # Hydra writes .hydra/ and train.log into the run folder next: a folder another process
-        # is writing is left alone before that.
+        # is writing is left alone before that. Taking its lock here (not only looking at it)
+        # means two runs started at once cannot both get past this point.
         run_dir = Path(str(OmegaConf.select(config, "hydra.run.dir", default="") or ""))
         rank0 = ddp_rank() == 0  # a DDP rank > 0 runs in rank 0's folder, by design
-        if rank0 and str(run_dir) not in ("", ".") and folder_lock.is_held(run_dir):
-            print(
-                f"initlab: {run_dir} is being written by another process "
-                f"({folder_lock.holder(run_dir)}); nothing done",
-                file=sys.stderr,
-            )
-            sys.exit(folder_lock.BUSY_EXIT)
+        if rank0 and str(run_dir) not in ("", "."):
+            try:
+                folder_lock.claim(run_dir)
+            except folder_lock.FolderBusy as busy:
+                print(
+                    f"initlab: {run_dir} is being written by another process ({busy.holder}); "
+                    "nothing done",
+                    file=sys.stderr,
+                )
+                sys.exit(folder_lock.BUSY_EXIT)
 
     def check(self, config: DictConfig) -> None:
         """Raise :class:`ConfigError` for a bad value; entry points with more keys extend it.

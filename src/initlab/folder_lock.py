@@ -33,26 +33,49 @@ class FolderBusy(RuntimeError):
         super().__init__(f"{folder} is being written by another process ({holder})")
 
 
+_CLAIMED: dict[Path, int] = {}  # folder -> the descriptor holding its lock, taken by claim()
+
+
+def claim(folder: Path) -> None:
+    """Take ``folder``'s lock now and keep it, or raise :class:`FolderBusy`: the run-start
+    check, before Hydra writes into the folder, so two runs started at once cannot both pass it.
+    The run's own :func:`hold` takes the lock over; the process's exit releases it otherwise."""
+    folder = Path(folder).resolve()
+    if folder not in _CLAIMED:
+        _CLAIMED[folder] = _lock(folder)
+
+
 @contextmanager
 def hold(folder: Path) -> Iterator[None]:
-    """Hold ``folder``'s lock for the ``with`` block, or raise :class:`FolderBusy` at once."""
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    fd = os.open(folder / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+    """Hold ``folder``'s lock for the ``with`` block (taking over this process's
+    :func:`claim`), or raise :class:`FolderBusy` at once."""
+    fd = _CLAIMED.pop(Path(folder).resolve(), None)
+    if fd is None:
+        fd = _lock(Path(folder))
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise FolderBusy(folder, holder(folder)) from None
-        except OSError as err:
-            if err.errno not in UNSUPPORTED:
-                raise
-            _warn_unsupported(folder, err)
-        os.ftruncate(fd, 0)
-        os.write(fd, f"pid {os.getpid()} on {socket.gethostname()}\n".encode())
         yield
     finally:
         os.close(fd)  # closing the descriptor releases the lock
+
+
+def _lock(folder: Path) -> int:
+    """An open descriptor on ``folder/.lock`` holding its exclusive lock, the holder's name
+    written in it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    fd = os.open(folder / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise FolderBusy(folder, holder(folder)) from None
+    except OSError as err:
+        if err.errno not in UNSUPPORTED:
+            os.close(fd)
+            raise
+        _warn_unsupported(folder, err)
+    os.ftruncate(fd, 0)
+    os.write(fd, f"pid {os.getpid()} on {socket.gethostname()}\n".encode())
+    return fd
 
 
 def is_held(folder: Path) -> bool:
