@@ -259,3 +259,32 @@ def test_every_series_looks_different():
     assert len(looks) == 23 and len(set(looks)) == 23
     # and the first ten differ in colour alone (no light/dark pairs of one hue)
     assert len({color for color, _, _ in looks[:10]}) == 10
+
+
+def test_a_step_no_job_logged_says_where_the_tag_is(tmp_path):
+    """``--at train/loss:0,10`` where the loss is logged at 9, 19, …: the cells are dashes, and
+    the table says so instead of looking like a result. A row without a completed job shows a
+    dash for its fit time, not nan."""
+    from torch.utils.tensorboard import SummaryWriter
+
+    from initlab.report import at_steps, load, markdown, summarize
+
+    for seed in (0, 1):
+        job = tmp_path / f"seed={seed}"
+        (job / ".hydra").mkdir(parents=True)
+        (job / ".hydra" / "overrides.yaml").write_text(f"- seed={seed}\n")
+        (job / "metrics.json").write_text(json.dumps({"status": "completed", "metrics": {}}))
+        with SummaryWriter(str(job)) as writer:
+            for step in (9, 19, 29):
+                writer.add_scalar("train/loss", 1.0 / (step + 1), step)
+    text = at_steps(load(tmp_path), ["seed"], "train/loss", [0, 9, 10])
+    assert (
+        "No completed job logged train/loss at step 0, 10; it is logged at steps 9, 19, 29." in text
+    )
+    assert at_steps(load(tmp_path), ["seed"], "train/loss", [9]).count("No completed job") == 0
+    failed = tmp_path / "seed=2"
+    (failed / ".hydra").mkdir(parents=True)
+    (failed / ".hydra" / "overrides.yaml").write_text("- seed=2\n")
+    (failed / "metrics.json").write_text(json.dumps({"status": "failed", "metrics": {}}))
+    table = markdown(summarize(load(tmp_path), ["seed"]), ["seed"])
+    assert "nan" not in table and table.splitlines()[-1].endswith("| — |")

@@ -167,7 +167,7 @@ def markdown(rows: list[dict], varied: Sequence[str]) -> str:
     cells = (
         [row[k] for k in varied]
         + [_cell(row, m) for m in METRICS]
-        + [row["n"], row["diverged"], row["failed"], row["missing"], f"{row['fit s']:.1f}"]
+        + [row["n"], row["diverged"], row["failed"], row["missing"], _seconds(row["fit s"])]
         for row in rows
     )
     return markdown_table(head, cells)
@@ -371,6 +371,11 @@ def event_figures(jobs: Sequence[Job], varied: Sequence[str]) -> dict[str, Figur
     return figures
 
 
+def _seconds(value: float) -> str:
+    """Seconds to one decimal, or a dash where no job has a fit time."""
+    return "—" if math.isnan(value) else f"{value:.1f}"
+
+
 def _groups(jobs: Sequence[Job], varied: Sequence[str]) -> dict[tuple, list[Job]]:
     groups: dict[tuple, list[Job]] = defaultdict(list)
     for job in jobs:
@@ -403,7 +408,16 @@ def at_steps(
                 len(series),
             ]
         )
-    return markdown_table([*varied, *(f"{tag} @ {t}" for t in steps), "n"], cells)
+    table = markdown_table([*varied, *(f"{tag} @ {t}" for t in steps), "n"], cells)
+    logged = sorted({t for _, series in rows for s in series for t in s})
+    missing = [t for t in steps if t not in logged]
+    if missing:  # a step no job logged: say where the tag is, not only dashes
+        shown = ", ".join(map(str, logged[:5])) + (", …" if len(logged) > 5 else "")
+        table += (
+            f"\n\nNo completed job logged {tag} at step {', '.join(map(str, missing))}; "
+            f"it is logged at steps {shown or 'none'}."
+        )
+    return table
 
 
 def report(
@@ -478,7 +492,7 @@ def _print(rows: list[dict], varied: Sequence[str], table: str) -> None:
             *(row[k] for k in varied),
             *(_cell(row, m) for m in METRICS),
             *(str(row[k]) for k in ("n", "diverged", "failed", "missing")),
-            f"{row['fit s']:.1f}",
+            _seconds(row["fit s"]),
         )
     Console().print(rich_table)
 
