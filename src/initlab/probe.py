@@ -189,8 +189,7 @@ def main(cfg: DictConfig) -> None:
     ``failed`` with the error (shown on stderr; a single probe then exits 1, a sweep goes on)."""
     hydra_cfg = HydraConfig.get()
     folder = Path(hydra_cfg.runtime.output_dir)
-    names = {g: cfg[g].name for g in ("init", "activation", "dataset", "model")}
-    done = record.new({**names, "seed": cfg.seed}, list(hydra_cfg.overrides.task))
+    done = record.new(cfg, list(hydra_cfg.overrides.task))
     try:
         title = describe(cfg)
         table = write(probe(cfg), folder, title, probe_settings(cfg).bins)

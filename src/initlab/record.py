@@ -32,11 +32,13 @@ FINISHED = ("completed", "diverged")  # results: a rerun of the sweep keeps them
 STATUSES = ("completed", "diverged", "failed", "running", "killed", "missing", "unreadable")
 
 
-def new(run: dict, overrides: list[str]) -> dict:
-    """The record of a run starting now. ``run``: init, activation, dataset, model, seed."""
+def new(cfg, overrides: list[str]) -> dict:
+    """The record of a run of ``cfg`` (its composed config) starting now: its init, activation,
+    dataset and model by name, its seed, the overrides that made it."""
     return {
         "status": "running",
-        **run,
+        **{group: cfg[group].name for group in ("init", "activation", "dataset", "model")},
+        "seed": cfg.seed,
         "overrides": list(overrides),
         "metrics": {},
         "epochs": 0,

@@ -35,7 +35,7 @@ from initlab import probe as probe_lib
 from initlab.data import readers
 from initlab.errors import ConfigError
 from initlab.report import line_panels, load, report, scalars
-from initlab.reproduction import Original, Reproduction, Sample, check_rows
+from initlab.reproduction import UNQUOTABLE, Original, Reproduction, Sample, check_rows
 from initlab.reproductions import REPRODUCTIONS
 from initlab.tables import markdown_table
 from initlab.train import CONF_DIR
@@ -281,7 +281,7 @@ def data_dirs(pairs: list[str]) -> dict[str, str]:
         if not folder or not Path(folder).expanduser().is_dir():
             raise ConfigError("--data-dir", pair, "no such folder")
         path = str(Path(folder).expanduser().resolve())  # the sweeps run from the repo
-        if any(c in path for c in ("'", "\\", "${")):
+        if any(c in path for c in UNQUOTABLE):
             raise ConfigError("--data-dir", pair, "a quote, a backslash or '${' in the path")
         if readers.present(name, path) is None:  # the only source then: no fallback
             raise ConfigError(

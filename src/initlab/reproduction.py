@@ -27,6 +27,9 @@ import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
+# What a quoted Hydra override value cannot carry as plain text (``dataset.data_dir='…'``).
+UNQUOTABLE = ("'", "\\", "${")
+
 
 @dataclass(frozen=True)
 class Check:
@@ -90,8 +93,8 @@ class Reproduction:
         o = self.original
         extra = [f"dataset={o.dataset}"]
         if data_dir:
-            if "'" in data_dir or "\\" in data_dir:
-                raise ValueError(f"data_dir={data_dir!r}: a quote in its name (or a backslash)")
+            if any(c in data_dir for c in UNQUOTABLE):
+                raise ValueError(f"data_dir={data_dir!r}: a quote in its name (or '\\', '${{')")
             # Quoted: a comma, an equals sign or a space in the path is the path's, not a sweep.
             extra.append(f"dataset.data_dir='{data_dir}'")
         return replace(

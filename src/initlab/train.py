@@ -85,8 +85,7 @@ def run(
 
 
 def _run_locked(cfg, spec, run_dir: Path, overrides: list[str], devices, primary=True) -> dict:
-    names = {g: cfg[g].name for g in ("init", "activation", "dataset", "model")}
-    record = record_lib.new({**names, "seed": spec.seed}, overrides)
+    record = record_lib.new(cfg, overrides)
     config = OmegaConf.to_container(cfg, resolve=True)
     resume, purge_step = resume_point(run_dir, config)
     previous = record_lib.read(run_dir)

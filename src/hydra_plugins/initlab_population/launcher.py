@@ -42,9 +42,8 @@ class PopulationLauncher(Launcher):
     """Hydra launcher (``conf/hydra/launcher/population.yaml``)."""
 
     def __init__(self, max_members: int = 256) -> None:
-        self.max_members = (
-            max_members  # checked with the grid (initlab.launcher_settings.check_launcher)
-        )
+        # checked with the grid (initlab.launcher_settings.check_launcher)
+        self.max_members = max_members
         self.config: DictConfig | None = None
         self.hydra_context: HydraContext | None = None
         self.task_function: TaskFunction | None = None

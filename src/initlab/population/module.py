@@ -52,8 +52,7 @@ class Member:
         self.cfg, self.spec, self.run_dir, self.overrides = cfg, spec, run_dir, list(overrides)
         self.config = OmegaConf.to_container(cfg, resolve=True)  # as in its checkpoints
         self.resume, self.purge_step = resume, purge_step
-        names = {g: cfg[g].name for g in ("init", "activation", "dataset", "model")}
-        self.record = record_lib.new({**names, "seed": spec.seed}, overrides)
+        self.record = record_lib.new(cfg, overrides)
         self.logger: TensorBoardLogger | None = None
         self.net: nn.Module | None = None  # its own net: the weights it started from
         self.diagnostics: Diagnostics | None = spec.diagnostics() if spec.diagnostics else None
@@ -71,6 +70,14 @@ class Member:
         if not self.seen:
             return {}
         return {"train/loss": self.loss_sum / self.seen, "train/acc": self.correct / self.seen}
+
+
+def epochs_done(steps: int, trainer: pl.Trainer) -> int:
+    """The whole epochs ``steps`` training steps make, as a run's record counts them."""
+    per_epoch = trainer.num_training_batches
+    if isinstance(per_epoch, int) and per_epoch >= 1:
+        return steps // per_epoch
+    return trainer.current_epoch
 
 
 def _losses(logits: torch.Tensor, y: torch.Tensor, shared: bool):
@@ -222,15 +229,12 @@ class PopulationModule(pl.LightningModule):
         m.val = {"val/loss": (loss_sum / len(y)).item(), "val/acc": (acc_sum / len(y)).item()}
         self._log_epoch_metrics(m, m.val)
         # Its result from now on, as its job's would be: a population stopped later keeps it.
-        per_epoch = self.trainer.num_training_batches
         m.record.update(
             status="diverged",
             diverged_at_step=step,
             metrics=record_lib.finite({**m.train_epoch_metrics(), **m.val}),
             steps=step + 1,
-            epochs=(step + 1) // per_epoch
-            if isinstance(per_epoch, int) and per_epoch >= 1
-            else self.trainer.current_epoch,
+            epochs=epochs_done(step + 1, self.trainer),
             resumed_from_step=m.resumed_from_step,
         )
         record_lib.write(m.run_dir, m.record)

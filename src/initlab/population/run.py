@@ -22,7 +22,7 @@ from initlab import record as record_lib
 from initlab.config import build
 from initlab.population.checkpoint import MemberCheckpoints, population_checkpoint, save
 from initlab.population.data import PopulationData
-from initlab.population.module import Member, PopulationModule
+from initlab.population.module import Member, PopulationModule, epochs_done
 from initlab.train import hparams_of, log_hparams, resume_point
 
 log = logging.getLogger(__name__)
@@ -108,13 +108,10 @@ def _run_locked(members: list[Member], population_dir: Path, name: str) -> None:
             # whole is in the population's entry.
             m.record["fit_seconds"] = round(seconds / size, 3)
             m.record["population"]["fit_seconds"] = seconds
-            metrics = {**m.train_epoch_metrics(), **m.val}
-            if m.active:
-                metrics.update(m.test)
+            if m.active:  # a diverged member's result was recorded where it stopped
                 m.record["status"] = "completed"
-            else:
-                m.record["status"], m.record["diverged_at_step"] = "diverged", m.diverged_at
-            m.record["metrics"] = record_lib.finite(metrics)
+                metrics = {**m.train_epoch_metrics(), **m.val, **m.test}
+                m.record["metrics"] = record_lib.finite(metrics)
     except BaseException as err:
         stop = signals.as_signalled(err)
         shown = stop or err
@@ -125,16 +122,10 @@ def _run_locked(members: list[Member], population_dir: Path, name: str) -> None:
             raise stop from err
         raise
     finally:
-        per_epoch = trainer.num_training_batches if trainer is not None else None
         for m in members:
-            if trainer is not None:
-                steps = trainer.global_step if m.active else m.diverged_at + 1
-                m.record["steps"] = steps
-                m.record["epochs"] = (
-                    steps // per_epoch
-                    if isinstance(per_epoch, int) and per_epoch >= 1
-                    else trainer.current_epoch
-                )
+            if trainer is not None and m.active:  # a diverged one's: where it stopped
+                m.record["steps"] = trainer.global_step
+                m.record["epochs"] = epochs_done(trainer.global_step, trainer)
             m.record["resumed_from_step"] = m.resumed_from_step
             record_lib.write(m.run_dir, m.record)
             log_hparams(m.logger, hparams_of(m.cfg), m.record)
