@@ -1,6 +1,7 @@
 """Nothing a user sees changes: a fixed set of runs ends with the very numbers recorded in
 ``tests/data/fixed_runs.json`` — every metric in ``metrics.json``, every TensorBoard scalar,
-``init_plan.json``, the probe's table and the report's summary, compared bit for bit.
+``init_plan.json``, the probe's table and the report's summary, compared bit for bit, and the
+names of the files each run leaves.
 
 The set: one digits run per model (``train.py``), a population sweep of 4 jobs, a probe and the
 report of that sweep. Timings (``fit_seconds``, the report's fit-time column) are left out: they
@@ -63,8 +64,19 @@ def _record(folder: Path) -> dict:
     return record
 
 
+def _files(folder: Path) -> list[str]:
+    """Every file the run left, by path; an event file's name holds a time and a pid."""
+    names = []
+    for path in folder.rglob("*"):
+        if path.is_file():
+            name = path.relative_to(folder).as_posix()
+            names.append("events.out.tfevents.*" if ".tfevents." in name else name)
+    return sorted(names)
+
+
 def _run_folder(folder: Path) -> dict:
     return {
+        "files": _files(folder),
         "record": _record(folder),
         "plan": json.loads((folder / "init_plan.json").read_text()),
         "scalars": _scalars(folder),
@@ -102,7 +114,11 @@ def fixed_runs(root: Path) -> dict:
         ],
         REPO,
     )  # fmt: skip
-    results["probe"] = {"table": _csv(probe / "probe.csv"), "record": _record(probe)}
+    results["probe"] = {
+        "files": _files(probe),
+        "table": _csv(probe / "probe.csv"),
+        "record": _record(probe),
+    }
 
     _run(["-m", "initlab.report", str(sweep)], REPO)
     summary = _csv(sweep / "report" / "summary.csv")
