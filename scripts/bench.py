@@ -30,10 +30,10 @@ from hydra import compose, initialize_config_dir
 from pytorch_lightning.loggers import TensorBoardLogger
 from pytorch_lightning.profilers import SimpleProfiler
 
-from initlab.config import build
 from initlab.initializers import apply
-from initlab.module import InitModule
-from initlab.train import CONF_DIR
+from initlab.training.init_module import InitModule
+from initlab.training.run import CONF_DIR
+from initlab.training.spec import build
 
 
 class EpochTimer(pl.Callback):

@@ -37,10 +37,10 @@ import torch
 import torch.nn.functional as F
 from hydra import compose, initialize_config_dir
 
-from initlab.config import build
 from initlab.data.batches import EpochShuffle
 from initlab.initializers import apply
-from initlab.train import CONF_DIR
+from initlab.training.run import CONF_DIR
+from initlab.training.spec import build
 
 REPO = CONF_DIR.parent
 # Made for other models (refused on an MLP) or data-dependent (calibrated on a batch):

@@ -12,7 +12,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
 from initlab.data.readers import IDX_FILES
-from initlab.train import CONF_DIR
+from initlab.training.run import CONF_DIR
 
 REPO = CONF_DIR.parent
 # A fit on scikit-learn's digits in about a second: the CPU stand-in for FashionMNIST.

@@ -19,8 +19,8 @@ from scipy import integrate, special, stats
 from torch import nn
 from torch.nn.init import calculate_gain
 
-from initlab.activations import ACTIVATIONS, get_activation
-from initlab.errors import ConfigError
+from initlab.config.errors import ConfigError
+from initlab.models.activations import ACTIVATIONS, get_activation
 
 CONF_ACT = Path(__file__).resolve().parents[1] / "conf" / "activation"
 NAMES = sorted(ACTIVATIONS)
@@ -181,8 +181,8 @@ def test_selu_auto_gain_keeps_a_deep_net_self_normalizing():
     Var(W) = 1/fan_in (gain 1) the output std stays at 1; torch's 3/4 took it to 0.32."""
     from conftest import make_cfg
 
-    from initlab.config import build
     from initlab.initializers import apply
+    from initlab.training.spec import build
 
     spec = build(
         make_cfg(

@@ -10,7 +10,7 @@ import pytest
 from conftest import QUICK, make_cfg
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from initlab.train import run
+from initlab.training.run import run
 
 NETS = textwrap.dedent(
     """

@@ -10,13 +10,13 @@ import torch
 from conftest import QUICK, make_cfg
 from torch import nn
 
-from initlab.activations import get_activation
-from initlab.calibrate import forward_order, lsuv, within_layer
-from initlab.config import build
-from initlab.errors import ConfigError
+from initlab.config.errors import ConfigError
 from initlab.initializers import apply, get_initializer
-from initlab.models import cnn, mlp
-from initlab.train import run
+from initlab.initializers.calibration import forward_order, lsuv, within_layer
+from initlab.models.activations import get_activation
+from initlab.models.builders import cnn, mlp
+from initlab.training.run import run
+from initlab.training.spec import build
 
 
 def outputs_in_forward_order(net: nn.Module, x: torch.Tensor) -> list[torch.Tensor]:
@@ -173,7 +173,7 @@ def test_dbn_reconstruction_error_falls_and_the_net_beats_chance(tmp_path, norma
 
 
 def test_dbn_is_seeded():
-    from initlab.calibrate import calibrate
+    from initlab.initializers.calibration import calibrate
 
     x = torch.rand(300, 64)
     nets = [mlp((64,), 10, nn.Sigmoid, hidden=[32]) for _ in range(2)]
@@ -193,8 +193,8 @@ def test_dbn_refuses_a_cnn():
 def test_calibration_runs_once_not_on_test_or_resume(tmp_path, monkeypatch):
     import pytorch_lightning as pl
 
-    from initlab import calibrate as calibrate_module
-    from initlab.module import InitModule
+    from initlab.initializers import calibration as calibrate_module
+    from initlab.training.init_module import InitModule
 
     calls = []
     original = calibrate_module.CALIBRATIONS["lsuv"]

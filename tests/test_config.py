@@ -9,9 +9,9 @@ import pytest
 import torch
 from conftest import QUICK, groups_options, make_cfg
 
-from initlab.config import build
-from initlab.errors import ConfigError, NotApplicable
+from initlab.config.errors import ConfigError, NotApplicable
 from initlab.initializers import apply
+from initlab.training.spec import build
 
 GROUPS = ["init", "activation", "dataset", "model", "optimizer", "trainer", "logger", "experiment"]
 

@@ -10,10 +10,9 @@ import torch
 from conftest import QUICK, make_cfg
 from torch import nn
 
-from initlab import coverage
-from initlab.errors import ConfigError
-from initlab.initializers import apply, get_initializer
-from initlab.train import run
+from initlab.config.errors import ConfigError
+from initlab.initializers import apply, coverage, get_initializer
+from initlab.training.run import run
 
 
 class WithExtras(nn.Module):

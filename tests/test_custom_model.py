@@ -12,8 +12,8 @@ import textwrap
 import pytest
 from conftest import REPO, make_cfg
 
-from initlab.config import build
-from initlab.errors import ConfigError
+from initlab.config.errors import ConfigError
+from initlab.training.spec import build
 
 # What a user writes in their own package: a class called like initlab's builders.
 MY_NETS = textwrap.dedent(

@@ -13,8 +13,8 @@ import pytest
 import torch
 
 from initlab import data
+from initlab.config.errors import ConfigError
 from initlab.data import EpochShuffle, TensorBatches, TensorDataModule, read_idx, readers
-from initlab.errors import ConfigError
 
 
 def write_idx(path: Path, array: np.ndarray, compress: bool) -> None:

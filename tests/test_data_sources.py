@@ -13,8 +13,8 @@ import torchvision.datasets as tvd
 from conftest import N_TEST, N_TRAIN, write_raw_mnist
 
 from initlab import data
+from initlab.config.errors import ConfigError
 from initlab.data import readers
-from initlab.errors import ConfigError
 
 
 @pytest.fixture(autouse=True)

@@ -10,10 +10,10 @@ import torch
 from conftest import QUICK, make_cfg
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from initlab.activations import get_activation
-from initlab.diagnostics import ActivationRecorder, sites
-from initlab.models import cnn, mlp
-from initlab.train import run
+from initlab.diagnostics.callback import ActivationRecorder, sites
+from initlab.models.activations import get_activation
+from initlab.models.builders import cnn, mlp
+from initlab.training.run import run
 
 STEPS_PER_EPOCH = -(-(1797 - 360 - 180) // 32)  # digits: 1257 training examples, batch 32
 

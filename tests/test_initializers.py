@@ -21,8 +21,7 @@ import yaml
 from scipy import stats
 from torch import nn
 
-from initlab.blocks import fans_of
-from initlab.errors import ConfigError
+from initlab.config.errors import ConfigError
 from initlab.initializers import (
     INITIALIZERS,
     apply,
@@ -31,7 +30,8 @@ from initlab.initializers import (
     plan_records,
     plan_table,
 )
-from initlab.models import resnet
+from initlab.initializers.weight_blocks import fans_of
+from initlab.models.builders import resnet
 
 CONF_INIT = Path(__file__).resolve().parents[1] / "conf" / "init"
 NAMES = sorted(INITIALIZERS)

@@ -8,12 +8,12 @@ import torch
 from conftest import make_cfg
 from torch import nn
 
-from initlab.activations import get_activation
-from initlab.calibrate import forward_order as calibration_order
-from initlab.config import build
-from initlab.diagnostics import sites
+from initlab.diagnostics.callback import sites
 from initlab.initializers import apply, get_initializer, plan
-from initlab.layer_order import forward_order, trace
+from initlab.initializers.calibration import forward_order as calibration_order
+from initlab.initializers.forward_order import forward_order, trace
+from initlab.models.activations import get_activation
+from initlab.training.spec import build
 
 
 class ShortcutFirst(nn.Module):

@@ -1,6 +1,6 @@
 """Every parametrized layer type: its blocks' fans against a hand computation and an empirical
 one, the drawn weights against the formula, gate and projection blocks in torch's own layout,
-``init.recurrent``, and torch's defaults (initlab.blocks)."""
+``init.recurrent``, and torch's defaults (initlab.initializers.weight_blocks)."""
 
 from __future__ import annotations
 
@@ -13,12 +13,12 @@ from conftest import make_cfg
 from scipy import stats
 from torch import nn
 
-from initlab.activations import get_activation
-from initlab.blocks import blocks_of
-from initlab.config import build
-from initlab.errors import ConfigError
+from initlab.config.errors import ConfigError
+from initlab.diagnostics.sites import sites
 from initlab.initializers import apply, get_initializer, plan
-from initlab.sites import sites
+from initlab.initializers.weight_blocks import blocks_of
+from initlab.models.activations import get_activation
+from initlab.training.spec import build
 
 
 @pytest.fixture(autouse=True)

@@ -7,12 +7,12 @@ from __future__ import annotations
 import pytest
 import torch
 
-from initlab import coverage
-from initlab.activations import get_activation
+from initlab.config.errors import ConfigError
 from initlab.data import DATASETS
-from initlab.errors import ConfigError
-from initlab.models import MODELS
-from initlab.sites import sites
+from initlab.diagnostics.sites import sites
+from initlab.initializers import coverage
+from initlab.models.activations import get_activation
+from initlab.models.builders import MODELS
 
 BUILDERS = [name for name in MODELS if name != "custom"]  # custom: the user's class
 

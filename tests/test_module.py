@@ -8,10 +8,10 @@ import pytorch_lightning as pl
 import torch
 from conftest import QUICK, make_cfg
 
-from initlab import module as module_lib
-from initlab.config import build
 from initlab.initializers import apply
-from initlab.module import InitModule
+from initlab.training import init_module as module_lib
+from initlab.training.init_module import InitModule
+from initlab.training.spec import build
 
 
 class StartWeights(pl.Callback):
@@ -52,7 +52,7 @@ def count_apply(monkeypatch):
 
 def make(*overrides):
     spec = build(make_cfg(*QUICK, *overrides))
-    pl.seed_everything(spec.seed, verbose=False)  # dropout's RNG, as initlab.train.run does
+    pl.seed_everything(spec.seed, verbose=False)  # dropout's RNG, as initlab.training.run.run does
     return spec, InitModule(spec.make_net(), spec.initializer, spec.seed, spec.optimizer)
 
 

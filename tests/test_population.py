@@ -32,15 +32,14 @@ import torch
 from conftest import REPO, make_cfg
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from initlab import record as record_lib
-from initlab.config import build
-from initlab.module import InitModule
-from initlab.population import groups
-from initlab.population import run as population_run
-from initlab.population.data import PopulationData
-from initlab.population.module import Member, PopulationModule
+from initlab.population import groups, population_run
+from initlab.population.member_data import PopulationData
+from initlab.population.population_module import Member, PopulationModule
 from initlab.population.stack import unbatchable
-from initlab.train import run
+from initlab.training import record as record_lib
+from initlab.training.init_module import InitModule
+from initlab.training.run import run
+from initlab.training.spec import build
 
 LOSS_TOL = {False: 1e-5, True: 5e-3}  # relative |Δ| of a final loss, without / with batch norm
 ACC_TOL = 2 / 360 + 1e-7  # two examples of digits' 360 validation (and test) examples

@@ -16,11 +16,11 @@ from conftest import REPO
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from initlab.config import build
-from initlab.errors import ConfigError
+from initlab.config.errors import ConfigError
 from initlab.initializers import apply
 from initlab.probe import COLUMNS, ValidateProbeBeforeRun, probe, write
-from initlab.train import CONF_DIR
+from initlab.training.run import CONF_DIR
+from initlab.training.spec import build
 
 CS231N = ["experiment=cs231n_probe"]  # 10 tanh layers × 500, 1000 × 500 inputs, W = 0.01·randn
 DLFS = ["experiment=dlfs_histograms"]  # 5 sigmoid layers × 100, 1000 × 100 inputs, W = randn

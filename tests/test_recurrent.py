@@ -10,13 +10,13 @@ import torch
 from conftest import QUICK, make_cfg
 from torch import nn
 
-from initlab.activations import get_activation
-from initlab.config import build
-from initlab.errors import ConfigError
+from initlab.config.errors import ConfigError
+from initlab.diagnostics.sites import ActivationRecorder, sites
 from initlab.initializers import apply, get_initializer
-from initlab.models import rnn
-from initlab.sites import ActivationRecorder, sites
-from initlab.train import run
+from initlab.models.activations import get_activation
+from initlab.models.builders import rnn
+from initlab.training.run import run
+from initlab.training.spec import build
 
 
 @pytest.fixture(autouse=True)

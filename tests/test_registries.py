@@ -7,15 +7,15 @@ import pytest
 import yaml
 from conftest import make_cfg
 
-from initlab.activations import ACTIVATIONS
-from initlab.config import build
+from initlab.config.errors import ConfigError
+from initlab.config.registry import Registry
 from initlab.data import DATASETS
-from initlab.errors import ConfigError
 from initlab.initializers import INITIALIZERS
-from initlab.models import MODELS
-from initlab.optim import OPTIMIZERS
-from initlab.registry import Registry
-from initlab.train import CONF_DIR
+from initlab.models.activations import ACTIVATIONS
+from initlab.models.builders import MODELS
+from initlab.training.optimizers import OPTIMIZERS
+from initlab.training.run import CONF_DIR
+from initlab.training.spec import build
 
 REGISTRIES = {
     "init": INITIALIZERS,

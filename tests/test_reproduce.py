@@ -18,13 +18,20 @@ from conftest import REPO, groups_options, write_raw_mnist
 from hydra import compose, initialize_config_dir
 from torch.utils.tensorboard import SummaryWriter
 
-from initlab.config import build
+from initlab.config.errors import ConfigError
 from initlab.data import readers
-from initlab.errors import ConfigError
 from initlab.reproduce import choose, data_dirs, page, sweep_samples, table
-from initlab.reproduction import Check, Reproduction, Sample, check_rows, measure, verdict
 from initlab.reproductions import REPRODUCTIONS
-from initlab.train import CONF_DIR
+from initlab.reproductions.reproduction import (
+    Check,
+    Reproduction,
+    Sample,
+    check_rows,
+    measure,
+    verdict,
+)
+from initlab.training.run import CONF_DIR
+from initlab.training.spec import build
 
 
 @pytest.mark.parametrize(

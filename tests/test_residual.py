@@ -12,15 +12,15 @@ from conftest import QUICK, make_cfg
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from torch import nn
 
-from initlab.config import build
-from initlab.errors import ConfigError
+from initlab.config.errors import ConfigError
 from initlab.initializers import apply, get_initializer
 from initlab.initializers import plan as plan_of
+from initlab.initializers.forward_order import ordered_blocks
 from initlab.initializers.structural import zero_matrix
-from initlab.layer_order import ordered_blocks
-from initlab.models import resnet
-from initlab.residual import PadShortcut, ResidualBlock, Scale, Shift
-from initlab.train import run
+from initlab.models.builders import resnet
+from initlab.models.residual_blocks import PadShortcut, ResidualBlock, Scale, Shift
+from initlab.training.run import run
+from initlab.training.spec import build
 
 
 @pytest.fixture(autouse=True)

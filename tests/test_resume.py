@@ -15,8 +15,8 @@ import pytest
 from conftest import make_cfg
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from initlab.module import InitModule
-from initlab.train import run
+from initlab.training.init_module import InitModule
+from initlab.training.run import run
 
 # digits: 1257 training examples in batches of 32 = 40 steps an epoch; dropout draws from the
 # global RNG, so its state must come back with the checkpoint too.

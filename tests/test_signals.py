@@ -18,8 +18,8 @@ import pytest
 from conftest import REPO
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from initlab import folder_lock, signals
-from initlab import record as record_lib
+from initlab.runtime import folder_lock, signals
+from initlab.training import record as record_lib
 
 # digits: an epoch is ~40 steps and a fraction of a second, so 300 epochs is a run that is
 # still going when the test signals it.
@@ -235,7 +235,7 @@ def test_the_run_start_check_takes_the_folder_so_a_run_started_with_it_loses(tmp
     it: a second process finds the folder busy from that moment."""
     from test_validation import hydra_cfg
 
-    from initlab.config import ValidateBeforeRun
+    from initlab.training.spec import ValidateBeforeRun
 
     run_dir = tmp_path / "run"
     cfg = hydra_cfg("dataset=digits", f"hydra.run.dir={run_dir}")

@@ -19,9 +19,9 @@ from omegaconf import OmegaConf
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from hydra_plugins.initlab_sweeper.sweeper import _several_processes
-from initlab import record as record_lib
-from initlab.devices import claim
-from initlab.train import run
+from initlab.runtime.devices import claim
+from initlab.training import record as record_lib
+from initlab.training.run import run
 
 # MNIST from a data_dir that holds only 1000 training examples (validation assumes the real
 # 60 000, so val_size 1500 passes the check and fails once the data is read); lr 1000 with SGD

@@ -11,11 +11,11 @@ import pytest
 from conftest import QUICK, make_cfg
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from initlab import record as record_lib
-from initlab.config import build
+from initlab.config.errors import ConfigError
 from initlab.data import datasets
-from initlab.errors import ConfigError
-from initlab.train import run
+from initlab.training import record as record_lib
+from initlab.training.run import run
+from initlab.training.spec import build
 
 SCALARS = {"train/loss", "train/acc", "val/loss", "val/acc", "test/loss", "test/acc"}
 RECORD_KEYS = {

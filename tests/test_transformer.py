@@ -12,14 +12,14 @@ from conftest import QUICK, make_cfg
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from torch import nn
 
-from initlab.config import build
-from initlab.errors import ConfigError
+from initlab.config.errors import ConfigError
 from initlab.initializers import apply, get_initializer
-from initlab.layer_order import ordered_blocks
-from initlab.models import vit
-from initlab.residual import ResidualBlock, Scale
-from initlab.train import run
-from initlab.transformer import SelfAttention
+from initlab.initializers.forward_order import ordered_blocks
+from initlab.models.builders import vit
+from initlab.models.residual_blocks import ResidualBlock, Scale
+from initlab.models.transformer_blocks import SelfAttention
+from initlab.training.run import run
+from initlab.training.spec import build
 
 
 @pytest.fixture(autouse=True)

@@ -1,6 +1,6 @@
 """Values that used to pass validation and then crash or be recorded wrongly: each now fails in
-:func:`initlab.config.build` (called by the Hydra callback before the run folder exists, and by
-the sweeper for every job before any starts), naming the key and the value, exit status 2."""
+:func:`initlab.training.spec.build` (called by the Hydra callback before the run folder exists, and
+by the sweeper for every job before any starts), naming the key and the value, exit status 2."""
 
 from __future__ import annotations
 
@@ -15,10 +15,10 @@ from conftest import CONF_DIR, QUICK, REPO, make_cfg
 from hydra import compose, initialize_config_dir
 from lightning_fabric.connector import _PRECISION_INPUT
 
-from initlab import config
-from initlab.config import ValidateBeforeRun, build
-from initlab.errors import ConfigError
-from initlab.launcher_settings import check_launcher, runs_remotely
+from initlab.config.errors import ConfigError
+from initlab.config.launcher_settings import check_launcher, runs_remotely
+from initlab.training import spec as config
+from initlab.training.spec import ValidateBeforeRun, build
 
 NO_GPU = not torch.cuda.is_available()
 

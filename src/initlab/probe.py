@@ -28,14 +28,14 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-from initlab import record
-from initlab.calibrate import calibrate
-from initlab.config import RunSpec, ValidateBeforeRun, build, check_root
-from initlab.diagnostics import ActivationRecorder, histogram_figure, sites
-from initlab.errors import ConfigError, call_with, positive_int
+from initlab.config.errors import ConfigError, call_with, positive_int
+from initlab.diagnostics.callback import ActivationRecorder, histogram_figure, sites
 from initlab.initializers import apply
-from initlab.tables import markdown_table
-from initlab.train import CONF_DIR
+from initlab.initializers.calibration import calibrate
+from initlab.runtime.markdown import markdown_table
+from initlab.training import record
+from initlab.training.run import CONF_DIR
+from initlab.training.spec import RunSpec, ValidateBeforeRun, build, check_root
 
 INPUTS = ("gaussian", "data")
 COLUMNS = ("layer", "fan_in", "fan_out", "mean", "std", "saturation")  # probe.csv / probe.md
@@ -167,7 +167,7 @@ def describe(cfg: DictConfig) -> str:
 
 
 class ValidateProbeBeforeRun(ValidateBeforeRun):
-    """:class:`~initlab.config.ValidateBeforeRun` plus the ``probe`` block: a bad value exits
+    """:class:`~initlab.training.spec.ValidateBeforeRun` plus the ``probe`` block: a bad value exits
     with status 2 and one line naming it, before Hydra creates the run folder."""
 
     def check(self, config: DictConfig) -> None:

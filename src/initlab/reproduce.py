@@ -3,8 +3,8 @@
 ``python -m initlab.reproduce [NAME ...]`` runs each named reproduction (all by default;
 ``--quick``: the ones that fit the test suite): its sweeps (``experiment=`` configs, through
 the population launcher) or its probes (the untrained net, ``initlab.probe``, seeds 0-2), then
-each of its checks (:mod:`initlab.reproduction`). It prints a table (reproduction | published |
-ours, mean ± std over seeds | verdict), writes the page and its figures (the whole set:
+each of its checks (:mod:`initlab.reproductions.reproduction`). It prints a table (reproduction |
+published | ours, mean ± std over seeds | verdict), writes the page and its figures (the whole set:
 ``docs/reproductions.md`` and ``docs/reproductions/``; a subset: under ``--out``), and exits 1
 when a result leaves its band. A rerun skips the jobs that finished, so it rewrites the page
 from the same results, the same.
@@ -32,13 +32,19 @@ from hydra import compose, initialize_config_dir
 from matplotlib.figure import Figure
 
 from initlab import probe as probe_lib
+from initlab.config.errors import ConfigError
 from initlab.data import readers
-from initlab.errors import ConfigError
-from initlab.report import line_panels, load, report, scalars
-from initlab.reproduction import UNQUOTABLE, Original, Reproduction, Sample, check_rows
+from initlab.reporting.sweep import line_panels, load, report, scalars
 from initlab.reproductions import REPRODUCTIONS
-from initlab.tables import markdown_table
-from initlab.train import CONF_DIR
+from initlab.reproductions.reproduction import (
+    UNQUOTABLE,
+    Original,
+    Reproduction,
+    Sample,
+    check_rows,
+)
+from initlab.runtime.markdown import markdown_table
+from initlab.training.run import CONF_DIR
 
 REPO = Path(__file__).resolve().parents[2]
 DOCS = REPO / "docs" / "reproductions.md"

@@ -4,9 +4,9 @@ together, as one stacked model, in this process.
     python train.py -m hydra/launcher=population init='glob(*,exclude=[…])' seed=0,1,2
 
 The jobs are grouped into populations (:mod:`initlab.population.groups`) of at most
-``max_members``; each population is one Lightning fit (:mod:`initlab.population.run`) whose
-members each end with the folder, record, events, plan and checkpoint their sequential jobs would
-have. A job that cannot be stacked exactly, and a population of one, runs as an ordinary job
+``max_members``; each population is one Lightning fit (:mod:`initlab.population.population_run`)
+whose members each end with the folder, record, events, plan and checkpoint their sequential jobs
+would have. A job that cannot be stacked exactly, and a population of one, runs as an ordinary job
 (the task function, as Hydra's basic launcher runs it), with a line saying why.
 """
 
@@ -25,9 +25,8 @@ from hydra.plugins.launcher import Launcher
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, open_dict
 
-from initlab import signals
-from initlab.population import groups
-from initlab.population import run as population_run
+from initlab.population import groups, population_run
+from initlab.runtime import signals
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +41,7 @@ class PopulationLauncher(Launcher):
     """Hydra launcher (``conf/hydra/launcher/population.yaml``)."""
 
     def __init__(self, max_members: int = 256) -> None:
-        # checked with the grid (initlab.launcher_settings.check_launcher)
+        # checked with the grid (initlab.config.launcher_settings.check_launcher)
         self.max_members = max_members
         self.config: DictConfig | None = None
         self.hydra_context: HydraContext | None = None

@@ -6,21 +6,21 @@ sweeper does, then, before any job starts:
 1. composes every job's config and checks it (the entry point's own ``hydra.callbacks.validate``
    check): a bad value anywhere in the grid is reported for all bad jobs at once, exit 2; a
    job whose init does not apply to its model (``init='glob(*)'`` meets IRNN, Fixup, … on an
-   MLP) is skipped and listed, not refused (:class:`~initlab.errors.NotApplicable`);
+   MLP) is skipped and listed, not refused (:class:`~initlab.config.errors.NotApplicable`);
 2. runs each job folder once: a job listed twice (``init=he,he``) runs once; two different
    configs Hydra would name alike (the name leaves out ``dataset.data_dir``) are refused, exit 2;
 3. skips every job whose folder already holds a ``metrics.json`` that says ``completed`` or
    ``diverged`` for the same config (``.hydra/config.yaml``): running the same sweep again with
    the same ``hydra.sweep.dir`` resumes it (unfinished jobs resume from their checkpoints);
 4. skips every job whose folder another process is writing (a second sweep into the same
-   folder): it is never run twice at once (:mod:`initlab.folder_lock`; a job that becomes busy
-   between this check and its start is skipped by the job itself);
+   folder): it is never run twice at once (:mod:`initlab.runtime.folder_lock`; a job that becomes
+   busy between this check and its start is skipped by the job itself);
 
 then hands the remaining jobs to the configured launcher (basic, joblib, submitit), and ends with
-a one-screen summary: jobs per status (:mod:`initlab.record`), the folders of the unfinished
-ones, how many were skipped. A sweep with an unfinished job (failed, killed, still running in
-another process) exits 1; one stopped by a signal says how far it got and how to resume, and
-exits 128 + the signal's number (130 for Ctrl-C, 143 for SIGTERM).
+a one-screen summary: jobs per status (:mod:`initlab.training.record`), the folders of the
+unfinished ones, how many were skipped. A sweep with an unfinished job (failed, killed, still
+running in another process) exits 1; one stopped by a signal says how far it got and how to resume,
+and exits 128 + the signal's number (130 for Ctrl-C, 143 for SIGTERM).
 """
 
 from __future__ import annotations
@@ -34,9 +34,10 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from initlab import folder_lock, record, signals
-from initlab.errors import ConfigError, NotApplicable
-from initlab.launcher_settings import check_launcher
+from initlab.config.errors import ConfigError, NotApplicable
+from initlab.config.launcher_settings import check_launcher
+from initlab.runtime import folder_lock, signals
+from initlab.training import record
 
 
 def _task_config(cfg: DictConfig) -> dict:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytorch_lightning as pl
 import torch
 
+from initlab.config.errors import ConfigError, positive_int
 from initlab.data.batches import EpochShuffle, TensorBatches
 from initlab.data.datasets import Dataset
-from initlab.errors import ConfigError, positive_int
 
 NORMALIZATIONS = ("standardize", "none")
 

@@ -12,9 +12,9 @@ from functools import lru_cache
 
 import torch
 
+from initlab.config.errors import ConfigError, integer, number
+from initlab.config.registry import Registry
 from initlab.data.readers import Arrays, check_data_dir, load_vision
-from initlab.errors import ConfigError, integer, number
-from initlab.registry import Registry
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from initlab.errors import ConfigError
+from initlab.config.errors import ConfigError
 
 Arrays = tuple[
     torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor

@@ -5,21 +5,21 @@ An initializer is described in steps so that a bad config fails before any compu
 1. ``get_initializer(name)(**params)`` checks the scalar parameters and returns an
    :class:`Initializer` — a *rule* ``Fans -> Draw`` for weights plus a bias setting
    (:mod:`.initializer`; the rules in :mod:`.rules`, :mod:`.structural` and :mod:`.calibrated`,
-   each registered by name where it is defined, :mod:`.registry`).
-2. :func:`plan` walks the model's weight blocks (:mod:`initlab.blocks`: every layer type, fused
-   tensors split per gate or projection) in forward order, reads each block's fans from its
-   layer and turns the rule into a :class:`Draw` per block. Impossible combinations (``sparse``
-   with ``k`` > fan_in) raise here. This works on a model built on the ``meta`` device, so
-   validation costs nothing (:mod:`.plan`).
+   each registered by name where it is defined, :mod:`.catalog`).
+2. :func:`plan` walks the model's weight blocks (:mod:`initlab.initializers.weight_blocks`: every
+   layer type, fused tensors split per gate or projection) in forward order, reads each
+   block's fans from its layer and turns the rule into a :class:`Draw` per block. Impossible
+   combinations (``sparse`` with ``k`` > fan_in) raise here. This works on a model built on
+   the ``meta`` device, so validation costs nothing (:mod:`.plan`).
 3. :func:`apply` fills the tensors from one ``torch.Generator`` seeded by ``seed`` (:mod:`.fill`).
 """
 
-from initlab.draw import Draw, Fans, Rule
 from initlab.initializers.calibrated import Calibrated, Calibration
+from initlab.initializers.catalog import INITIALIZERS, register
+from initlab.initializers.fans import Draw, Fans, Rule
 from initlab.initializers.fill import FILLS, apply
 from initlab.initializers.initializer import RECURRENT, Initializer, get_initializer
 from initlab.initializers.plan import LayerPlan, layer_kind, plan, plan_records, plan_table
-from initlab.initializers.registry import INITIALIZERS, register
 from initlab.initializers.rules import TRUNCATED_STD, variance_scaling
 from initlab.initializers.structural import zero_matrix
 

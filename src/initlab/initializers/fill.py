@@ -15,13 +15,13 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import nn
 
-from initlab import coverage
-from initlab.blocks import Block
-from initlab.draw import Draw
-from initlab.initializers import residual
+from initlab.initializers import coverage
+from initlab.initializers import residual_schemes as residual
+from initlab.initializers.fans import Draw
 from initlab.initializers.initializer import Initializer
 from initlab.initializers.plan import LayerPlan, plan
 from initlab.initializers.structural import zero_matrix
+from initlab.initializers.weight_blocks import Block
 
 
 def _normal(t: torch.Tensor, d: Draw, g: torch.Generator, block: Block) -> None:

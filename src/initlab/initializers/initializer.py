@@ -1,5 +1,5 @@
 """What a run's ``init`` group becomes: :func:`get_initializer` turns a name (from
-:data:`~initlab.initializers.registry.INITIALIZERS`) and its parameters into a checked
+:data:`~initlab.initializers.catalog.INITIALIZERS`) and its parameters into a checked
 :class:`Initializer` before any compute."""
 
 from __future__ import annotations
@@ -9,13 +9,13 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from initlab import coverage
-from initlab.draw import Rule
-from initlab.errors import ConfigError, call_with, choice, number
-from initlab.initializers import residual, structural
+from initlab.config.errors import ConfigError, call_with, choice, number
+from initlab.initializers import coverage, structural
+from initlab.initializers import residual_schemes as residual
 from initlab.initializers.calibrated import Calibrated, Calibration
-from initlab.initializers.registry import INITIALIZERS
-from initlab.initializers.residual import Residual
+from initlab.initializers.catalog import INITIALIZERS
+from initlab.initializers.fans import Rule
+from initlab.initializers.residual_schemes import Residual
 from initlab.initializers.structural import Recurrent
 
 BIASES = ("zeros", "default")  # or a number

@@ -9,13 +9,13 @@ from dataclasses import asdict, dataclass, field
 
 from torch import nn
 
-from initlab.blocks import Bias, Block, blocks_of
-from initlab.draw import Draw, constant_draw
-from initlab.errors import ConfigError, NotApplicable
-from initlab.initializers import residual
+from initlab.config.errors import ConfigError, NotApplicable
+from initlab.initializers import residual_schemes as residual
+from initlab.initializers.fans import Draw, constant_draw
+from initlab.initializers.forward_order import ordered_blocks
 from initlab.initializers.initializer import Initializer
-from initlab.layer_order import ordered_blocks
-from initlab.tables import markdown_table
+from initlab.initializers.weight_blocks import Bias, Block, blocks_of
+from initlab.runtime.markdown import markdown_table
 
 # Methods that build a matrix (or a conv's centre tap) rather than draw entries: a 3-way tensor
 # (Bilinear) has no identity or centre tap.
@@ -105,8 +105,8 @@ def plan(
     init: Initializer, net: nn.Module, in_shape: Sequence[int] | None = None
 ) -> list[LayerPlan]:
     """Per weight block, ``layerK`` in forward order for an input of ``in_shape`` (registration
-    order without it; :mod:`initlab.layer_order`): fans from the layer, and the draws for the
-    weight and the biases.
+    order without it; :mod:`initlab.initializers.forward_order`): fans from the layer, and the draws
+    for the weight and the biases.
 
     Raises :class:`ConfigError` where the rule cannot apply to a block.
     """

@@ -1,4 +1,4 @@
-"""Closed-form rules: each maps a block's fans to a :class:`~initlab.draw.Draw`.
+"""Closed-form rules: each maps a block's fans to a :class:`~initlab.initializers.fans.Draw`.
 
 The variance-scaling family (Glorot, He, LeCun, the "general rule") is one function with three
 arguments, as in JAX: ``std = gain * sqrt(scale / fan)`` where ``fan`` is fan_in, fan_out or
@@ -11,9 +11,9 @@ import math
 from collections.abc import Callable
 from functools import partial
 
-from initlab.draw import Draw, Fans, Rule
-from initlab.errors import ConfigError, choice, number
-from initlab.initializers.registry import register
+from initlab.config.errors import ConfigError, choice, number
+from initlab.initializers.catalog import register
+from initlab.initializers.fans import Draw, Fans, Rule
 
 # Standard deviation of N(0, 1) truncated to [-2, 2]; dividing by it makes a truncated normal
 # have the variance asked for (JAX's variance_scaling uses the same constant).
@@ -149,5 +149,5 @@ def ones() -> Rule:
 def default() -> Rule:
     """The framework's own initialization of each layer type (``torch.nn``'s
     ``reset_parameters``: for Linear and direct convolutions, U(±1/√fan_in); for the others see
-    :mod:`initlab.blocks`), drawn from this initializer's generator."""
+    :mod:`initlab.initializers.weight_blocks`), drawn from this initializer's generator."""
     return lambda fans: Draw("default")

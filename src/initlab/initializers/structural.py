@@ -9,9 +9,9 @@ from dataclasses import dataclass
 import torch
 from scipy.linalg import hadamard
 
-from initlab.draw import Draw, Fans, Rule
-from initlab.errors import ConfigError, number
-from initlab.initializers.registry import register
+from initlab.config.errors import ConfigError, number
+from initlab.initializers.catalog import register
+from initlab.initializers.fans import Draw, Fans, Rule
 
 
 @register

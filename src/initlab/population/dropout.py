@@ -21,8 +21,8 @@ from torch import nn
 
 class MemberRNG:
     """One member's global RNG states as its sequential run would hold them: ``states`` is
-    :func:`initlab.module.rng_states`' dict (``torch``: the CPU generator; ``cuda_device``: the
-    GPU's, on a GPU)."""
+    :func:`initlab.training.init_module.rng_states`' dict (``torch``: the CPU generator;
+    ``cuda_device``: the GPU's, on a GPU)."""
 
     def __init__(self, states: dict):
         self.states = dict(states)

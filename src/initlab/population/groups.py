@@ -23,9 +23,9 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from initlab.config import build
 from initlab.population.stack import unbatchable
-from initlab.train import resume_point
+from initlab.training.run import resume_point
+from initlab.training.spec import build
 
 MEMBER_KEYS = ("seed", "init")
 PRECISIONS = ("32-true", "32", 32)

@@ -1,7 +1,7 @@
 """The reproductions, one module per source; ``python -m initlab.reproduce`` runs them.
 
-:data:`REPRODUCTIONS` maps each one's name to its :class:`initlab.reproduction.Reproduction`, in
-the order the page shows them.
+:data:`REPRODUCTIONS` maps each one's name to its
+:class:`initlab.reproductions.reproduction.Reproduction`, in the order the page shows them.
 """
 
 from __future__ import annotations

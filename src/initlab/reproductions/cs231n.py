@@ -3,7 +3,7 @@ layer by layer, probed (``python -m initlab.probe``), against the stds the lectu
 
 from __future__ import annotations
 
-from initlab.reproduction import Check, Reproduction
+from initlab.reproductions.reproduction import Check, Reproduction
 
 PROBE = ["experiment=cs231n_probe"]  # 10 tanh layers × 500, 1000 × 500 inputs, no bias
 # Why these bands (tests/test_probe.py measured it over seeds 0..29): a 500 × 500 draw moves a

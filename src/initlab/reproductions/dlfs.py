@@ -7,8 +7,8 @@ import math
 
 import numpy as np
 
-from initlab.reproduction import Check, Original, Reproduction
 from initlab.reproductions.cs231n import SPREAD, layer_stds
+from initlab.reproductions.reproduction import Check, Original, Reproduction
 
 SEEDS = "seed=0,1,2"
 HISTOGRAMS = ["experiment=dlfs_histograms"]  # 5 sigmoid layers × 100, 1000 × 100 inputs

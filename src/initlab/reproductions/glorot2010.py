@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 
-from initlab.reproduction import Check, Original, Reproduction
+from initlab.reproductions.reproduction import Check, Original, Reproduction
 
 SEEDS = "seed=0,1,2"
 ACTS = {"tanh": "Tanh", "softsign": "Softsign"}

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 
-from initlab.reproduction import Check, Reproduction
+from initlab.reproductions.reproduction import Check, Reproduction
 
 LN10 = math.log(10)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 
-from initlab.reproduction import Check, Reproduction
+from initlab.reproductions.reproduction import Check, Reproduction
 
 SEEDS = "seed=0,1,2"
 

@@ -3,7 +3,7 @@ protocols: dropout on while validating, as the notebook measured, and off, as Li
 
 from __future__ import annotations
 
-from initlab.reproduction import Check, Reproduction
+from initlab.reproductions.reproduction import Check, Reproduction
 
 SEEDS = "seed=0,1,2"
 BAND = (

@@ -4,7 +4,7 @@ checked against the lab's number, whenever its files are present."""
 
 from __future__ import annotations
 
-from initlab.reproduction import Check, Original, Reproduction
+from initlab.reproductions.reproduction import Check, Original, Reproduction
 
 REPRODUCTIONS = [
     Reproduction(

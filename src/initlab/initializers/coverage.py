@@ -3,12 +3,12 @@ config says to keep torch's default for it, and the plan lists it.
 
 Covered:
 
-- every weight block of every layer type :mod:`initlab.blocks` knows (Linear, Bilinear,
-  Conv1d/2d/3d, ConvTranspose1d/2d/3d, Embedding, RNN/LSTM/GRU and their cells,
+- every weight block of every layer type :mod:`initlab.initializers.weight_blocks` knows (Linear,
+  Bilinear, Conv1d/2d/3d, ConvTranspose1d/2d/3d, Embedding, RNN/LSTM/GRU and their cells,
   MultiheadAttention) and the biases that go with them: the chosen initializer, the biases by
   ``init.bias`` (:mod:`initlab.initializers`);
-- the ``value`` of every residual scalar (:class:`initlab.residual.Scalar`: Fixup's biases and
-  multipliers, SkipInit's α), set to its start value;
+- the ``value`` of every residual scalar (:class:`initlab.models.residual_blocks.Scalar`: Fixup's
+  biases and multipliers, SkipInit's α), set to its start value;
 - the weight and bias of every normalization layer (BatchNorm*, LayerNorm, GroupNorm,
   InstanceNorm*, where affine): weight 1, bias 0, the identity transform every framework starts
   them at (filled explicitly: a model may have set them otherwise).
@@ -24,9 +24,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from initlab.blocks import blocks_of, owned_parameters
-from initlab.errors import ConfigError
-from initlab.residual import Scalar
+from initlab.config.errors import ConfigError
+from initlab.initializers.weight_blocks import blocks_of, owned_parameters
+from initlab.models.residual_blocks import Scalar
 
 NORM_LAYERS = (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm)
 POLICIES = ("error", "default")  # init.uncovered

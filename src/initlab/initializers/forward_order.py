@@ -9,9 +9,9 @@ batch-norm statistics or RNG) with forward hooks on every module, and names each
 path, so the answer holds for the net on any device. A layer the pass never reaches keeps its
 place after the reached ones, in registration order.
 
-A weight layer is any module that owns weight blocks (:mod:`initlab.blocks`); a layer with
-several blocks (a recurrent layer's gates, an attention's q, k, v and output projections) gives
-them in its own fixed order at the point the pass reaches it. :func:`ordered_blocks` numbers
+A weight layer is any module that owns weight blocks (:mod:`initlab.initializers.weight_blocks`); a
+layer with several blocks (a recurrent layer's gates, an attention's q, k, v and output projections)
+gives them in its own fixed order at the point the pass reaches it. :func:`ordered_blocks` numbers
 them: block K is ``layerK``.
 """
 
@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from initlab.blocks import Block, blocks_of, claimed, is_weight_layer
+from initlab.initializers.weight_blocks import Block, blocks_of, claimed, is_weight_layer
 
 
 @dataclass(frozen=True)

@@ -28,13 +28,13 @@ from pytorch_lightning.loggers import TensorBoardLogger
 from torch import nn
 from torch.func import vmap
 
-from initlab import record as record_lib
-from initlab.config import RunSpec
-from initlab.diagnostics import Diagnostics
-from initlab.module import CONFIG_KEY, STATE_KEY, initialize, rng_states, write_plan
-from initlab.optim import OptimizerFactory
+from initlab.diagnostics.callback import Diagnostics
 from initlab.population.dropout import MemberRNG
 from initlab.population.stack import Stack
+from initlab.training import record as record_lib
+from initlab.training.init_module import CONFIG_KEY, STATE_KEY, initialize, rng_states, write_plan
+from initlab.training.optimizers import OptimizerFactory
+from initlab.training.spec import RunSpec
 
 
 class Member:
@@ -115,8 +115,8 @@ class PopulationModule(pl.LightningModule):
         device = self.trainer.strategy.root_device
         rngs = []
         for m in self.members:
-            # What initlab.train.run and InitModule.setup do for this run, in the same order, so
-            # the global RNG (which its dropout draws from) is where the run's would be.
+            # What initlab.training.run.run and InitModule.setup do for this run, in the same order,
+            # so the global RNG (which its dropout draws from) is where the run's would be.
             pl.seed_everything(m.spec.seed, workers=False, verbose=False)
             net = m.spec.make_net()
             if m.resume is None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, KeysView
 from typing import Generic, TypeVar
 
-from initlab.errors import ConfigError
+from initlab.config.errors import ConfigError
 
 F = TypeVar("F", bound=Callable)
 

@@ -2,8 +2,8 @@
 for the feed-forward ones).
 
 Layers are registered in the order the forward pass reaches them (``layerK``, the K-th weight
-block, follows the forward pass in any case: :mod:`initlab.layer_order`). With ``batch_norm``
-the layer before it has no bias (the norm's shift replaces it).
+block, follows the forward pass in any case: :mod:`initlab.initializers.forward_order`). With
+``batch_norm`` the layer before it has no bias (the norm's shift replaces it).
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from collections.abc import Callable, Sequence
 from hydra.utils import get_object
 from torch import nn
 
-from initlab.errors import ConfigError, choice, positive_int
-from initlab.registry import Registry
-from initlab.residual import basic_block
-from initlab.transformer import MeanTokens, Patches, Positions, encoder_layer
+from initlab.config.errors import ConfigError, choice, positive_int
+from initlab.config.registry import Registry
+from initlab.models.residual_blocks import basic_block
+from initlab.models.transformer_blocks import MeanTokens, Patches, Positions, encoder_layer
 
 MODELS: Registry[Callable[..., nn.Module]] = Registry("model")
 

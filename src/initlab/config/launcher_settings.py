@@ -20,7 +20,7 @@ from hydra_plugins.hydra_joblib_launcher.config import JobLibLauncherConf
 from hydra_plugins.hydra_submitit_launcher.config import SlurmQueueConf
 from omegaconf import DictConfig, OmegaConf
 
-from initlab.errors import ConfigError, choice, positive_int
+from initlab.config.errors import ConfigError, choice, positive_int
 
 # The keys each launcher takes: the plugins' own config classes, and ours.
 JOBLIB_KEYS = tuple(f.name for f in dataclasses.fields(JobLibLauncherConf))

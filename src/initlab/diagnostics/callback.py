@@ -1,8 +1,8 @@
 """Diagnostics: what the initializer does inside the net, block by block, in TensorBoard.
 
-:class:`Diagnostics` logs, per ``layerK`` (:mod:`initlab.sites`), weights, activations and
-gradients during training, and two figures (:mod:`initlab.figures`); :mod:`initlab.probe`
-prints the same statistics for a freshly initialised net.
+:class:`Diagnostics` logs, per ``layerK`` (:mod:`initlab.diagnostics.sites`), weights, activations
+and gradients during training, and two figures (:mod:`initlab.diagnostics.figures`);
+:mod:`initlab.probe` prints the same statistics for a freshly initialised net.
 """
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ from collections.abc import Sequence
 import pytorch_lightning as pl
 import torch
 
-from initlab.activations import Activation
-from initlab.errors import ConfigError, positive_int
-from initlab.figures import add_histogram, depth_figure, histogram_figure
-from initlab.residual import Scalar
-from initlab.sites import ActivationRecorder, Site, sites
+from initlab.config.errors import ConfigError, positive_int
+from initlab.diagnostics.figures import add_histogram, depth_figure, histogram_figure
+from initlab.diagnostics.sites import ActivationRecorder, Site, sites
+from initlab.models.activations import Activation
+from initlab.models.residual_blocks import Scalar
 
 STATS = ("weights", "activations", "gradients")
 
@@ -34,9 +34,9 @@ class Diagnostics(pl.Callback):
       from the step's own training batch;
     - ``gradients``: ``gradients/layerK/norm`` and ``gradients/layerK``, the weight gradient the
       optimizer is about to apply;
-    - the scalars a residual initializer adds (:class:`initlab.residual.Scalar`: Fixup's biases
-      and multipliers, SkipInit's α), by module path: ``weights/<path>/value`` and
-      ``gradients/<path>/grad``.
+    - the scalars a residual initializer adds (:class:`initlab.models.residual_blocks.Scalar`:
+      Fixup's biases and multipliers, SkipInit's α), by module path: ``weights/<path>/value``
+      and ``gradients/<path>/grad``.
 
     With ``images``, two figures: ``diagnostics/activation_histograms`` (the layers side by
     side) and ``diagnostics/depth`` (activation std and gradient norm against depth), at step 0,

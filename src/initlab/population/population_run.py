@@ -1,5 +1,5 @@
 """A population run: the jobs of one population, trained and tested together, each ending with
-its own record, events, plan and checkpoint in its own folder (as :func:`initlab.train.run`
+its own record, events, plan and checkpoint in its own folder (as :func:`initlab.training.run.run`
 leaves a job's folder)."""
 
 from __future__ import annotations
@@ -17,13 +17,13 @@ from omegaconf import DictConfig
 from pytorch_lightning.callbacks import RichProgressBar
 from pytorch_lightning.loggers import TensorBoardLogger
 
-from initlab import folder_lock, signals
-from initlab import record as record_lib
-from initlab.config import build
-from initlab.population.checkpoint import MemberCheckpoints, population_checkpoint, save
-from initlab.population.data import PopulationData
-from initlab.population.module import Member, PopulationModule, epochs_done
-from initlab.train import hparams_of, log_hparams, resume_point
+from initlab.population.member_checkpoints import MemberCheckpoints, population_checkpoint, save
+from initlab.population.member_data import PopulationData
+from initlab.population.population_module import Member, PopulationModule, epochs_done
+from initlab.runtime import folder_lock, signals
+from initlab.training import record as record_lib
+from initlab.training.run import hparams_of, log_hparams, resume_point
+from initlab.training.spec import build
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ def run(
     """Train and test ``jobs`` (config, run folder, overrides) as one population named ``name``;
     ``population_dir`` holds what belongs to the population alone (a resume's stacked
     checkpoint). Returns each job's record; None for a job whose folder another process is
-    writing (left untouched, as :func:`initlab.train.run` leaves it).
+    writing (left untouched, as :func:`initlab.training.run.run` leaves it).
 
     The jobs must differ only in member keys (``seed``, ``init``) and resume from the same step
     (:mod:`initlab.population.groups`). A signal or an exception ends every unfinished member

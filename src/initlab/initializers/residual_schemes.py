@@ -1,10 +1,10 @@
 """Residual initializations: a rule for every weight block, and what the initialization does to
-the residual branches (:class:`initlab.residual.ResidualBlock`) on top of it. A :class:`Scheme`
-says it in four parts, each optional:
+the residual branches (:class:`initlab.models.residual_blocks.ResidualBlock`) on top of it. A
+:class:`Scheme` says it in four parts, each optional:
 
 - :func:`prepare` — the structure it adds to the model (Fixup's scalar biases and multiplier,
-  SkipInit's α: :class:`initlab.residual.Scalar`), applied where the model is built, so
-  validation, the plan, the coverage and the diagnostics see it;
+  SkipInit's α: :class:`initlab.models.residual_blocks.Scalar`), applied where the model is built,
+  so validation, the plan, the coverage and the diagnostics see it;
 - :func:`adjust` — the draws it changes, per weight block, from the block's :class:`Placement`
   (Fixup's L^(−1/(2m−2)) scaling and zero layers, GPT-2's 1/√L residual projections, T-Fixup's
   scaling, ZerO's zero branch ends);
@@ -20,16 +20,16 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from initlab.blocks import Block, is_weight_layer
-from initlab.coverage import NORM_LAYERS
-from initlab.draw import Draw, Fans, Rule, constant_draw, scaled
-from initlab.errors import ConfigError, NotApplicable, number
+from initlab.config.errors import ConfigError, NotApplicable, number
 from initlab.initializers.calibrated import Calibrated
-from initlab.initializers.registry import INITIALIZERS, register
+from initlab.initializers.catalog import INITIALIZERS, register
+from initlab.initializers.coverage import NORM_LAYERS
+from initlab.initializers.fans import Draw, Fans, Rule, constant_draw, scaled
 from initlab.initializers.rules import normal
 from initlab.initializers.structural import Recurrent
 from initlab.initializers.structural import zero as zero_rule
-from initlab.residual import ResidualBlock, Scalar, Scale, Shift, residual_blocks
+from initlab.initializers.weight_blocks import Block, is_weight_layer
+from initlab.models.residual_blocks import ResidualBlock, Scalar, Scale, Shift, residual_blocks
 
 
 @dataclass(frozen=True)
@@ -355,7 +355,7 @@ def after_fill(scheme: str, net: nn.Module) -> None:
 
 @torch.no_grad()
 def fill_scalars(net: nn.Module) -> None:
-    """Every :class:`~initlab.residual.Scalar` at its start value."""
+    """Every :class:`~initlab.models.residual_blocks.Scalar` at its start value."""
     for m in net.modules():
         if isinstance(m, Scalar):
             m.value.fill_(m.start)

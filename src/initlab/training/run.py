@@ -1,42 +1,34 @@
 """One run: compose → validate → build → fit → test → metrics.json.
 
-``python train.py [overrides]`` (Hydra) calls :func:`main`; :func:`run` does the work and can
-be called directly with a composed config (tests, notebooks).
+``python train.py [overrides]`` (Hydra's entry, the repository's ``train.py``) calls :func:`run`,
+which does the work and can be called directly with a composed config (tests, notebooks).
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
 import sys
 import time
-import traceback
-from collections.abc import Iterator
 from pathlib import Path
 
-import hydra
-import joblib
 import pytorch_lightning as pl
 import torch
-from hydra.core.hydra_config import HydraConfig
-from hydra.types import RunMode
 from lightning_fabric.plugins.environments import SLURMEnvironment
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks import ModelCheckpoint, RichProgressBar
 from pytorch_lightning.loggers import TensorBoardLogger
 from torch.utils.tensorboard.summary import hparams
 
-from initlab import console_noise, folder_lock, signals
-from initlab import record as record_lib
-from initlab.config import build
-from initlab.devices import claim, ddp_rank
-from initlab.module import CONFIG_KEY, InitModule
+from initlab.runtime import console_noise, folder_lock, signals
+from initlab.runtime.devices import ddp_rank
+from initlab.training import record as record_lib
+from initlab.training.init_module import CONFIG_KEY, InitModule
+from initlab.training.spec import build
 
 log = logging.getLogger(__name__)  # to the console and the run folder's train.log (Hydra)
 console_noise.silence()
 
-CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
+CONF_DIR = Path(__file__).resolve().parents[3] / "conf"
 # conf/hydra/launcher/gpus.yaml: as many jobs at a time as there are visible GPUs.
 OmegaConf.register_new_resolver("cuda_device_count", torch.cuda.device_count, replace=True)
 
@@ -64,12 +56,12 @@ def run(
     devices: list[int] | None = None,
 ) -> dict:
     """Train and test one configuration, writing TensorBoard events and ``metrics.json`` into
-    ``run_dir``. Returns the record (:mod:`initlab.record`). ``devices`` replaces
+    ``run_dir``. Returns the record (:mod:`initlab.training.record`). ``devices`` replaces
     ``trainer.devices`` (a sweep job's claimed GPU) without changing the recorded config.
 
-    A bad config raises :class:`~initlab.errors.ConfigError` before anything is read or
+    A bad config raises :class:`~initlab.config.errors.ConfigError` before anything is read or
     written. A folder another process is writing raises
-    :class:`~initlab.folder_lock.FolderBusy` and is left untouched. A folder holding an
+    :class:`~initlab.runtime.folder_lock.FolderBusy` and is left untouched. A folder holding an
     unfinished attempt at the same config resumes from its newest checkpoint, exactly. A loss
     that turns NaN/inf ends the run early with ``status: diverged``; any other exception, a
     signal included, is recorded as ``status: failed`` and re-raised.
@@ -216,60 +208,3 @@ def log_hparams(logger: TensorBoardLogger, params: dict, record: dict) -> None:
     for summary in hparams({**params, "status": record["status"]}, metrics):
         writer.add_summary(summary)
     logger.experiment.flush()
-
-
-@contextlib.contextmanager
-def _job_resources(hydra_cfg: DictConfig, cfg: DictConfig) -> Iterator[list[int] | None]:
-    """What a sweep job may use. Under a launcher with ``n_jobs`` workers (joblib), torch gets
-    cores // n_jobs threads. With ``trainer=gpu``, the job holds a free GPU for its duration
-    (:mod:`initlab.devices`) and yields ``[index]`` for the trainer's ``devices``; otherwise
-    None (keep the config's)."""
-    if hydra_cfg.mode != RunMode.MULTIRUN:
-        yield None
-        return
-    n_jobs = OmegaConf.select(hydra_cfg, "launcher.n_jobs")
-    if n_jobs is not None:
-        torch.set_num_threads(max(1, os.cpu_count() // joblib.effective_n_jobs(n_jobs)))
-    if (
-        cfg.trainer.get("accelerator") != "gpu"
-        or cfg.trainer.get("devices") != 1
-        or signals.under_submitit()  # SLURM gave this job its GPU: it sees it as device 0
-    ):
-        yield None
-        return
-    gpus = range(torch.cuda.device_count())
-    with claim(gpus, Path(hydra_cfg.sweep.dir) / ".gpu_locks") as gpu:
-        yield [gpu]
-
-
-@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
-def main(cfg: DictConfig) -> None:
-    """One run, or one job of a sweep. Exits 0 for completed and diverged; a failed run
-    re-raises (Hydra exits 1), except in a sweep, where it is recorded and the next job runs;
-    a signal exits 128 + its number; a folder another process is writing is left alone."""
-    signals.install()
-    hydra_cfg = HydraConfig.get()
-    run_dir = Path(hydra_cfg.runtime.output_dir)
-    sweep = hydra_cfg.mode == RunMode.MULTIRUN
-    try:
-        with _job_resources(hydra_cfg, cfg) as devices:
-            record = run(cfg, run_dir, list(hydra_cfg.overrides.task), devices)
-    except folder_lock.FolderBusy as busy:
-        log.warning("skipped: %s; nothing written", busy)
-        if not sweep:
-            sys.exit(folder_lock.BUSY_EXIT)
-        return
-    except signals.Signalled as stop:
-        how = "" if sweep else f" with the same command and hydra.run.dir={run_dir}"
-        log.error("%s: run folder %s (status failed); run it again%s to resume", stop, run_dir, how)
-        raise
-    except Exception:
-        if not sweep:
-            raise
-        # In a sweep, metrics.json says failed and the next job runs; the error is shown here.
-        traceback.print_exc()
-        log.error("failed: run folder %s", run_dir)
-        return
-    shown = "  ".join(f"{k}={v:.4f}" for k, v in record["metrics"].items() if v is not None)
-    log.info("%s: %s", record["status"], shown)
-    log.info("run folder: %s", run_dir)

@@ -1,9 +1,9 @@
 """Where ``layerK``'s statistics are read: its weight block, and the activation after its layer.
 
 ``layerK`` is the K-th weight block counted from the input, from 1, in forward order
-(:mod:`initlab.layer_order`, as the init plan numbers them). Its activation is read after the
-nonlinearity that follows its layer (the logits for the last layer), by a forward hook on that
-module: the statistics come from a forward pass the caller makes anyway (a training step, or
+(:mod:`initlab.initializers.forward_order`, as the init plan numbers them). Its activation is read
+after the nonlinearity that follows its layer (the logits for the last layer), by a forward hook on
+that module: the statistics come from a forward pass the caller makes anyway (a training step, or
 the probe's one batch), and the hooks are removed right after it.
 """
 
@@ -15,9 +15,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from initlab.activations import Activation, Saturated, identity
-from initlab.blocks import Block
-from initlab.layer_order import forward_order, layer_blocks, trace
+from initlab.initializers.forward_order import forward_order, layer_blocks, trace
+from initlab.initializers.weight_blocks import Block
+from initlab.models.activations import Activation, Saturated, identity
 
 
 @dataclass(frozen=True)
@@ -45,8 +45,8 @@ def sites(
     net: nn.Module, activation: Activation, in_shape: tuple[int, ...] | None = None
 ) -> list[Site]:
     """One :class:`Site` per weight block of ``net``: ``layerK`` in the order a forward pass of
-    an ``in_shape`` input reaches them (:mod:`initlab.layer_order`, as the init plan numbers
-    them).
+    an ``in_shape`` input reaches them (:mod:`initlab.initializers.forward_order`, as the init plan
+    numbers them).
 
     The activation of a layer is the first module of the activation's type that the pass calls
     after the layer and before the next weight layer; it is read at the layer's last block (a

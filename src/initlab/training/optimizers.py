@@ -7,8 +7,8 @@ from functools import partial
 
 import torch
 
-from initlab.errors import ConfigError, number
-from initlab.registry import Registry
+from initlab.config.errors import ConfigError, number
+from initlab.config.registry import Registry
 
 OptimizerFactory = Callable[[Iterable[torch.nn.Parameter]], torch.optim.Optimizer]
 OPTIMIZERS: Registry[Callable[..., OptimizerFactory]] = Registry("optimizer")

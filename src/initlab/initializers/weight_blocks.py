@@ -46,7 +46,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from initlab.draw import Draw, Fans, constant_draw, uniform_draw
+from initlab.initializers.fans import Draw, Fans, constant_draw, uniform_draw
 
 
 @dataclass(frozen=True)

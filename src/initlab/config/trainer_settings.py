@@ -4,7 +4,7 @@ can work, checked before anything runs.
 Types and allowed literal values (``precision``, …) come from ``pl.Trainer``'s own annotations,
 so the check follows the installed Lightning; on top of them, the values Lightning accepts but
 that cannot work in a run (a 0 that divides, a limit that keeps no batch, an accelerator this
-machine lacks). Keys are bare here: :mod:`initlab.config` adds ``trainer.``.
+machine lacks). Keys are bare here: :mod:`initlab.training.spec` adds ``trainer.``.
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ import torch
 from pytorch_lightning.accelerators import AcceleratorRegistry
 from pytorch_lightning.strategies import StrategyRegistry
 
-from initlab.errors import ConfigError, integer, positive_int
+from initlab.config.errors import ConfigError, integer, positive_int
 
-# pl.Trainer arguments initlab sets itself (initlab.train.run) or that cannot work with it.
+# pl.Trainer arguments initlab sets itself (initlab.training.run.run) or that cannot work with it.
 TRAINER_OWN = {
     "logger": "initlab passes its TensorBoard logger",
     "callbacks": "initlab passes its callbacks",

@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 @dataclass(frozen=True)
 class Fans:
     """Connections into and out of one unit of a weight block (conventions per layer type:
-    :mod:`initlab.blocks`).
+    :mod:`initlab.initializers.weight_blocks`).
 
     ``units`` is the number of rows of the block drawn as a matrix (units, fan_in·…): output
     features, channels, gate units, embedding rows.

@@ -22,19 +22,19 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-from initlab import coverage, folder_lock
-from initlab.activations import ACTIVATIONS, Activation
-from initlab.calibrate import check as calibration_check
+from initlab.config.errors import ConfigError, call_with, integer, number, positive_int
+from initlab.config.launcher_settings import runs_remotely
+from initlab.config.registry import Registry
+from initlab.config.trainer_settings import check_trainer
 from initlab.data import DATASETS, TensorDataModule
-from initlab.devices import ddp_rank
-from initlab.diagnostics import STATS, Diagnostics
-from initlab.errors import ConfigError, call_with, integer, number, positive_int
-from initlab.initializers import Initializer, get_initializer, plan
-from initlab.launcher_settings import runs_remotely
-from initlab.models import MODELS
-from initlab.optim import OPTIMIZERS, OptimizerFactory
-from initlab.registry import Registry
-from initlab.trainer_args import check_trainer
+from initlab.diagnostics.callback import STATS, Diagnostics
+from initlab.initializers import Initializer, coverage, get_initializer, plan
+from initlab.initializers.calibration import check as calibration_check
+from initlab.models.activations import ACTIVATIONS, Activation
+from initlab.models.builders import MODELS
+from initlab.runtime import folder_lock
+from initlab.runtime.devices import ddp_rank
+from initlab.training.optimizers import OPTIMIZERS, OptimizerFactory
 
 GROUPS = ("init", "activation", "dataset", "model", "optimizer", "trainer", "logger")
 ROOT_KEYS = ("seed", "val_dropout", "diagnostics", *GROUPS)  # conf/config.yaml's
@@ -42,7 +42,7 @@ DATAMODULE_KEYS = ("batch_size", "eval_batch_size", "val_size", "train_size", "n
 PROGRESS_BARS = ("auto", "rich", "none")
 LOGGERS = ("tensorboard",)
 SEED_MAX = 2**32 - 1  # numpy's (and so Lightning's seed_everything's) largest seed
-# TensorBoardLogger / SummaryWriter keywords a config may set (initlab.train.run sets the
+# TensorBoardLogger / SummaryWriter keywords a config may set (initlab.training.run.run sets the
 # folder, name, version, hp metric and purge step; prefix and sub_dir would move the tags and
 # events away from where the report and resume look for them).
 LOGGER_KEYS = ("log_graph", "max_queue", "flush_secs", "filename_suffix")

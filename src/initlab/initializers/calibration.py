@@ -28,9 +28,9 @@ import torch
 from rich.progress import Progress
 from torch import nn
 
-from initlab import layer_order
-from initlab.errors import NotApplicable
+from initlab.config.errors import NotApplicable
 from initlab.initializers import Initializer, layer_kind
+from initlab.initializers import forward_order as layer_order
 
 Record = dict  # one layer's report: layer, iterations, variance before/after, scale
 
@@ -38,7 +38,7 @@ Record = dict  # one layer's report: layer, iterations, variance before/after, s
 def forward_order(net: nn.Module, x: torch.Tensor) -> list[nn.Module]:
     """The weight layers of ``net`` in the order a forward pass of inputs shaped like ``x``
     reaches them: ``layerK`` as the plan and the diagnostics number them
-    (:mod:`initlab.layer_order`; a reused layer counts once, at its first call)."""
+    (:mod:`initlab.initializers.forward_order`; a reused layer counts once, at its first call)."""
     return [layer for _, layer in layer_order.forward_order(net, tuple(x.shape[1:]))]
 
 

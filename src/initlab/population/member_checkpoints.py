@@ -22,8 +22,8 @@ from pathlib import Path
 import pytorch_lightning as pl
 import torch
 
-from initlab.module import CONFIG_KEY, STATE_KEY
 from initlab.population.stack import stacked_name
+from initlab.training.init_module import CONFIG_KEY, STATE_KEY
 
 NET = "net."  # InitModule's prefix of its net's state_dict
 COMMON = ("epoch", "global_step", "pytorch-lightning_version", "loops", "lr_schedulers")

@@ -59,8 +59,8 @@ import torch
 from scipy import integrate
 from torch import nn
 
-from initlab.errors import ConfigError, call_with, number
-from initlab.registry import Registry
+from initlab.config.errors import ConfigError, call_with, number
+from initlab.config.registry import Registry
 
 
 @lru_cache(maxsize=64)

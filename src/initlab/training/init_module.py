@@ -13,12 +13,11 @@ import torch.nn.functional as F
 from lightning_fabric.utilities.seed import _collect_rng_states, _set_rng_states
 from torch import nn
 
-from initlab import coverage
-from initlab.calibrate import calibrate
-from initlab.initializers import Initializer, LayerPlan, apply, plan_records, plan_table
-from initlab.initializers.residual import scalar_records
-from initlab.optim import OptimizerFactory
-from initlab.tables import markdown_table
+from initlab.initializers import Initializer, LayerPlan, apply, coverage, plan_records, plan_table
+from initlab.initializers.calibration import calibrate
+from initlab.initializers.residual_schemes import scalar_records
+from initlab.runtime.markdown import markdown_table
+from initlab.training.optimizers import OptimizerFactory
 
 CONFIG_KEY = "initlab_config"  # the run's config, in every checkpoint
 # What a resumed run needs beyond Lightning's own state to continue bit for bit: the global RNG
@@ -130,10 +129,10 @@ class InitModule(pl.LightningModule):
     ``seed`` — exactly once: never for validate/test, never a second time when ``fit`` is
     called again, and never over a checkpoint's weights. Lightning restores a checkpoint after
     ``setup``, so ``trainer.fit(m, ckpt_path=p)`` always ends up with the checkpoint's weights;
-    setting ``trainer.ckpt_path = p`` before ``trainer.fit(m)`` (what ``initlab.train`` does)
+    setting ``trainer.ckpt_path = p`` before ``trainer.fit(m)`` (what ``initlab.training.run`` does)
     also skips the initializer's work, which matters for data-dependent methods.
     Data-dependent initializers (``lsuv``, ``data_dependent``, ``dbn``) then calibrate the net
-    on the datamodule's training split, on its device (:mod:`initlab.calibrate`);
+    on the datamodule's training split, on its device (:mod:`initlab.initializers.calibration`);
     ``calibration`` holds what they did per layer.
     The plan it applied is kept in ``init_plan``, logged to TensorBoard as text (``init/plan``)
     and written to ``init_plan.json`` in the logger's folder, with the calibration.
@@ -155,7 +154,7 @@ class InitModule(pl.LightningModule):
         self.val_dropout = val_dropout
         self.config = config  # the run's resolved config, kept in its checkpoints
         # One example's shape: layerK is numbered in the order a forward pass reaches the
-        # layers (initlab.layer_order); None: registration order.
+        # layers (initlab.initializers.forward_order); None: registration order.
         self.in_shape = in_shape
         # The step is written out in training_step: forward, zero_grad, backward, step. Lightning
         # still calls every hook around it (on_before_backward, on_after_backward,

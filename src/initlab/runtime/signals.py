@@ -5,7 +5,7 @@ other — Lightning tears down, the run records ``status: failed`` with the sign
 128 + the signal's number (143 for SIGTERM, 130 for SIGINT), so a scheduler or a script never
 mistakes a stopped run for a finished one. Uncaught (another entry point), it exits with that
 status. SIGKILL cannot be caught: its run keeps the ``running`` record it wrote when
-it started, which :mod:`initlab.record` reads as ``killed``.
+it started, which :mod:`initlab.training.record` reads as ``killed``.
 
 Lightning composes its own SIGTERM handler with the one installed here: it notes the signal,
 then this one raises.

@@ -1,5 +1,5 @@
 """A run's record, ``metrics.json``: how a run ended, defined once for the run
-(:mod:`initlab.train`), the sweeper and the report.
+(:mod:`initlab.training.run`), the sweeper and the report.
 
 A run writes ``status: running`` before it trains and its final record when it ends, each time
 whole (a temporary file and a rename). The statuses:
@@ -10,7 +10,8 @@ whole (a temporary file and a rename). The statuses:
 - ``failed``: an exception or a signal; ``error`` says which. The process exits non-zero.
 - ``running``: the run is in progress, or was killed before it could write anything else
   (SIGKILL, a power cut). :func:`status_of` tells the two apart by the folder's lock
-  (:mod:`initlab.folder_lock`): a ``running`` record nobody holds the lock for is ``killed``.
+  (:mod:`initlab.runtime.folder_lock`): a ``running`` record nobody holds the lock for is
+  ``killed``.
 
 :func:`status_of` adds ``missing`` (no record: the job never started) and ``unreadable`` (the
 file is damaged). Only :data:`FINISHED` records are results; a sweep reruns every other job,
@@ -25,7 +26,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from initlab.folder_lock import is_held
+from initlab.runtime.folder_lock import is_held
 
 FILE = "metrics.json"
 FINISHED = ("completed", "diverged")  # results: a rerun of the sweep keeps them

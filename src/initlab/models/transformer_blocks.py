@@ -10,7 +10,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from initlab.residual import ResidualBlock
+from initlab.models.residual_blocks import ResidualBlock
 
 
 class Patches(nn.Module):

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from initlab.registry import Registry
+from initlab.config.registry import Registry
 
 INITIALIZERS: Registry[Callable] = Registry("init")
 register = INITIALIZERS.register

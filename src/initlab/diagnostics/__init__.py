@@ -1,0 +1,1 @@
+"""Diagnostics: the per-layer statistics callback, its sites and its figures."""

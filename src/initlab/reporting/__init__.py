@@ -1,0 +1,1 @@
+"""Reporting: a sweep folder turned into tables and figures."""

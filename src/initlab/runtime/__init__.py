@@ -1,0 +1,1 @@
+"""The process and its folders: locks, signals, devices, console noise, markdown text."""

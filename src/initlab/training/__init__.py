@@ -1,0 +1,1 @@
+"""Training: a config's run spec, the LightningModule, the optimizers, the run and its record."""
