@@ -7,6 +7,8 @@ permutation: no per-sample Python transforms, no DataLoader workers.
 ``readers``: where the files come from and how they are read; ``datasets``: the registry of
 :class:`Dataset` entries; ``batches``: the epoch order and its batches; ``datamodule``: the
 LightningDataModule that splits and holds the tensors.
+
+May import: runtime, config.
 """
 
 from initlab.data.batches import EpochShuffle, TensorBatches

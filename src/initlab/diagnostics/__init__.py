@@ -1,1 +1,11 @@
-"""Diagnostics: the per-layer statistics callback, its sites and its figures."""
+"""Diagnostics: what the initializer does inside the net, per ``layerK``, in TensorBoard.
+
+Modules:
+
+- ``callback``: :class:`Diagnostics`, the Lightning callback that logs weights, activations and
+  gradients per layer, from step 0;
+- ``sites``: where ``layerK``'s statistics are read (its weight block, the activation after it);
+- ``figures``: the histograms and depth figures, for TensorBoard and the probe's PNG.
+
+May import: runtime, config, models, initializers.
+"""

@@ -12,6 +12,24 @@ An initializer is described in steps so that a bad config fails before any compu
    combinations (``sparse`` with ``k`` > fan_in) raise here. This works on a model built on
    the ``meta`` device, so validation costs nothing (:mod:`.plan`).
 3. :func:`apply` fills the tensors from one ``torch.Generator`` seeded by ``seed`` (:mod:`.fill`).
+
+Modules:
+
+- ``fans``: a weight block's :class:`Fans` and the :class:`Draw` a rule answers with;
+- ``weight_blocks``: every layer type as weight blocks, with fans from the layer's metadata;
+- ``forward_order``: the weight layers in the order the forward pass reaches them (``layerK``);
+- ``catalog``: the ``init`` registry, where each rule is registered by name;
+- ``rules``: the variance-scaling family and the other closed-form draws;
+- ``structural``: orthogonal, identity, sparse, recurrent matrices;
+- ``residual_schemes``: zero-γ, Fixup, SkipInit, ZerO, GPT-2, T-Fixup: residual branches;
+- ``calibrated``: the data-dependent entries (LSUV, DBN, data-dependent);
+- ``calibration``: their measuring on a training batch;
+- ``initializer``: :class:`Initializer`, a rule plus a bias setting, built from a config;
+- ``plan``: the rule turned into one draw per block, checked on a ``meta``-device model;
+- ``coverage``: every parameter set by a rule that knows its layer, or listed;
+- ``fill``: the tensors filled from one seeded generator.
+
+May import: runtime, config, models.
 """
 
 from initlab.initializers.calibrated import Calibrated, Calibration

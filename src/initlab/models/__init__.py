@@ -1,7 +1,17 @@
 """Models: the builders (``model=`` options), their residual and transformer blocks, and the
 activations.
 
-The builders are importable from here (``model._target_=initlab.models.mlp``)."""
+Modules:
+
+- ``builders``: the ``model`` registry: MLP, deep MLP, CNN, ResNet, ViT, RNN, your own class;
+- ``activations``: the ``activation`` registry: name → module, and each one's gain;
+- ``residual_blocks``: a residual block's branch and shortcut, and the scalars some inits add;
+- ``transformer_blocks``: the patch transformer's patches, positions and encoder layers.
+
+The builders are importable from here (``model._target_=initlab.models.mlp``).
+
+May import: config.
+"""
 
 from initlab.models.builders import MODELS, cnn, custom, deep_mlp, mlp, resnet, rnn, vit
 

@@ -1,11 +1,17 @@
 """Population training: the jobs of a sweep that differ only in ``seed`` and ``init`` train
 together as one stacked model (``torch.func``), each with exactly its own sequential results.
 
-- :mod:`.groups`: which jobs form a population;
-- :mod:`.stack`: the members' nets as one stacked net; :mod:`.dropout`: each member's masks;
-- :mod:`.data`: each member's own splits and batch order;
-- :mod:`.module`: the LightningModule; :mod:`.checkpoint`: each member's checkpoint;
-- :mod:`.run`: one population, from its members' folders to their records.
+Modules:
+
+- ``groups``: which jobs form a population;
+- ``stack``: the members' nets as one stacked net;
+- ``dropout``: each member's dropout masks, drawn as its own run draws them;
+- ``member_data``: each member's own splits and batch order;
+- ``population_module``: the LightningModule of the stacked members;
+- ``member_checkpoints``: each member's checkpoint, as its own run writes it;
+- ``population_run``: one population, from its members' folders to their records.
 
 ``hydra/launcher=population`` (``src/hydra_plugins/initlab_population``) runs a sweep this way.
+
+May import: runtime, config, models, data, initializers, diagnostics, training.
 """

@@ -2,6 +2,12 @@
 
 :data:`REPRODUCTIONS` maps each one's name to its
 :class:`initlab.reproductions.reproduction.Reproduction`, in the order the page shows them.
+
+Modules: ``reproduction`` (what a reproduction and its checks are) and one per source:
+``cs231n``, ``dlfs``, ``fixup2019``, ``glorot2010``, ``he2015``, ``irnn2015``, ``lsuv2016``,
+``saxe2013``, ``udacity``, ``zta``.
+
+May import: anything but the entry points.
 """
 
 from __future__ import annotations

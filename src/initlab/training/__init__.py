@@ -1,1 +1,12 @@
-"""Training: a config's run spec, the LightningModule, the optimizers, the run and its record."""
+"""Training: a config turned into a run, and the run from fit to record.
+
+Modules:
+
+- ``spec``: compose → validate → :class:`RunSpec`, every group checked before any data is read;
+- ``init_module``: the LightningModule whose ``setup`` applies the initializer, once;
+- ``optimizers``: the ``optimizer`` registry;
+- ``run``: one run, from its folder to its record (the repository's ``train.py`` calls it);
+- ``record``: ``metrics.json``: a run's status and metrics, written whole.
+
+May import: runtime, config, models, data, initializers, diagnostics.
+"""
