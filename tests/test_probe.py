@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 import warnings
+from pathlib import Path
 
 import matplotlib.image
 import pytest
@@ -223,9 +224,9 @@ def test_command_line_writes_files_and_prints_the_table(tmp_path):
 
 
 def test_bad_probe_value_exits_2_before_any_folder_is_created(tmp_path):
-    # Through scripts/probe.py, from another folder: the wrapper and the default run folder.
+    # Through the console script, from another folder: the default run folder.
     proc = subprocess.run(
-        [sys.executable, str(REPO / "scripts" / "probe.py"), "probe.input=video"],
+        [str(Path(sys.executable).parent / "initlab-probe"), "probe.input=video"],
         cwd=tmp_path,
         capture_output=True,
         text=True,

@@ -1,7 +1,7 @@
 """The activation probe: per-layer activation statistics of a freshly initialised net, no training.
 
 ``python -m initlab.probe init=small_normal activation=tanh model=deep_mlp`` (or
-``python scripts/probe.py ...``) composes ``conf/probe.yaml``: the training config plus a
+``initlab-probe ...``) composes ``conf/probe.yaml``: the training config plus a
 ``probe`` block. The net is built and initialised exactly as a training run would build it, one
 batch goes through it, and for each weight layer the mean, std and saturated fraction of its
 activation (after the nonlinearity that follows it; the logits for the last layer, DESIGN.md §7)

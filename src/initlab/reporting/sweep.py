@@ -1,7 +1,6 @@
 """Report: turn a sweep folder into the comparison a researcher would publish.
 
-``python -m initlab.report logs/multiruns/<sweep>`` (or ``initlab-report``, or
-``python scripts/report.py``) reads every job folder's ``metrics.json``, ``.hydra/overrides.yaml``
+``python -m initlab.report logs/multiruns/<sweep>`` (or ``initlab-report``) reads every job folder's ``metrics.json``, ``.hydra/overrides.yaml``
 and TensorBoard events (through TensorBoard's own ``EventAccumulator``) and writes into
 ``<sweep>/report/``:
 
