@@ -29,14 +29,13 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from initlab.config.errors import ConfigError, NotApplicable
 from initlab.config.launcher_settings import check_launcher
-from initlab.runtime import folder_lock, signals
+from initlab.runtime import folder_lock, private_api, signals
 from initlab.training import record
 
 
@@ -47,7 +46,7 @@ def _task_config(cfg: DictConfig) -> dict:
     return task
 
 
-class Sweeper(BasicSweeper):
+class Sweeper(private_api.basic_sweeper()):
     """:class:`BasicSweeper` with validation of the whole grid, resume and a summary (module
     docstring). Configured in ``conf/hydra/sweeper/initlab.yaml``."""
 

@@ -10,5 +10,5 @@ Modules:
 The whole config is turned into a checked run by :mod:`initlab.training.spec`, which knows the
 models, data and initializers this subpackage sits below.
 
-May import: nothing.
+May import: runtime.
 """

@@ -21,6 +21,7 @@ from pytorch_lightning.accelerators import AcceleratorRegistry
 from pytorch_lightning.strategies import StrategyRegistry
 
 from initlab.config.errors import ConfigError, integer, positive_int
+from initlab.runtime import private_api
 
 # pl.Trainer arguments initlab sets itself (initlab.training.run.run) or that cannot work with it.
 TRAINER_OWN = {
@@ -181,10 +182,8 @@ def _check_intervals(val_check_interval, max_time, train_batches: int | None) ->
 
 def _duration(key: str, value) -> float:
     """Seconds in a "DD:HH:MM:SS" string or a dict of timedelta keywords; > 0."""
-    from pytorch_lightning.trainer.setup import _parse_time_interval_seconds
-
     try:
-        seconds = _parse_time_interval_seconds(value)
+        seconds = private_api.parse_duration(value)
     except Exception:
         seconds = None
     if seconds is None or not seconds > 0:

@@ -23,6 +23,7 @@ import pytorch_lightning as pl
 import torch
 
 from initlab.population.stack import stacked_name
+from initlab.runtime import private_api
 from initlab.training.init_module import CONFIG_KEY, STATE_KEY
 
 NET = "net."  # InitModule's prefix of its net's state_dict
@@ -117,7 +118,7 @@ class MemberCheckpoints(pl.Callback):
     does for a run), each active member's checkpoint in its own folder, replacing its last."""
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module) -> None:
-        population = trainer._checkpoint_connector.dump_checkpoint(weights_only=False)
+        population = private_api.dump_checkpoint(trainer)
         name = f"epoch={trainer.current_epoch}-step={trainer.global_step}.ckpt"
         for i, m in enumerate(pl_module.members):
             if not m.active:

@@ -31,6 +31,7 @@ from torch.func import vmap
 from initlab.diagnostics.callback import Diagnostics
 from initlab.population.dropout import MemberRNG
 from initlab.population.stack import Stack
+from initlab.runtime import private_api
 from initlab.training import record as record_lib
 from initlab.training.init_module import CONFIG_KEY, STATE_KEY, initialize, rng_states, write_plan
 from initlab.training.optimizers import OptimizerFactory
@@ -272,7 +273,7 @@ class PopulationModule(pl.LightningModule):
 
     def _log_epoch_metrics(self, m: Member, metrics: dict) -> None:
         """As Lightning logs an epoch's metrics: with ``epoch``, at the steps stepped so far."""
-        step = self.trainer.fit_loop.epoch_loop._batches_that_stepped
+        step = private_api.batches_that_stepped(self.trainer)
         m.logger.log_metrics({**metrics, "epoch": self.trainer.current_epoch}, step=step)
 
     def on_validation_model_eval(self) -> None:

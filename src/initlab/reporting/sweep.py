@@ -1,8 +1,8 @@
 """Report: turn a sweep folder into the comparison a researcher would publish.
 
-``python -m initlab.report logs/multiruns/<sweep>`` (or ``initlab-report``) reads every job folder's ``metrics.json``, ``.hydra/overrides.yaml``
-and TensorBoard events (through TensorBoard's own ``EventAccumulator``) and writes into
-``<sweep>/report/``:
+``python -m initlab.report logs/multiruns/<sweep>`` (or ``initlab-report``) reads every job
+folder's ``metrics.json``, ``.hydra/overrides.yaml`` and TensorBoard events (through
+TensorBoard's own ``EventAccumulator``) and writes into ``<sweep>/report/``:
 
 - ``summary.csv`` / ``summary.md``: one row per grid point (the varied overrides but ``seed``),
   test and validation accuracy and loss as mean ± std over the completed seeds, with n, the

@@ -10,12 +10,12 @@ import numpy as np
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
-from lightning_fabric.utilities.seed import _collect_rng_states, _set_rng_states
 from torch import nn
 
 from initlab.initializers import Initializer, LayerPlan, apply, coverage, plan_records, plan_table
 from initlab.initializers.calibration import calibrate
 from initlab.initializers.residual_schemes import scalar_records
+from initlab.runtime import private_api
 from initlab.runtime.markdown import markdown_table
 from initlab.training.optimizers import OptimizerFactory
 
@@ -32,7 +32,7 @@ def rng_states(device: torch.device) -> dict:
     array as a tensor, so the checkpoint still loads with ``weights_only=True``; and the RNG of
     the CUDA device the run trains on, alone (a resumed job may get another GPU, or a node with
     fewer)."""
-    states = _collect_rng_states(include_cuda=False)
+    states = private_api.collect_rng_states()
     kind, keys, pos, has_gauss, gauss = states["numpy"]
     states["numpy"] = (kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, gauss)
     if device.type == "cuda":
@@ -45,7 +45,7 @@ def restore_rng_states(states: dict, device: torch.device) -> None:
     cuda = states.pop("cuda_device", None)
     kind, keys, pos, has_gauss, gauss = states["numpy"]
     numpy_state = (kind, keys.numpy().astype(np.uint32), pos, has_gauss, gauss)
-    _set_rng_states({**states, "numpy": numpy_state})
+    private_api.set_rng_states({**states, "numpy": numpy_state})
     if cuda is not None and device.type == "cuda":
         torch.cuda.set_rng_state(cuda, device)
 

@@ -19,7 +19,7 @@ from pytorch_lightning.callbacks import ModelCheckpoint, RichProgressBar
 from pytorch_lightning.loggers import TensorBoardLogger
 from torch.utils.tensorboard.summary import hparams
 
-from initlab.runtime import console_noise, folder_lock, signals
+from initlab.runtime import console_noise, folder_lock, private_api, signals
 from initlab.runtime.devices import ddp_rank
 from initlab.training import record as record_lib
 from initlab.training.init_module import CONFIG_KEY, InitModule
@@ -204,7 +204,7 @@ def log_hparams(logger: TensorBoardLogger, params: dict, record: dict) -> None:
     ``log_hyperparams`` would also log every metric again at step 0).
     """
     metrics = {k: v for k, v in record["metrics"].items() if v is not None}
-    writer = logger.experiment._get_file_writer()
+    writer = private_api.file_writer(logger.experiment)
     for summary in hparams({**params, "status": record["status"]}, metrics):
         writer.add_summary(summary)
     logger.experiment.flush()
