@@ -120,3 +120,19 @@ def test_every_model_here_is_covered_and_its_norms_are_in_the_plan(tmp_path):
     saved = json.loads((tmp_path / "init_plan.json").read_text())
     assert [r["type"] for r in saved["norm_layers"]] == ["BatchNorm1d", "BatchNorm1d"]
     assert saved["kept_default"] == []
+
+
+def test_the_python_api_refuses_what_the_command_line_refuses():
+    """``apply`` from a notebook checks coverage as the run's validation does: a bare parameter
+    no rule sets is refused by name, before any tensor is filled; the opt-in keeps it."""
+    torch.manual_seed(0)
+    net = WithExtras()
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    with pytest.raises(ConfigError) as info:
+        apply(get_initializer("he"), net, seed=0)
+    assert info.value.key == "uncovered"
+    assert "scale (WithExtras at (the model))" in str(info.value)
+    assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())  # untouched
+    apply(get_initializer("he", uncovered="default"), net, seed=0)
+    assert not torch.equal(before["fc.weight"], net.fc.weight.detach())
+    assert torch.equal(before["scale"], net.scale.detach())  # kept at its default

@@ -136,6 +136,9 @@ def apply(
     value, then what a residual initializer does to every residual branch (zero-γ). A residual
     initializer's structure is added first if the net lacks it (:meth:`Initializer.prepare`).
 
+    A parameter no rule sets is refused (:class:`ConfigError`, key ``uncovered``) before any
+    tensor is filled, unless ``init.uncovered`` keeps torch's default for it.
+
     Blocks are filled in order, weight then biases, so the same seed and model give bit-identical
     weights. The generator lives on the CPU: call this before moving the net (Lightning's
     ``setup`` runs before the model is moved), so a seed means the same weights on every device.

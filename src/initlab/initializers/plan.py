@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, field
 from torch import nn
 
 from initlab.config.errors import ConfigError, NotApplicable
+from initlab.initializers import coverage
 from initlab.initializers import residual_schemes as residual
 from initlab.initializers.fans import Draw, constant_draw
 from initlab.initializers.forward_order import ordered_blocks
@@ -108,8 +109,11 @@ def plan(
     order without it; :mod:`initlab.initializers.forward_order`): fans from the layer, and the draws
     for the weight and the biases.
 
-    Raises :class:`ConfigError` where the rule cannot apply to a block.
+    Raises :class:`ConfigError` where the rule cannot apply to a block, and for a parameter no
+    rule sets unless ``init.uncovered`` keeps torch's default for it (as a run's validation
+    does: a notebook's call is held to the same promise as the command line).
     """
+    coverage.check(init.uncovered, net)
     blocks = ordered_blocks(net, in_shape)
     _check_applies(init, blocks)
     draws = []

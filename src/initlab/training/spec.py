@@ -28,7 +28,7 @@ from initlab.config.registry import Registry
 from initlab.config.trainer_settings import check_trainer
 from initlab.data import DATASETS, TensorDataModule
 from initlab.diagnostics.callback import STATS, Diagnostics
-from initlab.initializers import Initializer, coverage, get_initializer, plan
+from initlab.initializers import Initializer, get_initializer, plan
 from initlab.initializers.calibration import check as calibration_check
 from initlab.models.activations import ACTIVATIONS, Activation
 from initlab.models.builders import MODELS
@@ -142,7 +142,6 @@ def build(cfg: DictConfig, *, local_devices: bool = True, local_paths: bool = Tr
         _in_group("init", initializer.prepare, meta_net)  # the structure the init adds
     make_net = partial(_prepared, build_net, initializer)
     _in_group("init", plan, initializer, meta_net, dataset.in_shape)
-    _in_group("init", coverage.check, initializer.uncovered, meta_net)
     _in_group("init", calibration_check, initializer, meta_net)
 
     name, params = _params(cfg, "optimizer")
