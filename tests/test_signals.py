@@ -244,7 +244,7 @@ def test_the_run_start_check_takes_the_folder_so_a_run_started_with_it_loses(tmp
     probe = [
         sys.executable,
         "-c",
-        f"from initlab import folder_lock; print(folder_lock.is_held({str(run_dir)!r}))",
+        f"from initlab.runtime import folder_lock; print(folder_lock.is_held({str(run_dir)!r}))",
     ]
     assert subprocess.run(probe, capture_output=True, text=True).stdout.strip() == "True"
     with folder_lock.hold(run_dir):  # the run itself takes over what the check holds
