@@ -15,8 +15,7 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import nn
 
-from initlab.initializers import coverage
-from initlab.initializers import residual_schemes as residual
+from initlab.initializers import coverage, residual_schemes
 from initlab.initializers.fans import Draw
 from initlab.initializers.initializer import Initializer
 from initlab.initializers.plan import LayerPlan, plan
@@ -153,7 +152,7 @@ def apply(
         for (_, draw), (_, t) in zip(lp.biases, lp.block.bias_views(module), strict=True):
             FILLS[draw.method](t, draw, generator, lp.block)
     coverage.fill_norms(net)
-    residual.fill_scalars(net)
+    residual_schemes.fill_scalars(net)
     if init.residual is not None:
-        residual.after_fill(init.residual, net)
+        residual_schemes.after_fill(init.residual, net)
     return layers

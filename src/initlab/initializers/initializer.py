@@ -10,8 +10,7 @@ from dataclasses import dataclass
 from torch import nn
 
 from initlab.config.errors import ConfigError, call_with, choice, number
-from initlab.initializers import coverage, structural
-from initlab.initializers import residual_schemes as residual
+from initlab.initializers import coverage, residual_schemes, structural
 from initlab.initializers.calibrated import Calibrated, Calibration
 from initlab.initializers.catalog import INITIALIZERS
 from initlab.initializers.fans import Rule
@@ -22,7 +21,7 @@ BIASES = ("zeros", "default")  # or a number
 RECURRENT = ("same", "orthogonal", "identity")  # init.recurrent
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Initializer:
     """A weight rule and a bias setting: ``"zeros"``, ``"default"`` (each layer type's own torch
     default for its biases, e.g. U(±1/√fan_in) for Linear and direct convolutions) or a number
@@ -44,15 +43,15 @@ class Initializer:
     @property
     def needs_residual(self) -> bool:
         """Made for residual nets (zero_gamma, fixup, skipinit): a model without is refused."""
-        return self.residual is not None and residual.SCHEMES[self.residual].required
+        return self.residual is not None and residual_schemes.SCHEMES[self.residual].required
 
     def prepare(self, net: nn.Module) -> nn.Module:
         """``net`` with the structure the initializer needs added in place (Fixup's scalar
-        biases and multipliers, SkipInit's α; :mod:`.residual`). Raises :class:`ConfigError`
+        biases and multipliers, SkipInit's α; :mod:`.residual_schemes`). Raises :class:`ConfigError`
         for a model the initializer cannot work on."""
         if self.residual is None:
             return net
-        return residual.prepare(self.name, self.residual, self.residual_start, net)
+        return residual_schemes.prepare(self.name, self.residual, self.residual_start, net)
 
     def rule_for(self, role: str) -> Rule:
         """The rule for a block of this role (``weight`` or ``recurrent``)."""
@@ -115,15 +114,15 @@ def get_initializer(
     if needs_recurrent:
         made, recurrent_rule = made.rule, recurrent_rule or made.recurrent
     return Initializer(
-        name,
-        made,
-        bias,
-        calibration,
-        uncovered,
-        recurrent_rule,
-        forget_bias,
-        needs_recurrent,
-        recurrent,
-        scheme,
-        start,
+        name=name,
+        weight=made,
+        bias=bias,
+        calibration=calibration,
+        uncovered=uncovered,
+        recurrent=recurrent_rule,
+        forget_bias=forget_bias,
+        needs_recurrent=needs_recurrent,
+        recurrent_option=recurrent,
+        residual=scheme,
+        residual_start=start,
     )

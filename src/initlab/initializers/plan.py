@@ -10,8 +10,7 @@ from dataclasses import asdict, dataclass, field
 from torch import nn
 
 from initlab.config.errors import ConfigError, NotApplicable
-from initlab.initializers import coverage
-from initlab.initializers import residual_schemes as residual
+from initlab.initializers import coverage, residual_schemes
 from initlab.initializers.fans import Draw, constant_draw
 from initlab.initializers.forward_order import ordered_blocks
 from initlab.initializers.initializer import Initializer
@@ -23,7 +22,7 @@ from initlab.runtime.markdown import markdown_table
 SHAPED = ("identity", "delta_orthogonal", "zero")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class LayerPlan:
     """What the initializer does to one weight block; rows of the run's ``init_plan``."""
 
@@ -122,9 +121,9 @@ def plan(
         draws.append(block.default if draw.method == "default" else draw)
     zero_biases = [False] * len(blocks)
     if init.residual is not None:
-        places = residual.placements(net, blocks)
-        residual.check(init.name, init.residual, net, blocks, places)
-        zero_biases = residual.adjust(init.residual, places, draws)
+        places = residual_schemes.placements(net, blocks)
+        residual_schemes.check(init.name, init.residual, net, blocks, places)
+        zero_biases = residual_schemes.adjust(init.residual, places, draws)
     rows = []
     for k, (block, draw, zero_bias) in enumerate(zip(blocks, draws, zero_biases, strict=True), 1):
         if draw.method in SHAPED and block.layout == "bilinear":
@@ -142,17 +141,17 @@ def plan(
             )
         rows.append(
             LayerPlan(
-                f"layer{k}",
-                block.module,
-                block.label,
-                block.kind,
-                block.role,
-                block.fans.fan_in,
-                block.fans.fan_out,
-                draw,
-                biases[0][1] if biases else None,
-                biases,
-                block,
+                layer=f"layer{k}",
+                module=block.module,
+                tensor=block.label,
+                kind=block.kind,
+                role=block.role,
+                fan_in=block.fans.fan_in,
+                fan_out=block.fans.fan_out,
+                weight=draw,
+                bias=biases[0][1] if biases else None,
+                biases=biases,
+                block=block,
             )
         )
     return rows

@@ -48,7 +48,7 @@ SEED_MAX = 2**32 - 1  # numpy's (and so Lightning's seed_everything's) largest s
 LOGGER_KEYS = ("log_graph", "max_queue", "flush_secs", "filename_suffix")
 
 
-@dataclass
+@dataclass(kw_only=True)
 class RunSpec:
     """Everything a run needs, checked; built by :func:`build`."""
 
@@ -168,18 +168,18 @@ def build(cfg: DictConfig, *, local_devices: bool = True, local_paths: bool = Tr
     _in_group("logger", _check_logger, logger)
 
     return RunSpec(
-        seed,
-        datamodule,
-        activation,
-        make_net,
-        initializer,
-        optimizer,
-        trainer,
-        progress_bar,
-        logger,
-        _diagnostics(cfg, activation),
-        val_dropout,
-        n_train or None,
+        seed=seed,
+        datamodule=datamodule,
+        activation=activation,
+        make_net=make_net,
+        initializer=initializer,
+        optimizer=optimizer,
+        trainer=trainer,
+        progress_bar=progress_bar,
+        logger=logger,
+        diagnostics=_diagnostics(cfg, activation),
+        val_dropout=val_dropout,
+        n_train=n_train or None,
     )
 
 
