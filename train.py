@@ -19,12 +19,15 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from initlab.runtime import folder_lock, signals
+from initlab.config.hydra_conf import CONF_DIR, register_resolvers
+from initlab.runtime import console_noise, folder_lock, signals
 from initlab.runtime.devices import claim
 from initlab.runtime.signals import Signalled
-from initlab.training.run import CONF_DIR, run
+from initlab.training.run import run
 
 log = logging.getLogger("train")  # to the console and the run folder's train.log (Hydra)
+console_noise.silence()  # before Hydra composes: its warnings too
+register_resolvers()
 
 
 @contextlib.contextmanager
@@ -56,6 +59,7 @@ def main(cfg: DictConfig) -> None:
     """One run, or one job of a sweep. Exits 0 for completed and diverged; a failed run
     re-raises (Hydra exits 1), except in a sweep, where it is recorded and the next job runs;
     a signal exits 128 + its number; a folder another process is writing is left alone."""
+    console_noise.silence()  # a submitit job runs main without this module's top
     signals.install()
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)

@@ -30,9 +30,9 @@ from hydra import compose, initialize_config_dir
 from pytorch_lightning.loggers import TensorBoardLogger
 from pytorch_lightning.profilers import SimpleProfiler
 
+from initlab.config.hydra_conf import CONF_DIR
 from initlab.initializers import apply
 from initlab.training.init_module import InitModule
-from initlab.training.run import CONF_DIR
 from initlab.training.spec import build
 
 

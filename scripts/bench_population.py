@@ -37,9 +37,9 @@ import torch
 import torch.nn.functional as F
 from hydra import compose, initialize_config_dir
 
+from initlab.config.hydra_conf import CONF_DIR
 from initlab.data.batches import EpochShuffle
 from initlab.initializers import apply
-from initlab.training.run import CONF_DIR
 from initlab.training.spec import build
 
 REPO = CONF_DIR.parent

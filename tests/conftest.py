@@ -11,10 +11,11 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
+from initlab.config.hydra_conf import CONF_DIR, register_resolvers
 from initlab.data.readers import IDX_FILES
-from initlab.training.run import CONF_DIR
 
 REPO = CONF_DIR.parent
+register_resolvers()  # as the entry points do: hydra/launcher=gpus composes
 # A fit on scikit-learn's digits in about a second: the CPU stand-in for FashionMNIST.
 QUICK = ["dataset=digits", "trainer.max_epochs=1", "trainer.enable_checkpointing=false"]
 

@@ -18,9 +18,9 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from initlab.config.errors import ConfigError
+from initlab.config.hydra_conf import CONF_DIR
 from initlab.initializers import apply
 from initlab.probe import COLUMNS, ValidateProbeBeforeRun, probe, write
-from initlab.training.run import CONF_DIR
 from initlab.training.spec import build
 
 CS231N = ["experiment=cs231n_probe"]  # 10 tanh layers × 500, 1000 × 500 inputs, W = 0.01·randn

@@ -8,13 +8,13 @@ import yaml
 from conftest import make_cfg
 
 from initlab.config.errors import ConfigError
+from initlab.config.hydra_conf import CONF_DIR
 from initlab.config.registry import Registry
 from initlab.data import DATASETS
 from initlab.initializers import INITIALIZERS
 from initlab.models.activations import ACTIVATIONS
 from initlab.models.builders import MODELS
 from initlab.training.optimizers import OPTIMIZERS
-from initlab.training.run import CONF_DIR
 from initlab.training.spec import build
 
 REGISTRIES = {

@@ -19,6 +19,7 @@ from hydra import compose, initialize_config_dir
 from torch.utils.tensorboard import SummaryWriter
 
 from initlab.config.errors import ConfigError
+from initlab.config.hydra_conf import CONF_DIR
 from initlab.data import readers
 from initlab.reproduce import choose, data_dirs, page, sweep_samples, table
 from initlab.reproductions import REPRODUCTIONS
@@ -30,7 +31,6 @@ from initlab.reproductions.reproduction import (
     measure,
     verdict,
 )
-from initlab.training.run import CONF_DIR
 from initlab.training.spec import build
 
 

@@ -29,12 +29,13 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from initlab.config.errors import ConfigError, call_with, positive_int
+from initlab.config.hydra_conf import CONF_DIR, register_resolvers
 from initlab.diagnostics.callback import ActivationRecorder, histogram_figure, sites
 from initlab.initializers import apply
 from initlab.initializers.calibration import calibrate
+from initlab.runtime import console_noise
 from initlab.runtime.markdown import markdown_table
 from initlab.training import record
-from initlab.training.run import CONF_DIR
 from initlab.training.spec import RunSpec, ValidateBeforeRun, build, check_root
 
 INPUTS = ("gaussian", "data")
@@ -182,8 +183,15 @@ class ValidateProbeBeforeRun(ValidateBeforeRun):
             )
 
 
+def main() -> None:
+    """``initlab-probe [overrides]`` / ``python -m initlab.probe [overrides]``."""
+    console_noise.silence()
+    register_resolvers()
+    _probe_job()
+
+
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="probe")
-def main(cfg: DictConfig) -> None:
+def _probe_job(cfg: DictConfig) -> None:
     """One probe, or one job of a sweep. Its record (``metrics.json``) says how it ended, as a
     training run's does, so a probe sweep's summary and its rerun count it: ``completed``, or
     ``failed`` with the error (shown on stderr; a single probe then exits 1, a sweep goes on)."""

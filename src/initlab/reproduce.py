@@ -33,6 +33,7 @@ from matplotlib.figure import Figure
 
 from initlab import probe as probe_lib
 from initlab.config.errors import ConfigError
+from initlab.config.hydra_conf import CONF_DIR, register_resolvers
 from initlab.data import readers
 from initlab.reporting.sweep import line_panels, load, report, scalars
 from initlab.reproductions import REPRODUCTIONS
@@ -43,8 +44,8 @@ from initlab.reproductions.reproduction import (
     Sample,
     check_rows,
 )
+from initlab.runtime import console_noise
 from initlab.runtime.markdown import markdown_table
-from initlab.training.run import CONF_DIR
 
 REPO = Path(__file__).resolve().parents[2]
 DOCS = REPO / "docs" / "reproductions.md"
@@ -318,6 +319,8 @@ def choose(rep: Reproduction, data: str, dirs: dict[str, str]) -> Reproduction:
 
 
 def main(argv: list[str] | None = None) -> None:
+    console_noise.silence()
+    register_resolvers()
     parser = argparse.ArgumentParser(
         prog="initlab-reproduce",
         description="Run the reproductions and check them against the published numbers.",

@@ -2,6 +2,7 @@
 
 Modules:
 
+- ``hydra_conf``: where the config tree lives, and the resolvers its files use;
 - ``errors``: :class:`ConfigError` (names the key and the value) and the value checks;
 - ``registry``: :class:`Registry`, a config group's options by name (one lookup, one error);
 - ``trainer_settings``: which ``pl.Trainer`` arguments the ``trainer`` group may set;

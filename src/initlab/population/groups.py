@@ -24,7 +24,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from initlab.population.stack import unbatchable
-from initlab.training.run import resume_point
+from initlab.training.lifecycle import resume_point
 from initlab.training.spec import build
 
 MEMBER_KEYS = ("seed", "init")

@@ -23,8 +23,7 @@ from types import SimpleNamespace
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
-from omegaconf import DictConfig, OmegaConf
-from pytorch_lightning.loggers import TensorBoardLogger
+from omegaconf import DictConfig
 from torch import nn
 from torch.func import vmap
 
@@ -34,51 +33,27 @@ from initlab.population.stack import Stack
 from initlab.runtime import private_api
 from initlab.training import record as record_lib
 from initlab.training.init_module import CONFIG_KEY, STATE_KEY, initialize, rng_states, write_plan
+from initlab.training.lifecycle import Attempt, epochs_done
+from initlab.training.module_base import EpochSums, LeanModule
 from initlab.training.optimizers import OptimizerFactory
 from initlab.training.spec import RunSpec
 
 
-class Member:
-    """One job of a population: what its sequential run would hold, for one member."""
+class Member(Attempt):
+    """One job of a population: its run folder's attempt, and what its sequential run's module
+    would hold, for one member. It is ``active`` until it diverges (``stopped``)."""
 
-    def __init__(
-        self,
-        cfg: DictConfig,
-        spec: RunSpec,
-        run_dir,
-        overrides: list[str],
-        resume: str | None = None,
-        purge_step: int | None = None,
-    ):
-        self.cfg, self.spec, self.run_dir, self.overrides = cfg, spec, run_dir, list(overrides)
-        self.config = OmegaConf.to_container(cfg, resolve=True)  # as in its checkpoints
-        self.resume, self.purge_step = resume, purge_step
-        self.record = record_lib.new(cfg, overrides)
-        self.logger: TensorBoardLogger | None = None
+    def __init__(self, cfg: DictConfig, spec: RunSpec, run_dir, overrides: list[str]):
+        super().__init__(cfg, spec, run_dir, overrides)
         self.net: nn.Module | None = None  # its own net: the weights it started from
         self.diagnostics: Diagnostics | None = spec.diagnostics() if spec.diagnostics else None
-        self.diverged_at: int | None = None
-        self.resumed_from_step: int | None = None
-        self.loss_sum, self.correct, self.seen = 0.0, 0, 0  # the train epoch so far
+        self.train_sums = EpochSums()  # its correct count is the population's, until it stops
         self.val: dict[str, float] = {}
         self.test: dict[str, float] = {}
 
     @property
     def active(self) -> bool:
-        return self.diverged_at is None
-
-    def train_epoch_metrics(self) -> dict[str, float]:
-        if not self.seen:
-            return {}
-        return {"train/loss": self.loss_sum / self.seen, "train/acc": self.correct / self.seen}
-
-
-def epochs_done(steps: int, trainer: pl.Trainer) -> int:
-    """The whole epochs ``steps`` training steps make, as a run's record counts them."""
-    per_epoch = trainer.num_training_batches
-    if isinstance(per_epoch, int) and per_epoch >= 1:
-        return steps // per_epoch
-    return trainer.current_epoch
+        return not self.stopped
 
 
 def _losses(logits: torch.Tensor, y: torch.Tensor, shared: bool):
@@ -88,7 +63,7 @@ def _losses(logits: torch.Tensor, y: torch.Tensor, shared: bool):
     return per_member(logits, y), correct
 
 
-class PopulationModule(pl.LightningModule):
+class PopulationModule(LeanModule):
     """The members (:class:`Member`, same structure, same data shape, same optimizer) trained
     together. ``stack`` exists from ``setup("fit")`` on."""
 
@@ -101,12 +76,6 @@ class PopulationModule(pl.LightningModule):
         self._site_paths: list[str] = []
         self._correct: torch.Tensor | None = None
         self._eval: tuple[torch.Tensor, torch.Tensor, int] | None = None
-
-    def __setattr__(self, name: str, value) -> None:
-        if name == "_current_fx_name":  # as InitModule: ~35 times a step
-            object.__setattr__(self, name, value)
-        else:
-            super().__setattr__(name, value)
 
     # --- set-up: each member as its own run sets itself up, then the stack -------------------
 
@@ -148,7 +117,7 @@ class PopulationModule(pl.LightningModule):
     def on_train_epoch_start(self) -> None:
         for m in self.members:
             if m.active:
-                m.loss_sum, m.correct, m.seen = 0.0, 0, 0
+                m.train_sums.reset()
         self._correct = torch.zeros(len(self.members), dtype=torch.long, device=self.device)
 
     def training_step(self, batch, batch_idx: int) -> None:
@@ -174,15 +143,14 @@ class PopulationModule(pl.LightningModule):
         optimizer.step()
         values = losses.tolist()  # one read from the device
         n = y.shape[-1]
-        # A diverged member's count froze at its divergence (Member.correct): its row here
+        # A diverged member's count froze at its divergence (Member.train_sums): its row here
         # goes on counting, unread.
         self._correct += correct
         logging = (step + 1) % self.trainer.log_every_n_steps == 0
         counts = correct.tolist() if logging else None
         for i in active:
             m = self.members[i]
-            m.loss_sum += values[i] * n
-            m.seen += n
+            m.train_sums.add(values[i], n)
             if logging:
                 m.logger.log_metrics(
                     {"train/loss": values[i], "train/acc": counts[i] / n}, step=step
@@ -213,8 +181,8 @@ class PopulationModule(pl.LightningModule):
         """Member i's run would stop after this step: validate it as Lightning validates a run
         stopped mid-epoch, and take it out of the objective."""
         m = self.members[i]
-        m.diverged_at = step
-        m.correct = int(self._correct[i])
+        m.stopped = True
+        m.train_sums.correct = int(self._correct[i])
         print(
             f"Loss became {loss} at step {step}: {m.run_dir} diverged; it stops, the others go on."
         )
@@ -233,7 +201,7 @@ class PopulationModule(pl.LightningModule):
         m.record.update(
             status="diverged",
             diverged_at_step=step,
-            metrics=record_lib.finite({**m.train_epoch_metrics(), **m.val}),
+            metrics=record_lib.finite({**m.train_sums.metrics(), **m.val}),
             steps=step + 1,
             epochs=epochs_done(step + 1, self.trainer),
             resumed_from_step=m.resumed_from_step,
@@ -244,7 +212,7 @@ class PopulationModule(pl.LightningModule):
         counts = self._correct.tolist()
         for i, m in enumerate(self.members):
             if m.active:
-                m.correct = counts[i]
+                m.train_sums.correct = counts[i]
 
     # --- validation and test: every member on its own split ---------------------------------
 
@@ -311,7 +279,11 @@ class PopulationModule(pl.LightningModule):
         checkpoint[STATE_KEY] = [
             {
                 "rng": rng.snapshot(),
-                "train_sums": (m.loss_sum, counts[i] if m.active else m.correct, m.seen),
+                "train_sums": (
+                    m.train_sums.loss_sum,
+                    counts[i] if m.active else m.train_sums.correct,
+                    m.train_sums.seen,
+                ),
                 "val": m.val,
             }
             for i, (m, rng) in enumerate(zip(self.members, self.stack.rngs, strict=True))
@@ -320,6 +292,5 @@ class PopulationModule(pl.LightningModule):
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         for i, (m, state) in enumerate(zip(self.members, checkpoint[STATE_KEY], strict=True)):
             self.stack.rngs[i] = MemberRNG(state["rng"])
-            m.loss_sum, m.correct, m.seen = state["train_sums"]
+            m.train_sums.load(state["train_sums"])
             m.val = dict(state["val"])
-            m.resumed_from_step = int(checkpoint["global_step"])

@@ -6,23 +6,18 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import sys
 import time
 from pathlib import Path
 
-import pytorch_lightning as pl
 import torch
-from lightning_fabric.plugins.environments import SLURMEnvironment
 from omegaconf import DictConfig
-from pytorch_lightning.callbacks import RichProgressBar
-from pytorch_lightning.loggers import TensorBoardLogger
 
 from initlab.population.member_checkpoints import MemberCheckpoints, population_checkpoint, save
 from initlab.population.member_data import PopulationData
-from initlab.population.population_module import Member, PopulationModule, epochs_done
-from initlab.runtime import folder_lock, signals
+from initlab.population.population_module import Member, PopulationModule
+from initlab.runtime import folder_lock
 from initlab.training import record as record_lib
-from initlab.training.run import hparams_of, log_hparams, resume_point
+from initlab.training.lifecycle import Recording, make_trainer
 from initlab.training.spec import build
 
 log = logging.getLogger(__name__)
@@ -60,38 +55,22 @@ def run(
 def _run_locked(members: list[Member], population_dir: Path, name: str) -> None:
     size = len(members)
     for i, m in enumerate(members):
-        m.resume, m.purge_step = resume_point(Path(m.run_dir), m.config)
+        m.locate()
         m.record["population"] = {"name": name, "size": size, "member": i}
-        record_lib.write(m.run_dir, m.record)
-        m.logger = TensorBoardLogger(
-            m.run_dir,
-            name="",
-            version="",
-            default_hp_metric=False,
-            purge_step=m.purge_step,
-            **m.spec.logger,
-        )
+        m.begin()
     spec = members[0].spec
-    trainer = module = None
     checkpoints = spec.trainer.get("enable_checkpointing", True)
-    try:
+    with Recording(members) as recording:
         module = PopulationModule(members, spec.optimizer, spec.datamodule.dataset.in_shape)
         data = PopulationData([m.spec.datamodule for m in members])
-        interactive = spec.progress_bar == "rich" or (
-            spec.progress_bar == "auto" and sys.stdout.isatty()
-        )
         population_dir.mkdir(parents=True, exist_ok=True)
-        trainer = pl.Trainer(
-            **{**spec.trainer, "enable_checkpointing": False},  # MemberCheckpoints instead
+        trainer = recording.trainer = make_trainer(
+            spec,
+            population_dir,
             logger=False,  # each member writes to its own
-            callbacks=[
-                *([MemberCheckpoints()] if checkpoints else []),
-                *([RichProgressBar()] if interactive else []),
-            ],
-            enable_progress_bar=interactive,
-            enable_model_summary=False,
-            default_root_dir=population_dir,
-            plugins=[SLURMEnvironment(auto_requeue=False)] if signals.under_submitit() else None,
+            callbacks=[recording, *([MemberCheckpoints()] if checkpoints else [])],
+            summary=False,
+            enable_checkpointing=False,  # MemberCheckpoints instead
         )
         if members[0].resume:  # grouped by resume step: all resume, or none
             resumes = [m.resume for m in members]
@@ -109,26 +88,9 @@ def _run_locked(members: list[Member], population_dir: Path, name: str) -> None:
             m.record["fit_seconds"] = round(seconds / size, 3)
             m.record["population"]["fit_seconds"] = seconds
             if m.active:  # a diverged member's result was recorded where it stopped
-                m.record["status"] = "completed"
-                metrics = {**m.train_epoch_metrics(), **m.val, **m.test}
+                metrics = {**m.train_sums.metrics(), **m.val, **m.test}
                 m.record["metrics"] = record_lib.finite(metrics)
-    except BaseException as err:
-        stop = signals.as_signalled(err)
-        shown = stop or err
-        for m in members:
-            if m.record["status"] == "running":
-                m.record["status"], m.record["error"] = "failed", f"{type(shown).__name__}: {shown}"
-        if stop is not None and stop is not err:
-            raise stop from err
-        raise
-    finally:
-        for m in members:
-            if trainer is not None and m.active:  # a diverged one's: where it stopped
-                m.record["steps"] = trainer.global_step
-                m.record["epochs"] = epochs_done(trainer.global_step, trainer)
-            m.record["resumed_from_step"] = m.resumed_from_step
-            record_lib.write(m.run_dir, m.record)
-            log_hparams(m.logger, hparams_of(m.cfg), m.record)
+                m.record["status"] = "completed"
 
 
 def _stacked_resume(module, resumes: list[str], population_dir: Path) -> str:

@@ -1,4 +1,5 @@
-"""What of PyTorch Lightning's and Hydra's console output initlab leaves out, and why.
+"""What of PyTorch Lightning's and Hydra's console output initlab leaves out, and why. The entry
+points call :func:`silence` (importing initlab changes nothing); a notebook may call it too.
 
 - The "💡 Tip: … litlogger / litmodels" lines advertise Lightning's cloud services on every
   ``Trainer``: a new user's first screen should be their run.

@@ -6,6 +6,9 @@ Modules:
 - ``init_module``: the LightningModule whose ``setup`` applies the initializer, once;
 - ``optimizers``: the ``optimizer`` registry;
 - ``run``: one run, from its folder to its record (the repository's ``train.py`` calls it);
+- ``lifecycle``: what every run does around its fit, once: resume point, logger, trainer,
+  record from ``running`` to how it ended (a run, a DDP rank, a population member);
+- ``module_base``: what the run's and the population's LightningModules share;
 - ``record``: ``metrics.json``: a run's status and metrics, written whole.
 
 May import: runtime, config, models, data, initializers, diagnostics.

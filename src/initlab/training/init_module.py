@@ -7,7 +7,6 @@ import math
 import time
 
 import numpy as np
-import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -17,6 +16,7 @@ from initlab.initializers.calibration import calibrate
 from initlab.initializers.residual_schemes import scalar_records
 from initlab.runtime import private_api
 from initlab.runtime.markdown import markdown_table
+from initlab.training.module_base import EpochSums, LeanModule
 from initlab.training.optimizers import OptimizerFactory
 
 CONFIG_KEY = "initlab_config"  # the run's config, in every checkpoint
@@ -121,7 +121,7 @@ def _plan_text(initializer, seed, net, init_plan, calibration, calibration_secon
     return text
 
 
-class InitModule(pl.LightningModule):
+class InitModule(LeanModule):
     """Cross-entropy classification of ``net``'s logits.
 
     Training stops cleanly at the first step whose loss is NaN or ±inf; ``diverged_at`` holds
@@ -167,19 +167,8 @@ class InitModule(pl.LightningModule):
         self.diverged_at: int | None = None  # the first step whose loss was NaN or ±inf
         self.calibration: list[dict] = []  # per layer, what a data-dependent init did
         self.calibration_seconds: float | None = None
-        self.resumed_from_step: int | None = None  # set when a checkpoint is restored
         self._restored_val: dict[str, float] = {}
-        # Sums over the current training epoch: loss·n, correct (a tensor: no step waits on the
-        # device for it), and the example count.
-        self._loss_sum, self._correct, self._seen = 0.0, torch.zeros((), dtype=torch.long), 0
-
-    def __setattr__(self, name: str, value) -> None:
-        # Lightning sets _current_fx_name around every hook it calls, ~35 times a step; through
-        # nn.Module.__setattr__'s parameter/buffer/module checks that costs ~0.1 ms a step.
-        if name == "_current_fx_name":
-            object.__setattr__(self, name, value)
-        else:
-            super().__setattr__(name, value)
+        self.train_sums = EpochSums(torch.zeros((), dtype=torch.long))
 
     def setup(self, stage: str) -> None:
         if stage != "fit" or self.init_plan is not None:
@@ -208,7 +197,7 @@ class InitModule(pl.LightningModule):
         checkpoint[CONFIG_KEY] = self.config  # a resumed run checks it is the same run
         checkpoint[STATE_KEY] = {
             "rng": rng_states(self.trainer.strategy.root_device),
-            "train_sums": (self._loss_sum, int(self._correct), self._seen),
+            "train_sums": self.train_sums.state(),
             "val": self.val_metrics(),
         }
 
@@ -217,10 +206,8 @@ class InitModule(pl.LightningModule):
         # where the uninterrupted run had them when it wrote this checkpoint.
         state = checkpoint[STATE_KEY]
         restore_rng_states(state["rng"], self.trainer.strategy.root_device)
-        self._loss_sum, correct, self._seen = state["train_sums"]
-        self._correct = torch.tensor(correct)
+        self.train_sums.load(state["train_sums"], torch.tensor)
         self._restored_val = state["val"]
-        self.resumed_from_step = int(checkpoint["global_step"])
 
     def val_metrics(self) -> dict[str, float]:
         """The last validation's metrics: this fit's, or the restored checkpoint's."""
@@ -237,8 +224,7 @@ class InitModule(pl.LightningModule):
         return F.cross_entropy(logits, y), (logits.argmax(1) == y).float().mean()
 
     def on_train_epoch_start(self) -> None:
-        self._loss_sum, self._seen = 0.0, 0
-        self._correct = torch.zeros((), device=self.device, dtype=torch.long)
+        self.train_sums.reset(torch.zeros((), device=self.device, dtype=torch.long))
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         step = self.global_step  # the optimizer step this batch makes, counted from 0
@@ -253,9 +239,7 @@ class InitModule(pl.LightningModule):
         if not math.isfinite(value):
             self._diverge(step, value)
         n, correct = len(y), (logits.argmax(1) == y).sum()
-        self._loss_sum += value * n
-        self._correct += correct
-        self._seen += n
+        self.train_sums.add(value, n, correct)
         # Written straight to the logger at Lightning's own logging steps: self.log costs ~1 ms
         # a call in Lightning's result collection, for two step-only scalars.
         if (step + 1) % self.trainer.log_every_n_steps == 0 and self.logger is not None:
@@ -271,12 +255,7 @@ class InitModule(pl.LightningModule):
 
     def train_epoch_metrics(self) -> dict[str, float]:
         """Mean train loss and accuracy over the current (or last) epoch's steps so far."""
-        if not self._seen:
-            return {}
-        return {
-            "train/loss": self._loss_sum / self._seen,
-            "train/acc": self._correct.item() / self._seen,
-        }
+        return self.train_sums.metrics()
 
     def on_validation_model_eval(self) -> None:
         super().on_validation_model_eval()
