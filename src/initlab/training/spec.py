@@ -99,74 +99,12 @@ def build(cfg: DictConfig, *, local_devices: bool = True, local_paths: bool = Tr
     val_dropout = cfg.get("val_dropout", False)
     if not isinstance(val_dropout, bool):
         raise ConfigError("val_dropout", val_dropout, "must be true or false")
-
-    name, params = _params(cfg, "activation")
-    activation = _in_group("activation", call_with, _lookup(ACTIVATIONS, name), params)
-
-    name, params = _params(cfg, "dataset")
-    dm_params = {k: params.pop(k) for k in DATAMODULE_KEYS if k in params}
-    if not local_paths and params.get("data_dir") is not None:
-        params["data_dir"] = None  # a path on the compute nodes: checked there
-    dataset = _in_group("dataset", call_with, _lookup(DATASETS, name), params, also=DATAMODULE_KEYS)
-    datamodule = _in_group("dataset", TensorDataModule, dataset, seed=seed, **dm_params)
-    if dataset.n_train is not None and datamodule.val_size >= dataset.n_train:
-        raise ConfigError(
-            "dataset.val_size",
-            datamodule.val_size,
-            f"must be < the {dataset.n_train} training examples of dataset={name}",
-        )
-    left = dataset.n_train and dataset.n_train - datamodule.val_size
-    if left and datamodule.train_size is not None and datamodule.train_size > left:
-        raise ConfigError(
-            "dataset.train_size",
-            datamodule.train_size,
-            f"must be ≤ the {left} training examples of dataset={name} left after "
-            f"dataset.val_size={datamodule.val_size}",
-        )
-
-    name, params = _params(cfg, "init")
-    initializer = _in_group(
-        "init", get_initializer, name, activation_gain=activation.gain, **params
-    )
-
-    name, params = _params(cfg, "model")
-    model_fn = _lookup(MODELS, name)
-    if name == "custom":  # the builder is the user's class, named by model._target_
-        model_fn = _in_group("model", model_fn, params.pop("_target_", None))
-    build_net = partial(
-        call_with, model_fn, params, dataset.in_shape, dataset.num_classes, activation.make
-    )
-    with torch.device("meta"):  # shapes only: no memory, no compute
-        meta_net = _in_group("model", build_net)
-        _refuse_lazy(name, meta_net)
-        _in_group("init", initializer.prepare, meta_net)  # the structure the init adds
-    make_net = partial(_prepared, build_net, initializer)
-    _in_group("init", plan, initializer, meta_net, dataset.in_shape)
-    _in_group("init", calibration_check, initializer, meta_net)
-
-    name, params = _params(cfg, "optimizer")
-    optimizer = _in_group("optimizer", call_with, _lookup(OPTIMIZERS, name), params)
-
-    trainer = OmegaConf.to_container(cfg.trainer, resolve=True)
-    progress_bar = trainer.pop("progress_bar", "auto")
-    if progress_bar not in PROGRESS_BARS:
-        raise ConfigError(
-            "trainer.progress_bar", progress_bar, f"must be one of {', '.join(PROGRESS_BARS)}"
-        )
-    n_train = dataset.n_train and dataset.n_train - datamodule.val_size
-    if n_train and datamodule.train_size is not None:
-        n_train = datamodule.train_size
-    batches = {  # per epoch, where the dataset's size is known without reading it
-        "train": n_train and math.ceil(n_train / datamodule.batch_size),
-        "val": math.ceil(datamodule.val_size / datamodule.eval_batch_size),
-    }
-    _in_group("trainer", check_trainer, trainer, batches, local_devices)
-
-    name, logger = _params(cfg, "logger")
-    if name not in LOGGERS:
-        raise ConfigError("logger.name", name, f"must be one of {', '.join(LOGGERS)}")
-    _in_group("logger", _check_logger, logger)
-
+    activation = _activation(cfg)
+    datamodule, n_train = _data(cfg, seed, local_paths)
+    initializer = _initializer(cfg, activation)
+    make_net = _model(cfg, datamodule.dataset, activation, initializer)
+    optimizer = _optimizer(cfg)
+    trainer, progress_bar = _trainer(cfg, datamodule, n_train, local_devices)
     return RunSpec(
         seed=seed,
         datamodule=datamodule,
@@ -176,11 +114,103 @@ def build(cfg: DictConfig, *, local_devices: bool = True, local_paths: bool = Tr
         optimizer=optimizer,
         trainer=trainer,
         progress_bar=progress_bar,
-        logger=logger,
+        logger=_logger(cfg),
         diagnostics=_diagnostics(cfg, activation),
         val_dropout=val_dropout,
-        n_train=n_train or None,
+        n_train=n_train,
     )
+
+
+def _activation(cfg: DictConfig) -> Activation:
+    name, params = _params(cfg, "activation")
+    return _in_group("activation", call_with, _lookup(ACTIVATIONS, name), params)
+
+
+def _data(cfg: DictConfig, seed: int, local_paths: bool) -> tuple[TensorDataModule, int | None]:
+    """The datamodule (nothing loaded) and its training examples, where the dataset's size is
+    known without reading it."""
+    name, params = _params(cfg, "dataset")
+    dm_params = {k: params.pop(k) for k in DATAMODULE_KEYS if k in params}
+    if not local_paths and params.get("data_dir") is not None:
+        params["data_dir"] = None  # a path on the compute nodes: checked there
+    dataset = _in_group("dataset", call_with, _lookup(DATASETS, name), params, also=DATAMODULE_KEYS)
+    datamodule = _in_group("dataset", TensorDataModule, dataset, seed=seed, **dm_params)
+    if dataset.n_train is None:
+        return datamodule, None
+    if datamodule.val_size >= dataset.n_train:
+        raise ConfigError(
+            "dataset.val_size",
+            datamodule.val_size,
+            f"must be < the {dataset.n_train} training examples of dataset={name}",
+        )
+    left = dataset.n_train - datamodule.val_size
+    if datamodule.train_size is None:
+        return datamodule, left
+    if datamodule.train_size > left:
+        raise ConfigError(
+            "dataset.train_size",
+            datamodule.train_size,
+            f"must be ≤ the {left} training examples of dataset={name} left after "
+            f"dataset.val_size={datamodule.val_size}",
+        )
+    return datamodule, datamodule.train_size
+
+
+def _initializer(cfg: DictConfig, activation: Activation) -> Initializer:
+    name, params = _params(cfg, "init")
+    return _in_group("init", get_initializer, name, activation_gain=activation.gain, **params)
+
+
+def _model(cfg: DictConfig, dataset, activation: Activation, initializer: Initializer):
+    """The model's factory, checked: built on the ``meta`` device (shapes only: no memory, no
+    compute) with the structure the initializer adds, and the initializer planned on it."""
+    name, params = _params(cfg, "model")
+    model_fn = _lookup(MODELS, name)
+    if name == "custom":  # the builder is the user's class, named by model._target_
+        model_fn = _in_group("model", model_fn, params.pop("_target_", None))
+    build_net = partial(
+        call_with, model_fn, params, dataset.in_shape, dataset.num_classes, activation.make
+    )
+    with torch.device("meta"):
+        meta_net = _in_group("model", build_net)
+        _refuse_lazy(name, meta_net)
+        _in_group("init", initializer.prepare, meta_net)
+    _in_group("init", plan, initializer, meta_net, dataset.in_shape)
+    _in_group("init", calibration_check, initializer, meta_net)
+    return partial(_prepared, build_net, initializer)
+
+
+def _optimizer(cfg: DictConfig) -> OptimizerFactory:
+    name, params = _params(cfg, "optimizer")
+    return _in_group("optimizer", call_with, _lookup(OPTIMIZERS, name), params)
+
+
+def _trainer(
+    cfg: DictConfig, datamodule: TensorDataModule, n_train: int | None, local_devices: bool
+) -> tuple[dict, str]:
+    """``pl.Trainer``'s keywords and the progress bar, checked against the epoch's batches
+    (where known without reading the data) and this machine's devices."""
+    trainer = OmegaConf.to_container(cfg.trainer, resolve=True)
+    progress_bar = trainer.pop("progress_bar", "auto")
+    if progress_bar not in PROGRESS_BARS:
+        raise ConfigError(
+            "trainer.progress_bar", progress_bar, f"must be one of {', '.join(PROGRESS_BARS)}"
+        )
+    batches = {
+        "train": n_train and math.ceil(n_train / datamodule.batch_size),
+        "val": math.ceil(datamodule.val_size / datamodule.eval_batch_size),
+    }
+    _in_group("trainer", check_trainer, trainer, batches, local_devices)
+    return trainer, progress_bar
+
+
+def _logger(cfg: DictConfig) -> dict:
+    """TensorBoardLogger's keywords, checked."""
+    name, logger = _params(cfg, "logger")
+    if name not in LOGGERS:
+        raise ConfigError("logger.name", name, f"must be one of {', '.join(LOGGERS)}")
+    _in_group("logger", _check_logger, logger)
+    return logger
 
 
 def _prepared(build_net: Callable[[], nn.Module], initializer: Initializer) -> nn.Module:
