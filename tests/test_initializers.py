@@ -12,12 +12,13 @@ import inspect
 import json
 import math
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 
 import pytest
 import torch
 import yaml
+from conftest import make_cfg
+from omegaconf import OmegaConf
 from scipy import stats
 from torch import nn
 
@@ -30,6 +31,7 @@ from initlab.initializers import (
     plan_records,
     plan_table,
 )
+from initlab.initializers.initializer import SHARED_KEYS
 from initlab.initializers.weight_blocks import fans_of
 from initlab.models.builders import resnet
 
@@ -948,38 +950,20 @@ def _yaml(stem: str) -> dict:
     return yaml.safe_load((CONF_INIT / f"{stem}.yaml").read_text())
 
 
-def _defaults(fn) -> dict:
-    """The registry entry's parameter defaults; a partial's keywords override its function's."""
-    if isinstance(fn, partial):
-        base = _defaults(fn.func)
-        return {**base, **fn.keywords}
-    return {
-        p.name: p.default
-        for p in inspect.signature(fn).parameters.values()
-        if p.default is not inspect.Parameter.empty
-    }
-
-
 @pytest.mark.parametrize("stem", NAMES)
 def test_config_file_agrees_with_the_function(stem):
-    node = _yaml(stem)
-    assert node["name"] == stem
+    """Each default is written once, in the function's signature: the YAML names its option and
+    starts from the store's node; the composed ``init`` is the function's arguments at their
+    defaults, then the keys every init shares, at get_initializer's."""
+    assert _yaml(stem) == {"name": stem, "defaults": [f"/init_defaults/{stem}@_here_", "_self_"]}
+    composed = OmegaConf.to_container(make_cfg(f"init={stem}").init)
     fn = INITIALIZERS[stem]
-    accepted = set(inspect.signature(fn).parameters)
-    defaults = _defaults(fn)
-    for key, value in node.items():
-        if key in ("name", "bias", "uncovered", "recurrent", "forget_bias"):
-            continue
-        assert key in accepted, f"{stem}.yaml: {key} is not a parameter of {stem}"
-        if value == "auto":
-            assert key == "gain"
-            continue
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            assert value == pytest.approx(defaults[key], rel=1e-12), f"{stem}.yaml: {key}"
-        else:
-            assert value == defaults[key], f"{stem}.yaml: {key}"
-    # the file's bias is the Python default, and the file builds and plans
-    params = {k: v for k, v in node.items() if k != "name"}
+    own = {k: p.default for k, p in inspect.signature(fn).parameters.items()}
+    shared = {k: inspect.signature(get_initializer).parameters[k].default for k in SHARED_KEYS}
+    assert list(composed) == ["name", *own, *SHARED_KEYS]
+    assert composed == {**shared, "name": stem, **own, "bias": get_initializer(stem).bias}
+    # the composed config builds and plans
+    params = {k: v for k, v in composed.items() if k != "name"}
     init = get_initializer(stem, activation_gain=1.0, **params)
     assert init.bias == get_initializer(stem).bias
     if init.needs_recurrent:

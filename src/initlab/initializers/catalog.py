@@ -1,6 +1,6 @@
 """The ``init`` config group's registry: every initializer by name. Each is registered where it
-is defined (``@register`` on the function, or ``register(partial(…), name)`` for a preset);
-importing :mod:`initlab.initializers` loads them all."""
+is defined (``@register`` on the function, presets included: each is a function of its own whose
+signature holds its defaults); importing :mod:`initlab.initializers` loads them all."""
 
 from __future__ import annotations
 

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -67,9 +68,9 @@ def get_initializer(
     name: str | Callable[..., Rule],
     *,
     bias: str | float | None = None,
-    uncovered: str = "error",
     recurrent: str = "same",
     forget_bias: float | None = None,
+    uncovered: str = "error",
     activation_gain: float | None = None,
     **params,
 ) -> Initializer:
@@ -93,7 +94,7 @@ def get_initializer(
             raise ConfigError("gain", "auto", "needs an activation to take the gain from")
         params["gain"] = activation_gain
     if bias is None:
-        bias = "default" if name == "default" else "zeros"
+        bias = _default_bias(name)
     if bias not in BIASES:
         try:
             bias = number("bias", bias)
@@ -126,3 +127,30 @@ def get_initializer(
         residual=scheme,
         residual_start=start,
     )
+
+
+SHARED_KEYS = ("bias", "recurrent", "forget_bias", "uncovered")  # every init's, after its own
+
+
+def _default_bias(name: str) -> str:
+    return "default" if name == "default" else "zeros"
+
+
+def config_node(name: str) -> dict:
+    """The ``init`` config of ``name`` with every key at its default: ``name``, the rule's own
+    parameters (its signature), then :data:`SHARED_KEYS` (:func:`get_initializer`'s). Each
+    ``conf/init/<name>.yaml`` starts from it (Hydra's config store, ``init_defaults/<name>``),
+    so a default is written once, in Python. A parameter without a default is ``???``: the
+    config must set it."""
+    rule = INITIALIZERS.get(name)
+    own = {
+        key: "???" if p.default is inspect.Parameter.empty else p.default
+        for key, p in inspect.signature(rule).parameters.items()
+    }
+    shared = inspect.signature(get_initializer).parameters
+    return {
+        "name": name,
+        **own,
+        **{key: shared[key].default for key in SHARED_KEYS},
+        "bias": _default_bias(name),
+    }

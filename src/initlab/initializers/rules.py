@@ -2,14 +2,13 @@
 
 The variance-scaling family (Glorot, He, LeCun, the "general rule") is one function with three
 arguments, as in JAX: ``std = gain * sqrt(scale / fan)`` where ``fan`` is fan_in, fan_out or
-their mean. Presets are argument sets of it. The fixed distributions ignore the fans.
+their mean. Presets are argument sets of it, each a documented function. The fixed
+distributions ignore the fans.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from functools import partial
 
 from initlab.config.errors import ConfigError, choice, number
 from initlab.initializers.catalog import register
@@ -63,20 +62,115 @@ def variance_scaling(
     return rule
 
 
-def preset(name: str, **params) -> Callable[..., Rule]:
-    """Register ``variance_scaling`` with ``params`` as its defaults under ``name``."""
-    return register(partial(variance_scaling, **params), name)
+# The presets: argument sets of variance_scaling, each a function of its own (its signature holds
+# its defaults, and conf/init/<name>.yaml starts from them).
 
 
-xavier = preset("xavier", scale=1.0, mode="fan_avg", distribution="uniform", gain=1.0)
-xavier_normal = preset("xavier_normal", scale=1.0, mode="fan_avg", distribution="normal", gain=1.0)
-he = preset("he", scale=1.0, mode="fan_in", distribution="normal", gain=math.sqrt(2))
-he_uniform = preset(
-    "he_uniform", scale=1.0, mode="fan_in", distribution="uniform", gain=math.sqrt(2)
-)
-lecun = preset("lecun", scale=1.0, mode="fan_in", distribution="normal", gain=1.0)
-lecun_uniform = preset("lecun_uniform", scale=1.0, mode="fan_in", distribution="uniform", gain=1.0)
-uniform_rule = preset("uniform_rule", scale=1 / 3, mode="fan_in", distribution="uniform", gain=1.0)
+@register
+def xavier(
+    scale: float = 1.0, mode: str = "fan_avg", distribution: str = "uniform", gain: float = 1.0
+) -> Rule:
+    """Glorot & Bengio (2010), "Understanding the difficulty of training deep feedforward neural
+    networks", uniform: U(−b, b) with b = gain·√(6 / (fan_in + fan_out)), so that
+    Var(w) = 2 / (fan_in + fan_out) keeps the forward and the backward signal alike
+    (``torch.nn.init.xavier_uniform_``).
+
+    Example:
+        >>> round(xavier()(Fans(fan_in=100, fan_out=200, units=200)).high, 4)  # √(6/300)
+        0.1414
+    """
+    return variance_scaling(scale, mode, distribution, gain)
+
+
+@register
+def xavier_normal(
+    scale: float = 1.0, mode: str = "fan_avg", distribution: str = "normal", gain: float = 1.0
+) -> Rule:
+    """Glorot & Bengio (2010), normal: N(0, std²) with std = gain·√(2 / (fan_in + fan_out))
+    (``torch.nn.init.xavier_normal_``).
+
+    Example:
+        >>> round(xavier_normal()(Fans(fan_in=100, fan_out=100, units=100)).std, 4)  # √(1/100)
+        0.1
+    """
+    return variance_scaling(scale, mode, distribution, gain)
+
+
+@register
+def he(
+    scale: float = 1.0,
+    mode: str = "fan_in",
+    distribution: str = "normal",
+    gain: float = math.sqrt(2),
+) -> Rule:
+    """He et al. (2015), "Delving deep into rectifiers": N(0, std²) with std = gain/√fan_in and
+    gain √2, which keeps the variance of a ReLU net's pre-activations from layer to layer
+    (``torch.nn.init.kaiming_normal_``). ``mode=fan_out`` keeps the backward signal instead.
+
+    Example:
+        >>> round(he()(Fans(fan_in=50, fan_out=10, units=10)).std, 4)  # √2/√50
+        0.2
+    """
+    return variance_scaling(scale, mode, distribution, gain)
+
+
+@register
+def he_uniform(
+    scale: float = 1.0,
+    mode: str = "fan_in",
+    distribution: str = "uniform",
+    gain: float = math.sqrt(2),
+) -> Rule:
+    """He et al. (2015), uniform: U(−b, b) with b = gain·√(3 / fan_in), gain √2
+    (``torch.nn.init.kaiming_uniform_``).
+
+    Example:
+        >>> round(he_uniform()(Fans(fan_in=6, fan_out=10, units=10)).high, 4)  # √2·√(3/6)
+        1.0
+    """
+    return variance_scaling(scale, mode, distribution, gain)
+
+
+@register
+def lecun(
+    scale: float = 1.0, mode: str = "fan_in", distribution: str = "normal", gain: float = 1.0
+) -> Rule:
+    """LeCun et al. (1998), "Efficient BackProp": N(0, std²) with std = 1/√fan_in, unit
+    variance for a unit whose inputs have unit variance (SELU's init, Klambauer et al., 2017).
+
+    Example:
+        >>> round(lecun()(Fans(fan_in=400, fan_out=10, units=10)).std, 4)  # 1/√400
+        0.05
+    """
+    return variance_scaling(scale, mode, distribution, gain)
+
+
+@register
+def lecun_uniform(
+    scale: float = 1.0, mode: str = "fan_in", distribution: str = "uniform", gain: float = 1.0
+) -> Rule:
+    """LeCun et al. (1998), uniform: U(−b, b) with b = √(3 / fan_in).
+
+    Example:
+        >>> round(lecun_uniform()(Fans(fan_in=3, fan_out=10, units=10)).high, 4)  # √(3/3)
+        1.0
+    """
+    return variance_scaling(scale, mode, distribution, gain)
+
+
+@register
+def uniform_rule(
+    scale: float = 1 / 3, mode: str = "fan_in", distribution: str = "uniform", gain: float = 1.0
+) -> Rule:
+    """The "general rule" of thumb (the Udacity weight-initialization notebook): U(−b, b) with
+    b = 1/√fan_in, which is variance scaling with scale 1/3 (a uniform on ±b has variance b²/3);
+    torch's own default for Linear weights has the same bound.
+
+    Example:
+        >>> round(uniform_rule()(Fans(fan_in=25, fan_out=10, units=10)).high, 4)  # 1/√25
+        0.2
+    """
+    return variance_scaling(scale, mode, distribution, gain)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -91,8 +185,28 @@ def normal(mean: float = 0.0, std: float = 1.0) -> Rule:
     return lambda fans: Draw("normal", mean=mean, std=std)
 
 
-small_normal = register(partial(normal, mean=0.0, std=0.01), "small_normal")
-large_normal = register(partial(normal, mean=0.0, std=0.5), "large_normal")
+@register
+def small_normal(mean: float = 0.0, std: float = 0.01) -> Rule:
+    """N(0, 0.01²) for every layer: the small random numbers of early practice (cs231n's
+    ``0.01 * np.random.randn``). In a deep tanh net the activations shrink layer by layer to 0.
+
+    Example:
+        >>> small_normal()(Fans(fan_in=1000, fan_out=10, units=10)).std
+        0.01
+    """
+    return normal(mean, std)
+
+
+@register
+def large_normal(mean: float = 0.0, std: float = 0.5) -> Rule:
+    """N(0, 0.5²) for every layer: too large for wide layers; a deep tanh net saturates at ±1
+    (cs231n's counter-example).
+
+    Example:
+        >>> large_normal()(Fans(fan_in=1000, fan_out=10, units=10)).std
+        0.5
+    """
+    return normal(mean, std)
 
 
 @register
@@ -120,9 +234,17 @@ def trunc_normal(mean: float = 0.0, std: float = 0.02) -> Rule:
     )
 
 
-# BERT (Devlin et al., 2019; google-research/bert ``initializer_range``): TensorFlow's truncated
-# normal, stddev 0.02 redrawn outside ±2 stddev, for every weight and embedding; biases 0.
-bert = register(partial(trunc_normal, mean=0.0, std=0.02), "bert")
+@register
+def bert(mean: float = 0.0, std: float = 0.02) -> Rule:
+    """BERT (Devlin et al., 2019; google-research/bert's ``initializer_range``): TensorFlow's
+    truncated normal, stddev 0.02 redrawn outside ±2 stddev, for every weight and embedding;
+    biases 0.
+
+    Example:
+        >>> bert()(Fans(fan_in=768, fan_out=768, units=768)).high
+        0.04
+    """
+    return trunc_normal(mean, std)
 
 
 @register
