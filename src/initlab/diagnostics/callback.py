@@ -41,8 +41,8 @@ class Diagnostics(pl.Callback):
     With ``images``, two figures: ``diagnostics/activation_histograms`` (the layers side by
     side) and ``diagnostics/depth`` (activation std and gradient norm against depth), at step 0,
     the last step, and the first logging point after every ``images_every_n_steps`` steps
-    (``None``: once an epoch). A figure costs ~50 ms to render on a 2-core CPU, as much as 25
-    steps of the default MLP, so they come less often than the scalars.
+    (``None``: once an epoch). A figure costs as much to render as many steps of the default MLP
+    (``scripts/bench.py``, diagnostics on and off), so they come less often than the scalars.
 
     Forward hooks are attached at the start of a logging step and removed after its forward
     pass; the steps in between cost a comparison.

@@ -28,8 +28,8 @@ def histogram_figure(outputs: dict[str, torch.Tensor], title: str = "", bins: in
     one x range (in the heading), so a collapse to 0 or a pile-up at the ends shows as the
     picture changing from panel to panel; the logits get their own (under their name). Bar
     heights are the fraction of values per bin, on one scale for all. The bars are drawn in
-    figure coordinates, without Axes: an Axes builds tick objects even when hidden, which took
-    half of the figure's ~25 ms.
+    figure coordinates, without Axes: an Axes builds tick objects even when hidden, a large share
+    of the figure's cost.
     """
     values = {name: _finite(t) for name, t in outputs.items()}
     names = list(values)

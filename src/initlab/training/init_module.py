@@ -159,7 +159,7 @@ class InitModule(LeanModule):
         # The step is written out in training_step: forward, zero_grad, backward, step. Lightning
         # still calls every hook around it (on_before_backward, on_after_backward,
         # on_before_optimizer_step), without the closure machinery of automatic optimisation,
-        # which costs ~0.3 ms a step, a quarter of a plain step of the default MLP on 2 cores.
+        # a large share of a small net's step (scripts/bench.py measures the whole loop).
         self.automatic_optimization = False
         self.net = net
         self.initializer, self.seed, self.optimizer_factory = initializer, seed, optimizer
@@ -240,8 +240,8 @@ class InitModule(LeanModule):
             self._diverge(step, value)
         n, correct = len(y), (logits.argmax(1) == y).sum()
         self.train_sums.add(value, n, correct)
-        # Written straight to the logger at Lightning's own logging steps: self.log costs ~1 ms
-        # a call in Lightning's result collection, for two step-only scalars.
+        # Written straight to the logger at Lightning's own logging steps: self.log goes through
+        # Lightning's result collection, which costs more than the step, for two step-only scalars.
         if (step + 1) % self.trainer.log_every_n_steps == 0 and self.logger is not None:
             metrics = {"train/loss": value, "train/acc": correct.item() / n}
             self.logger.log_metrics(metrics, step=step)
