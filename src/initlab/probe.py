@@ -105,6 +105,7 @@ def probe(cfg: DictConfig) -> list[dict]:
     Dropout is off (the question is what the initializer does, not a random mask); batch norm
     normalises with the batch's own statistics, as on the first training step.
     """
+    check_root(cfg, ("probe",))
     settings = probe_settings(cfg)
     spec = build(cfg, local_devices=False)  # the probe runs on the CPU, whatever the trainer
     net = spec.make_net()

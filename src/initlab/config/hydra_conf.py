@@ -1,13 +1,15 @@
-"""The Hydra config tree: where it lives (:data:`CONF_DIR`, the repository's ``conf/``) and the
+"""The Hydra config tree: where it lives (:data:`CONF_DIR`, the repository's ``conf/``), the
 resolvers its files use (:func:`register_resolvers`, called by each entry point before it
-composes)."""
+composes), and :func:`compose`, the config a command line would run, for Python."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import torch
-from omegaconf import OmegaConf
+from hydra import compose as compose_config
+from hydra import initialize_config_dir
+from omegaconf import DictConfig, OmegaConf
 
 CONF_DIR = Path(__file__).resolve().parents[3] / "conf"
 
@@ -16,3 +18,12 @@ def register_resolvers() -> None:
     """``${cuda_device_count:}``: the number of visible GPUs (``conf/hydra/launcher/gpus.yaml``
     runs as many jobs at a time). Idempotent."""
     OmegaConf.register_new_resolver("cuda_device_count", torch.cuda.device_count, replace=True)
+
+
+def compose(*overrides: str, config_name: str = "config") -> DictConfig:
+    """The config ``python train.py <overrides>`` would run (``config_name="probe"``: the
+    probe's), without Hydra's own node: for a notebook or a script. A bad override raises
+    Hydra's error; the values are checked where the config is used (``build``, ``run``)."""
+    register_resolvers()
+    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+        return compose_config(config_name, overrides=list(overrides))

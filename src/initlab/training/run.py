@@ -19,7 +19,7 @@ from initlab.runtime.devices import ddp_rank
 from initlab.training import record as record_lib
 from initlab.training.init_module import InitModule
 from initlab.training.lifecycle import Attempt, Recording, make_trainer
-from initlab.training.spec import build
+from initlab.training.spec import build, check_root
 
 log = logging.getLogger(__name__)  # to the console and the run folder's train.log (Hydra)
 
@@ -41,6 +41,7 @@ def run(
     that turns NaN/inf ends the run early with ``status: diverged``; any other exception, a
     signal included, is recorded as ``status: failed`` and re-raised.
     """
+    check_root(cfg)
     spec = build(cfg)
     run_dir = Path(run_dir)
     if ddp_rank() > 0:
