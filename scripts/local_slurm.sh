@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A real single-node SLURM cluster on this machine, with job accounting, for trying and testing
-# `python train.py -m hydra/launcher=submitit_slurm_cpu ...` (tests/test_slurm.py).
+# `python train.py -m hydra/launcher=submitit_slurm_cpu ...` (tests/sweeper/test_slurm.py).
 #
 #   sudo bash scripts/local_slurm.sh          # start (idempotent: run it again at any time)
 #   sudo bash scripts/local_slurm.sh status   # the daemons and the node

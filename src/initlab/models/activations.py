@@ -5,7 +5,7 @@ pre-activations keep unit variance through the layers (He et al., 2015, §2.2): 
 weights of variance g²/fan_in, Var(next pre-activation) = g² · E[f(x)²]. One rule for every
 activation: g = 1/√E[f(x)²] with x ~ N(0, 1), the gain that makes unit variance a fixed point
 of the first layers. :func:`variance_preserving_gain` computes it from the activation module
-itself, by adaptive quadrature on each side of 0 (``tests/test_activations.py`` checks each
+itself, by adaptive quadrature on each side of 0 (``tests/models/test_activations.py`` checks each
 against a Monte-Carlo E[f²]).
 
 It is torch's ``calculate_gain`` for relu (√2), leaky_relu (√(2/(1+a²))) and identity (1),

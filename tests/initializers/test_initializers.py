@@ -35,11 +35,11 @@ from initlab.initializers.initializer import SHARED_KEYS
 from initlab.initializers.weight_blocks import fans_of
 from initlab.models.builders import resnet
 
-CONF_INIT = Path(__file__).resolve().parents[1] / "conf" / "init"
+CONF_INIT = Path(__file__).resolve().parents[2] / "conf" / "init"
 NAMES = sorted(INITIALIZERS)
 # Initializers made for recurrent or residual nets (irnn, zero_gamma, fixup, …) refuse the plain
-# Linear and Conv layers the tests here draw on; tests/test_recurrent.py and test_residual.py
-# check them.
+# Linear and Conv layers the tests here draw on; tests/models/test_recurrent.py and
+# tests/models/test_residual.py check them.
 LAYER_NAMES = [
     n
     for n in NAMES
@@ -176,21 +176,24 @@ REFERENCE = {
     "identity": lambda: lambda fi, fo: Identity(),
     "delta_orthogonal": lambda gain=1.0: lambda fi, fo: DeltaOrthogonal(gain),
     "zero": lambda: lambda fi, fo: ZerO(),
-    # Le et al. (2015): N(0, input_std²) but the hidden-to-hidden blocks (tests/test_layer_types.py)
+    # Le et al. (2015): N(0, input_std²) but the hidden-to-hidden blocks
+    # (tests/initializers/test_weight_blocks.py)
     "irnn": lambda input_std=0.001, scale=1.0: lambda fi, fo: Normal(0.0, input_std),
-    # Goyal et al. (2017): the base rule (he) but the branches' last γ (tests/test_residual.py)
+    # Goyal et al. (2017): the base rule (he) but the branches' last γ
+    # (tests/models/test_residual.py)
     "zero_gamma": lambda base="he": lambda fi, fo: Normal(0.0, SQRT2 / math.sqrt(fi)),
     # Zhang et al. (2019), De & Smith (2020): the base rule, then the branches' scaling, zero
-    # layers and scalars (tests/test_residual.py)
+    # layers and scalars (tests/models/test_residual.py)
     "fixup": lambda base="he", scale=1.0: lambda fi, fo: Normal(0.0, SQRT2 / math.sqrt(fi)),
     "skipinit": lambda base="he", alpha=0.0: lambda fi, fo: Normal(0.0, SQRT2 / math.sqrt(fi)),
     # Radford et al. (2019), Huang et al. (2020): the base draw before the residual projections'
-    # and branches' factors (tests/test_transformer.py)
+    # and branches' factors (tests/models/test_transformer.py)
     "gpt2": lambda std=0.02: lambda fi, fo: Normal(0.0, std),
     "t_fixup": lambda base="xavier": (
         lambda fi, fo: Uniform(-math.sqrt(6 / (fi + fo)), math.sqrt(6 / (fi + fo)))
     ),
-    # Data-dependent: their rule before the calibration on a batch (tests/test_calibrate.py).
+    # Data-dependent: their rule before the calibration on a batch
+    # (tests/initializers/test_calibration.py).
     "lsuv": lambda tol=0.1, max_iter=10, batch_size=1000: lambda fi, fo: Orthogonal(1.0),
     "data_dependent": lambda std=1.0, batch_size=1000: (
         lambda fi, fo: Normal(0.0, std / math.sqrt(fi))

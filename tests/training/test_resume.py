@@ -3,7 +3,7 @@ metrics, bit for bit, and the TensorBoard scalars, step for step, of the uninter
 
 The kills here are in-process (an exception raised from inside the step, validation or test,
 which no code of initlab catches for good), so each one lands exactly where the test says;
-``tests/test_sweep.py`` kills a real sweep with SIGKILL.
+``tests/sweeper/test_sweeper.py`` kills a real sweep with SIGKILL.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Nothing a user sees changes: a fixed set of runs ends with the very numbers recorded in
-``tests/data/fixed_runs.json`` — every metric in ``metrics.json``, every TensorBoard scalar,
+``tests/fixtures/fixed_runs.json`` — every metric in ``metrics.json``, every TensorBoard scalar,
 ``init_plan.json``, the probe's table and the report's summary, compared bit for bit, and the
 names of the files each run leaves.
 
@@ -9,7 +9,7 @@ are measured, not computed. Torch runs on one thread so that the numbers do not 
 machine's core count.
 
 Regenerate the reference only when a change is *meant* to change a number, and say so in the
-commit: ``python tests/test_fixed_runs.py --record``.
+commit: ``python tests/training/test_fixed_runs.py --record``.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from pathlib import Path
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-REPO = Path(__file__).resolve().parents[1]
-REFERENCE = REPO / "tests" / "data" / "fixed_runs.json"
+REPO = Path(__file__).resolve().parents[2]
+REFERENCE = REPO / "tests" / "fixtures" / "fixed_runs.json"
 QUICK = ["dataset=digits", "trainer.max_epochs=1", "trainer.progress_bar=none"]
 SMALL = {  # each model small enough for a one-epoch digits run in seconds
     "mlp": ["model.hidden=[32,16]"],
@@ -143,7 +143,7 @@ def test_the_fixed_runs_end_with_the_recorded_numbers(tmp_path):
 
 if __name__ == "__main__":
     if sys.argv[1:] != ["--record"]:
-        sys.exit("usage: python tests/test_fixed_runs.py --record")
+        sys.exit("usage: python tests/training/test_fixed_runs.py --record")
     import tempfile
 
     with tempfile.TemporaryDirectory() as tmp:

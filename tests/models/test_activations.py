@@ -22,7 +22,7 @@ from torch.nn.init import calculate_gain
 from initlab.config.errors import ConfigError
 from initlab.models.activations import ACTIVATIONS, get_activation
 
-CONF_ACT = Path(__file__).resolve().parents[1] / "conf" / "activation"
+CONF_ACT = Path(__file__).resolve().parents[2] / "conf" / "activation"
 NAMES = sorted(ACTIVATIONS)
 
 

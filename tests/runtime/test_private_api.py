@@ -15,7 +15,7 @@ from torch.utils.tensorboard import SummaryWriter
 
 from initlab.runtime import private_api
 
-SRC = Path(__file__).resolve().parents[1] / "src"
+SRC = Path(__file__).resolve().parents[2] / "src"
 # Attributes of instances that private_api reaches (checked on real objects below).
 PRIVATE_ATTRIBUTES = ("_get_file_writer", "_checkpoint_connector", "_batches_that_stepped")
 
