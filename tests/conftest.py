@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import struct
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,14 @@ REPO = CONF_DIR.parent
 register_resolvers()  # as the entry points do: hydra/launcher=gpus composes
 # A fit on scikit-learn's digits in about a second: the CPU stand-in for FashionMNIST.
 QUICK = ["dataset=digits", "trainer.max_epochs=1", "trainer.enable_checkpointing=false"]
+
+
+def hydra_cfg(*overrides: str) -> DictConfig:
+    """The composed config with its ``hydra`` node, as the callback and the sweeper see it."""
+    with warnings.catch_warnings():  # the launcher plugins' schema-matching deprecation notice
+        warnings.simplefilter("ignore", UserWarning)
+        with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+            return compose("config", overrides=list(overrides), return_hydra_config=True)
 
 
 def make_cfg(*overrides: str) -> DictConfig:

@@ -1,9 +1,13 @@
-"""Data: IDX/CIFAR readers on small files the tests write, the source order, the offline
-error, batching by permutation, the seeded split and normalisation."""
+"""Where a dataset's files come from and how they are read (:mod:`initlab.data.readers`): the
+IDX and CIFAR readers on small files the tests write, the source order, the offline error, and
+``dataset.data_dir``: that folder must exist, it is the only source (its files or a download into
+it, never the system copy), and a download that fails leaves it as it was. torchvision's
+download is replaced by fakes: no network."""
 
 from __future__ import annotations
 
 import gzip
+import os
 import pickle
 import struct
 from pathlib import Path
@@ -11,10 +15,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import torchvision.datasets as tvd
+from conftest import N_TEST, N_TRAIN, write_raw_mnist
 
 from initlab import data
 from initlab.config.errors import ConfigError
-from initlab.data import EpochShuffle, TensorBatches, TensorDataModule, read_idx, readers
+from initlab.data import read_idx, readers
 
 
 def write_idx(path: Path, array: np.ndarray, compress: bool) -> None:
@@ -126,76 +132,124 @@ def test_system_fashion_mnist_matches_torchvision_reader(tmp_path):
     assert torch.equal(read_image_file(str(raw)), read_idx(raw))
 
 
-def test_batches_cover_each_example_once_per_epoch():
-    x, y = torch.arange(103).float().unsqueeze(1), torch.arange(103)
-    batches = TensorBatches(x, y, 10, EpochShuffle(103, seed=0))
-    assert len(batches) == 11
-    epoch0 = torch.cat([b[1] for b in batches])
-    batches.sampler.set_epoch(1)  # Lightning does this before every epoch
-    epoch1 = torch.cat([b[1] for b in batches])
-    assert sorted(epoch0.tolist()) == list(range(103))
-    assert not torch.equal(epoch0, epoch1)  # a new permutation every epoch
-    for xb, yb in batches:
-        assert torch.equal(xb.squeeze(1).long(), yb)  # inputs stay paired with labels
+# ----------------------------------------------------------------------------------------------
+# dataset.data_dir: the only source when given.
 
 
-def test_ddp_shards_are_disjoint_and_equal():
-    x, y = torch.zeros(101, 1), torch.arange(101)
-    shards = [
-        torch.cat(
-            [b[1] for b in TensorBatches(x, y, 8, EpochShuffle(101, seed=3), rank=r, world=4)]
-        )
-        for r in range(4)
-    ]
-    assert all(len(s) == 25 for s in shards)
-    assert len(set(torch.cat(shards).tolist())) == 100
+@pytest.fixture
+def no_system_copy(monkeypatch, tmp_path):
+    monkeypatch.setitem(readers.SYSTEM_DIRS, "fashion_mnist", tmp_path / "absent")
 
 
-def test_an_epochs_order_depends_on_seed_and_epoch_alone():
-    # A resumed run makes a new sampler: epoch k's order must not depend on the epochs before.
-    def order(seed, epoch, fresh=True):
-        sampler = EpochShuffle(50, seed)
-        if not fresh:
-            for e in range(epoch):  # the uninterrupted run's history
-                sampler.set_epoch(e)
-                sampler.permutation()
-        sampler.set_epoch(epoch)
-        return sampler.permutation()
-
-    assert torch.equal(order(0, 3), order(0, 3, fresh=False))
-    orders = [order(s, e) for s, e in [(0, 0), (0, 1), (1, 0), (1, 1)]]
-    assert all(not torch.equal(a, b) for i, a in enumerate(orders) for b in orders[i + 1 :])
+def test_a_data_dir_that_does_not_exist_is_refused(tmp_path):
+    for make in (data.fashion_mnist, data.mnist, data.cifar10):
+        with pytest.raises(ConfigError) as err:
+            make(data_dir=str(tmp_path / "typo"))
+        assert err.value.key == "data_dir" and "no such folder" in err.value.reason
+    (tmp_path / "file").write_text("")
+    with pytest.raises(ConfigError, match="no such folder"):
+        data.mnist(data_dir=str(tmp_path / "file"))
+    data.mnist(data_dir=str(tmp_path))  # an existing folder: fine (nothing read yet)
 
 
-def test_split_is_fixed_by_seed_and_standardized():
-    def splits(seed):
-        dm = TensorDataModule(data.digits(), val_size=180, seed=seed)
-        dm.setup("fit")
-        return dm.splits
+def test_a_given_data_dir_is_the_only_source(tmp_path, monkeypatch):
+    """An empty data_dir while the system copy exists: no silent fallback to that copy."""
+    system = tmp_path / "system"
+    write_raw_mnist(system, fill=200)
+    monkeypatch.setitem(readers.SYSTEM_DIRS, "fashion_mnist", system)
 
-    a, b, c = splits(0), splits(0), splits(1)
-    assert torch.equal(a["val"][1], b["val"][1]) and not torch.equal(a["val"][1], c["val"][1])
-    assert torch.equal(a["test"][1], c["test"][1])  # the test set does not depend on the seed
-    assert len(a["train"][1]) == 1797 - 360 - 180 and len(a["val"][1]) == 180
-    x = a["train"][0]
-    assert abs(x.mean().item()) < 1e-5 and x.std().item() == pytest.approx(1, abs=1e-3)
+    def offline(name, root):
+        assert root == mine  # a download would go into data_dir
+        raise OSError("Temporary failure in name resolution")
 
-
-def test_train_size_keeps_the_first_training_examples_in_the_data_sets_order():
-    full = TensorDataModule(data.digits(), val_size=180, seed=3, normalize="none")
-    first = TensorDataModule(data.digits(), val_size=180, seed=3, normalize="none", train_size=50)
-    full.setup("fit"), first.setup("fit")
-    assert torch.equal(first.splits["val"][1], full.splits["val"][1])  # the same split
-    x, y = data.digits().load()[:2]
-    held_out = {tuple(v.flatten().tolist()) for v in full.splits["val"][0]}
-    kept = [i for i in range(len(y)) if tuple(x[i].flatten().tolist()) not in held_out][:50]
-    assert torch.equal(first.splits["train"][0], x[kept]) and len(first.splits["train"][1]) == 50
-    too_many = TensorDataModule(data.digits(), val_size=180, train_size=1258)
-    with pytest.raises(ConfigError, match="dataset.train_size=1258"):
-        too_many.setup("fit")
+    monkeypatch.setattr(readers, "_download", offline)
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    with pytest.raises(data.DatasetUnavailable) as err:
+        data.fashion_mnist(data_dir=str(mine)).load()
+    assert f"the system copy in {system}: leave dataset.data_dir unset" in str(err.value)
+    xtr, *_ = data.fashion_mnist().load()  # without data_dir, the system copy
+    assert torch.all(xtr == 200 / 255)
 
 
-def test_val_size_too_big_names_the_key():
-    dm = TensorDataModule(data.digits(), val_size=5000)
-    with pytest.raises(ConfigError, match="dataset.val_size=5000"):
-        dm.setup("fit")
+def _fake_download(write):
+    """A stand-in for ``MNIST.download``: makes torchvision's ``<root>/MNIST/raw`` (as the real
+    one does before fetching anything), then ``write(raw_folder)``."""
+
+    def download(self):
+        os.makedirs(self.raw_folder, exist_ok=True)
+        write(Path(self.raw_folder))
+
+    return download
+
+
+def test_a_failed_download_leaves_data_dir_as_it_was(tmp_path, monkeypatch):
+    def fail(raw: Path):
+        (raw / "train-images-idx3-ubyte.gz").write_bytes(b"half a file")
+        raise OSError("Temporary failure in name resolution")
+
+    monkeypatch.setattr(tvd.MNIST, "download", _fake_download(fail))
+    target = tmp_path / "mnist"
+    target.mkdir()
+    with pytest.raises(data.DatasetUnavailable, match="name resolution"):
+        data.mnist(data_dir=str(target)).load()
+    assert list(target.iterdir()) == []  # no MNIST/raw, no temporary folder
+
+
+def test_a_failed_download_into_the_cache_leaves_no_folder(tmp_path, monkeypatch, no_system_copy):
+    def fail(raw: Path):
+        raise OSError("offline")
+
+    monkeypatch.setattr(tvd.MNIST, "download", _fake_download(fail))
+    cache = tmp_path / "cache" / "initlab"
+    monkeypatch.setattr(readers, "DOWNLOAD_ROOT", cache)
+    with pytest.raises(data.DatasetUnavailable):
+        data.fashion_mnist().load()
+    assert not cache.exists()
+
+
+def test_a_download_moves_its_files_into_data_dir(tmp_path, monkeypatch):
+    monkeypatch.setattr(tvd.MNIST, "download", _fake_download(lambda raw: write_raw_mnist(raw, 7)))
+    target = tmp_path / "mnist"
+    target.mkdir()
+    (target / "notes.txt").write_text("mine")  # what was there stays
+    xtr, ytr, xte, yte = data.mnist(data_dir=str(target)).load()
+    assert xtr.shape == (N_TRAIN, 1, 28, 28) and xte.shape == (N_TEST, 1, 28, 28)
+    assert torch.all(xtr == 7 / 255) and ytr.dtype == torch.long and ytr.max() < 10
+    assert sorted(p.name for p in target.iterdir()) == ["MNIST", "notes.txt"]
+    assert sorted(p.name for p in (target / "MNIST" / "raw").iterdir()) == sorted(
+        name for split in ("train", "test") for name in data.IDX_FILES[split]
+    )
+
+    # The next process finds the files there and downloads nothing.
+    readers.load_vision.cache_clear()
+    monkeypatch.setattr(readers, "_download", lambda *a: pytest.fail("must not download"))
+    assert torch.equal(data.mnist(data_dir=str(target)).load()[0], xtr)
+
+
+def test_the_cache_keeps_mnist_and_fashion_mnist_apart(tmp_path, monkeypatch, no_system_copy):
+    """Both downloaded into the one cache (torchvision's ``MNIST/raw`` and ``FashionMNIST/raw``,
+    the same file names): each name reads its own, and MNIST alone is not FashionMNIST."""
+    cache = tmp_path / "cache"
+    monkeypatch.setattr(readers, "DOWNLOAD_ROOT", cache)
+    monkeypatch.setattr(readers, "_download", lambda *a: pytest.fail("must not download"))
+    write_raw_mnist(cache / "FashionMNIST" / "raw", fill=50)
+    assert readers.present("mnist", None) is None
+    assert readers.present("fashion_mnist", None) == cache / "FashionMNIST" / "raw"
+    write_raw_mnist(cache / "MNIST" / "raw", fill=100)
+    assert torch.all(data.mnist().load()[0] == 100 / 255)
+    assert torch.all(data.fashion_mnist().load()[0] == 50 / 255)
+
+
+def test_present_finds_a_complete_copy(tmp_path, monkeypatch, no_system_copy):
+    """``present``: the folder a load would read (data_dir, then the system copy, then the
+    cache), or None: what the reproductions ask before choosing the original data set."""
+    monkeypatch.setattr(readers, "DOWNLOAD_ROOT", tmp_path / "cache")
+    mine = tmp_path / "mine"
+    assert readers.present("mnist", None) is None
+    write_raw_mnist(mine)
+    assert readers.present("mnist", str(mine)) == mine
+    assert readers.present("mnist", None) is None  # data_dir is not the cache
+    (mine / data.IDX_FILES["test"][1]).unlink()  # an incomplete copy is no copy
+    assert readers.present("mnist", str(mine)) is None
+    assert readers.present("cifar10", str(tmp_path)) is None

@@ -1,122 +1,131 @@
-"""Values that used to pass validation and then crash or be recorded wrongly: each now fails in
-:func:`initlab.training.spec.build` (called by the Hydra callback before the run folder exists, and
-by the sweeper for every job before any starts), naming the key and the value, exit status 2."""
+"""Every bad value is refused before any work: :func:`initlab.training.spec.build` (called by
+the Hydra callback before the run folder exists, and by the sweeper for every job before any
+starts) raises :class:`ConfigError` naming the key and the value; through ``python train.py``
+that is one line on stderr, exit status 2 and no folder. By subject: each group's values, the
+root keys, where the job runs, the callback itself, the command line. The launchers' settings:
+``tests/config/test_launcher_settings.py``."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
 import typing
-import warnings
 
 import pytest
 import torch
-from conftest import CONF_DIR, QUICK, REPO, make_cfg
-from hydra import compose, initialize_config_dir
+from conftest import QUICK, REPO, hydra_cfg, make_cfg
 from lightning_fabric.connector import _PRECISION_INPUT
 
 from initlab.config.errors import ConfigError
-from initlab.config.launcher_settings import check_launcher, runs_remotely
+from initlab.config.launcher_settings import runs_remotely
 from initlab.training import spec as config
 from initlab.training.spec import ValidateBeforeRun, build
 
 NO_GPU = not torch.cuda.is_available()
 
+# ----------------------------------------------------------------------------------------------
+# Each group's values, in-process.
 
-def hydra_cfg(*overrides: str):
-    """The composed config with its ``hydra`` node, as the callback and the sweeper see it."""
-    with warnings.catch_warnings():  # the launcher plugins' schema-matching deprecation notice
-        warnings.simplefilter("ignore", UserWarning)
-        with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
-            return compose("config", overrides=list(overrides), return_hydra_config=True)
+REFUSED_DATASET = [
+    # the validation split would leave no training example (digits: 1797 - 360 = 1437)
+    (["dataset=digits", "dataset.val_size=1437"], "dataset.val_size", "1437"),
+    (
+        ["dataset=digits", "dataset.test_size=1700", "dataset.val_size=97"],
+        "dataset.val_size",
+        "97",
+    ),
+    (["dataset.val_size=60000"], "dataset.val_size", "60000"),  # fashion_mnist
+    (["dataset.train_size=0"], "dataset.train_size", "0"),
+    (["dataset.train_size=many"], "dataset.train_size", "'many'"),
+    # digits: 1797 - 360 test - 180 validation = 1257 left to train on
+    (["dataset=digits", "dataset.train_size=1258"], "dataset.train_size", "1258"),
+    (["dataset.train_size=55001"], "dataset.train_size", "55001"),  # fashion_mnist
+    (["dataset=mnist", "dataset.val_size=60000"], "dataset.val_size", "60000"),
+    (["dataset=cifar10", "model=cnn", "dataset.val_size=50000"], "dataset.val_size", "50000"),
+    (
+        ["dataset=gaussian", "dataset.n_train=500", "dataset.val_size=500"],
+        "dataset.val_size",
+        "500",
+    ),
+    # gaussian: non-finite separation, a data_seed that is not an integer in range
+    (["dataset=gaussian", "dataset.separation=nan"], "dataset.separation", "nan"),
+    (["dataset=gaussian", "dataset.separation=inf"], "dataset.separation", "inf"),
+    (["dataset=gaussian", "dataset.data_seed=abc"], "dataset.data_seed", "'abc'"),
+    (["dataset=gaussian", "dataset.data_seed=1.5"], "dataset.data_seed", "1.5"),
+    (["dataset=gaussian", "dataset.data_seed=-1"], "dataset.data_seed", "-1"),
+    (
+        ["dataset=gaussian", "dataset.data_seed=9223372036854775808"],
+        "dataset.data_seed",
+        "9223372036854775808",
+    ),
+    (["dataset.data_dir=/nonexistent"], "dataset.data_dir", "'/nonexistent'"),
+    (["dataset=cifar10", "dataset.data_dir=''"], "dataset.data_dir", "''"),
+]
+REFUSED_SEED = [
+    (["seed=4294967296"], "seed", "4294967296"),
+    (["seed=1.5"], "seed", "1.5"),
+]
+REFUSED_TRAINER = [
+    # trainer: values Lightning refuses (after the folder exists) or runs wrongly
+    (["trainer.log_every_n_steps=0"], "trainer.log_every_n_steps", "0"),
+    (["+trainer.limit_train_batches=0"], "trainer.limit_train_batches", "0"),
+    (["+trainer.limit_val_batches=0"], "trainer.limit_val_batches", "0"),
+    (["+trainer.limit_test_batches=0"], "trainer.limit_test_batches", "0"),
+    (["+trainer.limit_test_batches=-1"], "trainer.limit_test_batches", "-1"),
+    (["+trainer.limit_train_batches=1.5"], "trainer.limit_train_batches", "1.5"),
+    (["+trainer.limit_train_batches=0.0"], "trainer.limit_train_batches", "0.0"),
+    (["+trainer.limit_train_batches=abc"], "trainer.limit_train_batches", "'abc'"),
+    (
+        ["dataset=digits", "+trainer.limit_train_batches=0.001"],
+        "trainer.limit_train_batches",
+        "0.001",
+    ),
+    (["trainer.precision=banana"], "trainer.precision", "'banana'"),
+    (["trainer.devices=0"], "trainer.devices", "0"),
+    (["trainer.devices=-1"], "trainer.devices", "-1"),  # on the CPU: a positive count
+    (["trainer.accelerator=banana"], "trainer.accelerator", "'banana'"),
+    (["+trainer.strategy=banana"], "trainer.strategy", "'banana'"),
+    (["+trainer.max_steps=0"], "trainer.max_steps", "0"),
+    (["+trainer.check_val_every_n_epoch=0"], "trainer.check_val_every_n_epoch", "0"),
+    (["+trainer.val_check_interval=0"], "trainer.val_check_interval", "0"),
+    (
+        ["dataset=digits", "+trainer.val_check_interval=1000"],
+        "trainer.val_check_interval",
+        "1000",
+    ),
+    (["+trainer.max_time=abc"], "trainer.max_time", "'abc'"),
+    (["+trainer.profiler=abc"], "trainer.profiler", "'abc'"),
+    (["+trainer.detect_anomaly=abc"], "trainer.detect_anomaly", "'abc'"),
+    (["+trainer.deterministic=abc"], "trainer.deterministic", "'abc'"),
+    (["+trainer.default_root_dir=x"], "trainer.default_root_dir", "'x'"),
+    (["+trainer.enable_model_summary=false"], "trainer.enable_model_summary", "False"),
+    (["+trainer.fast_dev_run=true"], "trainer.fast_dev_run", "True"),
+    (["+trainer.barebones=true"], "trainer.barebones", "True"),
+]
+REFUSED_LOGGER = [
+    (["logger.flush_secs=0"], "logger.flush_secs", "0"),
+    (["logger.flush_secs=-1"], "logger.flush_secs", "-1"),
+    (["logger.max_queue=abc"], "logger.max_queue", "'abc'"),
+    (["logger.max_queue=0"], "logger.max_queue", "0"),
+    (["logger.log_graph=abc"], "logger.log_graph", "'abc'"),
+    (["+logger.foo=1"], "logger.foo", "1"),
+    (["+logger.prefix=x"], "logger.prefix", "'x'"),  # would rename every tag
+]
+REFUSED_DIAGNOSTICS_AND_MODEL = [
+    # diagnostics.stats that is not a list (a TypeError inside the callback before)
+    (["diagnostics.stats=5"], "diagnostics.stats", "5"),
+    (["model.hidden=abc"], "model.hidden", "'abc'"),  # not ['a', 'b', 'c']
+]
+REFUSED = [
+    *REFUSED_DATASET,
+    *REFUSED_SEED,
+    *REFUSED_TRAINER,
+    *REFUSED_LOGGER,
+    *REFUSED_DIAGNOSTICS_AND_MODEL,
+]
 
 
-@pytest.mark.parametrize(
-    "overrides,key,value",
-    [
-        # the validation split would leave no training example (digits: 1797 - 360 = 1437)
-        (["dataset=digits", "dataset.val_size=1437"], "dataset.val_size", "1437"),
-        (
-            ["dataset=digits", "dataset.test_size=1700", "dataset.val_size=97"],
-            "dataset.val_size",
-            "97",
-        ),
-        (["dataset.val_size=60000"], "dataset.val_size", "60000"),  # fashion_mnist
-        (["dataset.train_size=0"], "dataset.train_size", "0"),
-        (["dataset.train_size=many"], "dataset.train_size", "'many'"),
-        # digits: 1797 - 360 test - 180 validation = 1257 left to train on
-        (["dataset=digits", "dataset.train_size=1258"], "dataset.train_size", "1258"),
-        (["dataset.train_size=55001"], "dataset.train_size", "55001"),  # fashion_mnist
-        (["dataset=mnist", "dataset.val_size=60000"], "dataset.val_size", "60000"),
-        (["dataset=cifar10", "model=cnn", "dataset.val_size=50000"], "dataset.val_size", "50000"),
-        (
-            ["dataset=gaussian", "dataset.n_train=500", "dataset.val_size=500"],
-            "dataset.val_size",
-            "500",
-        ),
-        # gaussian: non-finite separation, a data_seed that is not an integer in range
-        (["dataset=gaussian", "dataset.separation=nan"], "dataset.separation", "nan"),
-        (["dataset=gaussian", "dataset.separation=inf"], "dataset.separation", "inf"),
-        (["dataset=gaussian", "dataset.data_seed=abc"], "dataset.data_seed", "'abc'"),
-        (["dataset=gaussian", "dataset.data_seed=1.5"], "dataset.data_seed", "1.5"),
-        (["dataset=gaussian", "dataset.data_seed=-1"], "dataset.data_seed", "-1"),
-        (
-            ["dataset=gaussian", "dataset.data_seed=9223372036854775808"],
-            "dataset.data_seed",
-            "9223372036854775808",
-        ),
-        (["dataset.data_dir=/nonexistent"], "dataset.data_dir", "'/nonexistent'"),
-        (["dataset=cifar10", "dataset.data_dir=''"], "dataset.data_dir", "''"),
-        (["seed=4294967296"], "seed", "4294967296"),
-        (["seed=1.5"], "seed", "1.5"),
-        # trainer: values Lightning refuses (after the folder exists) or runs wrongly
-        (["trainer.log_every_n_steps=0"], "trainer.log_every_n_steps", "0"),
-        (["+trainer.limit_train_batches=0"], "trainer.limit_train_batches", "0"),
-        (["+trainer.limit_val_batches=0"], "trainer.limit_val_batches", "0"),
-        (["+trainer.limit_test_batches=0"], "trainer.limit_test_batches", "0"),
-        (["+trainer.limit_test_batches=-1"], "trainer.limit_test_batches", "-1"),
-        (["+trainer.limit_train_batches=1.5"], "trainer.limit_train_batches", "1.5"),
-        (["+trainer.limit_train_batches=0.0"], "trainer.limit_train_batches", "0.0"),
-        (["+trainer.limit_train_batches=abc"], "trainer.limit_train_batches", "'abc'"),
-        (
-            ["dataset=digits", "+trainer.limit_train_batches=0.001"],
-            "trainer.limit_train_batches",
-            "0.001",
-        ),
-        (["trainer.precision=banana"], "trainer.precision", "'banana'"),
-        (["trainer.devices=0"], "trainer.devices", "0"),
-        (["trainer.devices=-1"], "trainer.devices", "-1"),  # on the CPU: a positive count
-        (["trainer.accelerator=banana"], "trainer.accelerator", "'banana'"),
-        (["+trainer.strategy=banana"], "trainer.strategy", "'banana'"),
-        (["+trainer.max_steps=0"], "trainer.max_steps", "0"),
-        (["+trainer.check_val_every_n_epoch=0"], "trainer.check_val_every_n_epoch", "0"),
-        (["+trainer.val_check_interval=0"], "trainer.val_check_interval", "0"),
-        (
-            ["dataset=digits", "+trainer.val_check_interval=1000"],
-            "trainer.val_check_interval",
-            "1000",
-        ),
-        (["+trainer.max_time=abc"], "trainer.max_time", "'abc'"),
-        (["+trainer.profiler=abc"], "trainer.profiler", "'abc'"),
-        (["+trainer.detect_anomaly=abc"], "trainer.detect_anomaly", "'abc'"),
-        (["+trainer.deterministic=abc"], "trainer.deterministic", "'abc'"),
-        (["+trainer.default_root_dir=x"], "trainer.default_root_dir", "'x'"),
-        (["+trainer.enable_model_summary=false"], "trainer.enable_model_summary", "False"),
-        (["+trainer.fast_dev_run=true"], "trainer.fast_dev_run", "True"),
-        (["+trainer.barebones=true"], "trainer.barebones", "True"),
-        # logger
-        (["logger.flush_secs=0"], "logger.flush_secs", "0"),
-        (["logger.flush_secs=-1"], "logger.flush_secs", "-1"),
-        (["logger.max_queue=abc"], "logger.max_queue", "'abc'"),
-        (["logger.max_queue=0"], "logger.max_queue", "0"),
-        (["logger.log_graph=abc"], "logger.log_graph", "'abc'"),
-        (["+logger.foo=1"], "logger.foo", "1"),
-        (["+logger.prefix=x"], "logger.prefix", "'x'"),  # would rename every tag
-        # diagnostics.stats that is not a list (a TypeError inside the callback before)
-        (["diagnostics.stats=5"], "diagnostics.stats", "5"),
-        (["model.hidden=abc"], "model.hidden", "'abc'"),  # not ['a', 'b', 'c']
-    ],
-)
+@pytest.mark.parametrize("overrides,key,value", REFUSED)
 def test_refused_in_validation(overrides, key, value):
     with pytest.raises(ConfigError) as err:
         build(make_cfg(*overrides))
@@ -173,6 +182,29 @@ def test_every_precision_lightning_accepts_passes():
         build(make_cfg(f"trainer.precision={value}"))
 
 
+# ----------------------------------------------------------------------------------------------
+# The root keys.
+
+
+@pytest.mark.parametrize(
+    "overrides,key,reason",
+    [
+        (["+sed=1"], "sed", "unknown key (accepted: "),  # seed, misspelled
+        (["+diagnostic.enabled=false"], "diagnostic", "unknown key"),
+        (["+val_dropuot=true"], "val_dropuot", "unknown key"),
+        (["+probe.bins=5"], "probe", "the probe's settings: python -m initlab.probe"),
+    ],
+)
+def test_an_unknown_top_level_key_is_refused(overrides, key, reason):
+    with pytest.raises(ConfigError) as err:
+        ValidateBeforeRun().check(hydra_cfg(*overrides))
+    assert err.value.key == key and err.value.reason.startswith(reason)
+
+
+# ----------------------------------------------------------------------------------------------
+# Where the job runs: this machine's devices and paths, or a cluster's nodes.
+
+
 @pytest.mark.skipif(not NO_GPU, reason="a GPU is visible")
 def test_gpu_trainer_refused_without_a_gpu_unless_the_jobs_run_elsewhere():
     cfg = make_cfg("trainer=gpu")
@@ -202,20 +234,8 @@ def test_a_data_dir_on_the_compute_nodes_is_checked_there(tmp_path):
         build(make_cfg(*overrides))
 
 
-@pytest.mark.skipif(not NO_GPU, reason="a GPU is visible")
-def test_gpus_launcher_refused_without_a_gpu():
-    with pytest.raises(ConfigError) as err:
-        check_launcher(hydra_cfg("hydra/launcher=gpus").hydra)
-    assert str(err.value).startswith("hydra.launcher.n_jobs=0: no GPU visible")
-
-
-def test_launcher_and_sweeper_settings():
-    check_launcher(hydra_cfg().hydra)  # the basic launcher: nothing to check
-    check_launcher(hydra_cfg("hydra/launcher=joblib").hydra)  # n_jobs -1: one per core
-    with pytest.raises(ConfigError, match="^hydra.launcher.n_jobs=0: must be a non-zero integer"):
-        check_launcher(hydra_cfg("hydra/launcher=joblib", "hydra.launcher.n_jobs=0").hydra)
-    with pytest.raises(ConfigError, match=r"^hydra.sweeper.max_batch_size=-1: "):
-        check_launcher(hydra_cfg("hydra.sweeper.max_batch_size=-1").hydra)
+# ----------------------------------------------------------------------------------------------
+# The Hydra callback.
 
 
 def test_an_unexpected_error_in_the_check_still_stops_the_run(monkeypatch, capsys):
@@ -237,7 +257,7 @@ def test_an_unexpected_error_in_the_check_still_stops_the_run(monkeypatch, capsy
 
 
 # ----------------------------------------------------------------------------------------------
-# Through `python train.py`: exit 2, the key and value on stderr, no folder.
+# The command line: exit 2, the key and value on stderr, no folder.
 
 
 def _train(tmp_path, *overrides):
@@ -304,65 +324,6 @@ def test_sweep_on_the_gpus_launcher_without_a_gpu(tmp_path):
     assert not sweep_dir.exists()
 
 
-# ----------------------------------------------------------------------------------------------
-# Found by trying bad input at the command line: each was accepted, or crashed after the folder.
-
-
-@pytest.mark.parametrize(
-    "overrides,key,reason",
-    [
-        (["+sed=1"], "sed", "unknown key (accepted: "),  # seed, misspelled
-        (["+diagnostic.enabled=false"], "diagnostic", "unknown key"),
-        (["+val_dropuot=true"], "val_dropuot", "unknown key"),
-        (["+probe.bins=5"], "probe", "the probe's settings: python -m initlab.probe"),
-    ],
-)
-def test_an_unknown_top_level_key_is_refused(overrides, key, reason):
-    with pytest.raises(ConfigError) as err:
-        ValidateBeforeRun().check(hydra_cfg(*overrides))
-    assert err.value.key == key and err.value.reason.startswith(reason)
-
-
-@pytest.mark.parametrize(
-    "setting,shown",
-    [
-        ("hydra.launcher.prefer=bananas", "hydra.launcher.prefer='bananas': must be one of"),
-        ("hydra.launcher.batch_size=0", "hydra.launcher.batch_size='0': must be 'auto' or"),
-        ("hydra.launcher.pre_dispatch=garbage", "hydra.launcher.pre_dispatch='garbage': must be"),
-        ("hydra.launcher.timeout=-1", "hydra.launcher.timeout=-1.0: must be a number of seconds"),
-        ("hydra.launcher.backend=warp", "hydra.launcher.backend='warp': the joblib launcher runs"),
-        ("+hydra.launcher.n_job=2", "hydra.launcher.n_job=2: unknown key (accepted: "),
-        ("hydra.launcher.verbose=-1", "hydra.launcher.verbose=-1: must be an integer ≥ 0"),
-    ],
-)
-def test_bad_joblib_settings_are_refused(setting, shown):
-    with pytest.raises(ConfigError) as err:
-        check_launcher(hydra_cfg("hydra/launcher=joblib", setting).hydra)
-    assert str(err.value).startswith(shown)
-
-
-def test_an_unknown_population_setting_is_refused():
-    with pytest.raises(
-        ConfigError, match=r"^hydra.launcher.max_member=3: unknown key \(accepted: max_members\)"
-    ):
-        check_launcher(hydra_cfg("hydra/launcher=population", "+hydra.launcher.max_member=3").hydra)
-
-
-def test_good_joblib_settings_pass():
-    for setting in (
-        "hydra.launcher.prefer=threads",
-        "hydra.launcher.batch_size=auto",
-        "hydra.launcher.batch_size=4",
-        "hydra.launcher.pre_dispatch=all",
-        "hydra.launcher.pre_dispatch=3*n_jobs",
-        "hydra.launcher.pre_dispatch=8",
-        "hydra.launcher.timeout=60",
-        "hydra.launcher.backend=loky",
-    ):
-        check_launcher(hydra_cfg("hydra/launcher=joblib", setting).hydra)
-    check_launcher(hydra_cfg("hydra/launcher=gpus").hydra if not NO_GPU else hydra_cfg().hydra)
-
-
 @pytest.mark.slow
 def test_a_sweep_with_no_job_exits_2_and_makes_no_folder(tmp_path):
     sweep_dir = tmp_path / "sweep"
@@ -370,30 +331,3 @@ def test_a_sweep_with_no_job_exits_2_and_makes_no_folder(tmp_path):
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "initlab: the sweep has no jobs" in proc.stderr
     assert not sweep_dir.exists()
-
-
-@pytest.mark.parametrize(
-    "setting,shown",
-    [
-        ("hydra.launcher.timeout_min=-5", "hydra.launcher.timeout_min=-5: must be"),
-        ("hydra.launcher.timeout_min=0", "hydra.launcher.timeout_min=0: must be"),
-        ("hydra.launcher.cpus_per_task=0", "hydra.launcher.cpus_per_task=0: must be"),
-        ("hydra.launcher.mem_gb=-1", "hydra.launcher.mem_gb=-1: must be"),
-        ("hydra.launcher.nodes=0", "hydra.launcher.nodes=0: must be"),
-        ("hydra.launcher.tasks_per_node=0", "hydra.launcher.tasks_per_node=0: must be"),
-        ("hydra.launcher.gpus_per_node=-1", "hydra.launcher.gpus_per_node=-1: must be"),
-        ("hydra.launcher.array_parallelism=0", "hydra.launcher.array_parallelism=0: must be"),
-        ("hydra.launcher.max_num_timeout=-1", "hydra.launcher.max_num_timeout=-1: must be"),
-        ("hydra.launcher.signal_delay_s=-1", "hydra.launcher.signal_delay_s=-1: must be"),
-        ("+hydra.launcher.cpu_per_task=2", "hydra.launcher.cpu_per_task=2: unknown key"),
-    ],
-)
-def test_bad_slurm_settings_are_refused_before_sbatch(setting, shown):
-    """sbatch refused these after the sweep folder existed (or, timeout_min=-5, ran the job
-    with no limit); each is now refused with the grid."""
-    for launcher in ("submitit_slurm", "submitit_slurm_cpu"):
-        with pytest.raises(ConfigError) as err:
-            check_launcher(hydra_cfg(f"hydra/launcher={launcher}", setting).hydra)
-        assert str(err.value).startswith(shown)
-    check_launcher(hydra_cfg("hydra/launcher=submitit_slurm_cpu").hydra)  # as shipped
-    check_launcher(hydra_cfg("hydra/launcher=submitit_slurm").hydra)
