@@ -23,7 +23,8 @@ from pytorch_lightning.strategies import StrategyRegistry
 from initlab.config.errors import ConfigError, integer, positive_int
 from initlab.runtime import private_api
 
-# pl.Trainer arguments initlab sets itself (initlab.training.run.run) or that cannot work with it.
+# pl.Trainer arguments initlab sets itself (initlab.training.lifecycle.make_trainer) or that
+# cannot work with it.
 TRAINER_OWN = {
     "logger": "initlab passes its TensorBoard logger",
     "callbacks": "initlab passes its callbacks",

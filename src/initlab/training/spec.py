@@ -42,8 +42,8 @@ DATAMODULE_KEYS = ("batch_size", "eval_batch_size", "val_size", "train_size", "n
 PROGRESS_BARS = ("auto", "rich", "none")
 LOGGERS = ("tensorboard",)
 SEED_MAX = 2**32 - 1  # numpy's (and so Lightning's seed_everything's) largest seed
-# TensorBoardLogger / SummaryWriter keywords a config may set (initlab.training.run.run sets the
-# folder, name, version, hp metric and purge step; prefix and sub_dir would move the tags and
+# TensorBoardLogger / SummaryWriter keywords a config may set (initlab.training.lifecycle sets
+# the folder, name, version, hp metric and purge step; prefix and sub_dir would move the tags and
 # events away from where the report and resume look for them).
 LOGGER_KEYS = ("log_graph", "max_queue", "flush_secs", "filename_suffix")
 
