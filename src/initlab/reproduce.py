@@ -35,7 +35,9 @@ from initlab import probe as probe_lib
 from initlab.config.errors import ConfigError
 from initlab.config.hydra_conf import CONF_DIR, register_resolvers
 from initlab.data import readers
-from initlab.reporting.sweep import line_panels, load, report, scalars
+from initlab.reporting.jobs import load, scalars
+from initlab.reporting.sweep import report
+from initlab.reporting.sweep_figures import line_panels
 from initlab.reproductions import REPRODUCTIONS
 from initlab.reproductions.reproduction import (
     UNQUOTABLE,

@@ -16,7 +16,8 @@ import matplotlib.image
 import pytest
 from conftest import REPO
 
-from initlab.reporting.sweep import METRICS, report
+from initlab.reporting.sweep import report
+from initlab.reporting.tables import METRICS
 
 # 2 inits × 2 activations × 2 learning rates × 2 seeds on digits; SGD at lr 1000 diverges
 # within a few steps with ReLU (tanh keeps the loss finite, if useless).
@@ -248,7 +249,7 @@ def test_an_init_with_parameters_is_one_series_and_one_axis_is_ranked(tmp_path):
 
 
 def test_every_series_looks_different():
-    from initlab.reporting.sweep import line_panels
+    from initlab.reporting.sweep_figures import line_panels
 
     series = {((), f"init{i:02d}"): [{0: 1.0 + i, 1: 2.0 + i}] for i in range(23)}
     fig = line_panels(series, "t", "step", log=False)
@@ -267,7 +268,8 @@ def test_a_step_no_job_logged_says_where_the_tag_is(tmp_path):
     dash for its fit time, not nan."""
     from torch.utils.tensorboard import SummaryWriter
 
-    from initlab.reporting.sweep import at_steps, load, markdown, summarize
+    from initlab.reporting.jobs import load
+    from initlab.reporting.tables import at_steps, markdown, summarize
 
     for seed in (0, 1):
         job = tmp_path / f"seed={seed}"

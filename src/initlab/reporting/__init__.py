@@ -2,7 +2,10 @@
 
 Modules:
 
-- ``sweep``: a sweep's records and events read, summarized over seeds, tabled and drawn.
+- ``jobs``: a sweep folder's jobs (overrides, record, status, scalars) and the grid's axes;
+- ``tables``: one row per grid point, mean ± std over seeds, as markdown and CSV; a tag at steps;
+- ``sweep_figures``: the ranking or heatmaps, the curves and the depth profiles;
+- ``sweep``: ``<sweep>/report/`` written from them, and ``initlab-report``'s command line.
 
 It reads what runs leave (their records and TensorBoard events), never what trains them.
 
