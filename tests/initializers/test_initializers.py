@@ -1055,3 +1055,13 @@ def test_delta_orthogonal_and_zero_structure(make):
     zero_weights = layer.weight.detach().clone()
     apply(get_initializer("zero"), layer, seed=3)
     assert torch.equal(layer.weight, zero_weights) and not torch.equal(first, zero_weights)
+
+
+def test_the_presets_examples_hold():
+    """Each preset's docstring Example (formula, numbers) runs as written."""
+    import doctest
+
+    from initlab.initializers import rules
+
+    result = doctest.testmod(rules, optionflags=doctest.ELLIPSIS)
+    assert result.attempted >= 10 and result.failed == 0
