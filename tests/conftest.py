@@ -12,6 +12,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
+import initlab
 from initlab.config.hydra_conf import CONF_DIR, register_resolvers
 from initlab.data.readers import IDX_FILES
 
@@ -31,8 +32,7 @@ def hydra_cfg(*overrides: str) -> DictConfig:
 
 def make_cfg(*overrides: str) -> DictConfig:
     """The config `python train.py <overrides>` would run (without Hydra's own node)."""
-    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
-        return compose("config", overrides=list(overrides))
+    return initlab.compose(*overrides)
 
 
 @pytest.fixture

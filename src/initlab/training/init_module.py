@@ -168,6 +168,8 @@ class InitModule(LeanModule):
         self.calibration: list[dict] = []  # per layer, what a data-dependent init did
         self.calibration_seconds: float | None = None
         self._restored_val: dict[str, float] = {}
+        # The train epoch so far (the record's train/loss and train/acc): its correct count is a
+        # tensor, added to on the device, so no step waits for it.
         self.train_sums = EpochSums(torch.zeros((), dtype=torch.long))
 
     def setup(self, stage: str) -> None:
@@ -252,10 +254,6 @@ class InitModule(LeanModule):
         if self.diverged_at is None:
             self.diverged_at, self.trainer.should_stop = step, True
             print(f"Loss became {loss} at step {step}: the run diverged; stopping.")
-
-    def train_epoch_metrics(self) -> dict[str, float]:
-        """Mean train loss and accuracy over the current (or last) epoch's steps so far."""
-        return self.train_sums.metrics()
 
     def on_validation_model_eval(self) -> None:
         super().on_validation_model_eval()

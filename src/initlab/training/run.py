@@ -93,16 +93,16 @@ def _run_locked(cfg, spec, run_dir: Path, overrides: list[str], devices, primary
         start = time.perf_counter()
         trainer.fit(module, datamodule=spec.datamodule)
         record["fit_seconds"] = round(time.perf_counter() - start, 3)
-        metrics = {**module.train_epoch_metrics(), **module.val_metrics()}
+        metrics = {**module.train_sums.metrics(), **module.val_metrics()}
         if module.diverged_at is None:
             # The trained weights, not the checkpoint the fit resumed from: a ckpt_path set on
             # the trainer would otherwise be loaded again for the test.
             trainer.ckpt_path = None
             (test,) = trainer.test(module, datamodule=spec.datamodule, verbose=False)
             metrics.update(test)
-        record["metrics"] = record_lib.finite(metrics)
-        if module.diverged_at is not None:
-            record["status"], record["diverged_at_step"] = "diverged", module.diverged_at
+            ending = {"status": "completed"}
         else:
-            record["status"] = "completed"
+            ending = {"status": "diverged", "diverged_at_step": module.diverged_at}
+        record["metrics"] = record_lib.finite(metrics)
+        record.update(ending)  # last: until here, a failure still ends the record failed
     return record
