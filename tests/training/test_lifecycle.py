@@ -5,6 +5,7 @@ importing the package changes nothing in the process (the entry points do that).
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -14,6 +15,7 @@ import pytest
 import torch
 from conftest import QUICK, make_cfg
 
+from initlab.runtime import signals
 from initlab.runtime.signals import Signalled
 from initlab.training.lifecycle import Attempt, Recording, epochs_done
 from initlab.training.module_base import EpochSums
@@ -118,3 +120,39 @@ print(OmegaConf.has_resolver("cuda_device_count"), lightning.filters, warnings.f
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["False", "[]", "True"]
+
+
+class _SignalledInAFinalizer:
+    """Sends SIGINT to this process from ``__del__``: the handler runs inside the finalizer, so
+    Python prints its exception as "Exception ignored in" and goes on (seen in CI: matplotlib's
+    weakref callbacks, collected mid-fit)."""
+
+    def __del__(self):
+        os.kill(os.getpid(), signal.SIGINT)
+        sum(range(10))  # a few bytecodes: the Python-level handler runs here
+
+
+@pytest.fixture
+def signals_installed(monkeypatch):
+    monkeypatch.setattr(signals, "_received", None)
+    saved = signal.signal(signal.SIGINT, signals._raise)
+    yield
+    signal.signal(signal.SIGINT, saved)
+
+
+def test_a_signal_whose_exception_a_finalizer_swallowed_still_stops_the_run(
+    tmp_path, signals_installed
+):
+    (a,) = attempts(tmp_path, 1)
+    with pytest.raises(Signalled) as stopped, Recording([a]):
+        _SignalledInAFinalizer()  # collected at once: the signal's exception is lost
+        a.record["status"] = "completed"  # the body went on to the end
+    assert stopped.value.signum == signal.SIGINT
+    assert on_disk(a)["status"] == "failed"
+    assert on_disk(a)["error"] == "Signalled: stopped by SIGINT"
+
+
+def test_a_swallowed_signal_stops_the_fit_at_the_next_batch(signals_installed):
+    _SignalledInAFinalizer()
+    with pytest.raises(Signalled):
+        Recording([]).on_train_batch_end(None, None, None, None, 0)

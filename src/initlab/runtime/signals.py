@@ -67,13 +67,24 @@ def _raise(signum: int, frame) -> None:
     raise Signalled(signum)
 
 
-def as_signalled(err: BaseException) -> Signalled | None:
+def as_signalled(err: BaseException | None) -> Signalled | None:
     """The :class:`Signalled` that ``err`` stands for: itself, or, when a signal came and code
     it interrupted turned the exception into another one (a library's ``try``/``finally`` that
-    raises its own error while unwinding; seen in matplotlib's drawing), a new one; else None."""
+    raises its own error while unwinding; seen in matplotlib's drawing) or swallowed it
+    (``err`` is None), a new one; else None."""
     if isinstance(err, Signalled):
         return err
     return Signalled(_received) if _received is not None else None
+
+
+def check() -> None:
+    """Raise :class:`Signalled` if a signal came. Its handler raised already, but the exception
+    can be lost: a handler that runs inside a finalizer (``__del__``, a weakref callback, as
+    matplotlib's are when the garbage collector runs mid-fit) has its exception printed as
+    "Exception ignored in" and the code goes on. A run calls this at every batch."""
+    stop = as_signalled(None)
+    if stop is not None:
+        raise stop
 
 
 def under_submitit() -> bool:

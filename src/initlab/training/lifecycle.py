@@ -143,7 +143,8 @@ class Recording(pl.Callback):
 
     On an exception or a signal, every attempt still ``running`` ends ``failed`` with the error;
     a signal is re-raised as :class:`~initlab.runtime.signals.Signalled`, whatever the code it
-    interrupted raised instead. Then, in every case, each attempt's record gets the trainer's
+    interrupted raised instead, and if its exception was lost (a finalizer swallowed it) the
+    next batch raises it again, or, at the latest, the end of the body. Then, in every case, each attempt's record gets the trainer's
     steps and epochs (unless it ``stopped`` earlier) and, with ``write``, is written
     (:meth:`Attempt.write`). A DDP rank other than 0 records nothing: ``write=False``.
     """
@@ -156,16 +157,29 @@ class Recording(pl.Callback):
         for a in self.attempts:
             a.resumed_from_step = int(checkpoint["global_step"])
 
+    def on_train_batch_end(self, *args) -> None:
+        signals.check()
+
+    def on_validation_batch_end(self, *args) -> None:
+        signals.check()
+
+    def on_test_batch_end(self, *args) -> None:
+        signals.check()
+
     def __enter__(self) -> Recording:
         return self
 
     def __exit__(self, kind, err, tb) -> bool:
         try:
-            if err is not None:  # signals (SystemExit) and KeyboardInterrupt too
-                stop = signals.as_signalled(err)
+            # err: signals (SystemExit) and KeyboardInterrupt too. A signal whose exception was
+            # lost (signals.check) fails a body that went on to the end: nothing it did after
+            # the signal counts as finished.
+            stop = signals.as_signalled(err)
+            if err is not None or stop is not None:
                 shown = stop or err
+                ended = ("running",) if err is not None else ("running", "completed")
                 for a in self.attempts:
-                    if a.record["status"] == "running":
+                    if a.record["status"] in ended:
                         a.record["status"] = "failed"
                         a.record["error"] = f"{type(shown).__name__}: {shown}"
                 if stop is not None and stop is not err:
