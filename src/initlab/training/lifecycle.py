@@ -144,8 +144,9 @@ class Recording(pl.Callback):
     On an exception or a signal, every attempt still ``running`` ends ``failed`` with the error;
     a signal is re-raised as :class:`~initlab.runtime.signals.Signalled`, whatever the code it
     interrupted raised instead, and if its exception was lost (a finalizer swallowed it) the
-    next batch raises it again, or, at the latest, the end of the body. Then, in every case, each attempt's record gets the trainer's
-    steps and epochs (unless it ``stopped`` earlier) and, with ``write``, is written
+    next batch raises it again, or, at the latest, the end of the body. Then, in every case,
+    each attempt's record gets the trainer's steps and epochs (unless it ``stopped`` earlier)
+    and, with ``write``, is written
     (:meth:`Attempt.write`). A DDP rank other than 0 records nothing: ``write=False``.
     """
 
