@@ -16,6 +16,7 @@ import matplotlib.image
 import pytest
 from conftest import REPO
 
+from initlab.reporting.sweep import main as report_main
 from initlab.reporting.sweep import report
 from initlab.reporting.tables import METRICS
 
@@ -151,21 +152,124 @@ def test_a_partial_sweep_still_reports(sweep_dir, tmp_path):
     assert f"- missing: `{running.name}`" in text and f"- failed: `{failed.name}`" in text
 
 
-def test_no_jobs_is_a_clear_error(tmp_path):
-    with pytest.raises(SystemExit, match="no job folders"):
-        report(tmp_path)
+def refusal(capsys, *argv: str) -> str:
+    """``initlab-report ARGV``'s one line on stderr, after checking it exits 2 and prints nothing
+    else."""
+    with pytest.raises(SystemExit) as exit_:
+        report_main(list(argv))
+    assert exit_.value.code == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.endswith("\n") and err.count("\n") == 1, err
+    return err.rstrip("\n")
 
 
-def test_a_probe_sweep_is_a_clear_error(tmp_path):
+def _run_folder(
+    folder: Path, overrides: list[str], probe: bool = False, mode: str = "MULTIRUN"
+) -> Path:
+    """A finished run's folder as ``train.py`` (or, with ``probe``, ``initlab.probe``) leaves it,
+    a job of a sweep (``mode="MULTIRUN"``) or a single run (``"RUN"``)."""
+    import yaml
+
+    (folder / ".hydra").mkdir(parents=True)
+    (folder / ".hydra" / "hydra.yaml").write_text(yaml.safe_dump({"hydra": {"mode": mode}}))
+    (folder / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(overrides))
+    config = {"init": {"name": "he"}, **({"probe": {"input": "gaussian"}} if probe else {})}
+    (folder / ".hydra" / "config.yaml").write_text(yaml.safe_dump(config))
+    (folder / "metrics.json").write_text(json.dumps({"status": "completed", "metrics": {}}))
+    if probe:
+        (folder / "probe.csv").write_text("layer,std\nlayer1,1.0\n")
+    return folder
+
+
+def test_a_path_that_does_not_exist_is_named(tmp_path, capsys):
+    missing = tmp_path / "nosuch"
+    assert refusal(capsys, str(missing)) == f"initlab-report: {missing}: no such folder"
+
+
+def test_a_folder_without_jobs_says_what_a_sweep_folder_is(tmp_path, capsys):
+    assert refusal(capsys, str(tmp_path)) == (
+        f"initlab-report: {tmp_path} holds no job folders (subfolders with "
+        ".hydra/overrides.yaml); give a sweep's folder, e.g. logs/multiruns/<time stamp>"
+    )
+    # the folder above the sweeps: name one of them
+    _run_folder(tmp_path / "2026-01-01_00-00-00" / "init=he", ["init=he"])
+    assert refusal(capsys, str(tmp_path)) == (
+        f"initlab-report: {tmp_path} holds no job folders but 1 sweep folder (e.g. "
+        f"{tmp_path / '2026-01-01_00-00-00'}): give that folder"
+    )
+
+
+def test_a_single_run_is_not_a_sweep(tmp_path, capsys):
+    """Even beside other single runs (logs/runs/<time stamp>/): they are not a sweep's jobs."""
+    run = _run_folder(tmp_path / "2026-01-01_00-00-00", ["init=he"], mode="RUN")
+    _run_folder(tmp_path / "2026-01-01_00-00-01", ["init=xavier"], mode="RUN")
+    assert refusal(capsys, str(run)) == (
+        f"initlab-report: {run} is a single run, not a sweep: its results are in "
+        f"{run / 'metrics.json'}; the report compares the jobs of a sweep (python train.py -m "
+        "...): give the sweep's folder, e.g. logs/multiruns/<time stamp>"
+    )
+    assert not (run / "report").exists()
+
+
+def test_one_job_of_a_sweep_points_at_the_sweep(tmp_path, capsys):
+    for init in ("he", "xavier"):
+        _run_folder(tmp_path / f"init={init}", [f"init={init}"])
+    job = tmp_path / "init=he"
+    assert refusal(capsys, str(job)) == (
+        f"initlab-report: {job} is one job of the sweep {tmp_path}: report the sweep, "
+        f"initlab-report {tmp_path}"
+    )
+
+
+def test_a_probe_sweep_is_a_clear_error(tmp_path, capsys):
     """A probe sweep's jobs have records but no training: a table of dashes would say nothing."""
     for init in ("he", "lecun"):
-        job = tmp_path / f"init={init}"
-        (job / ".hydra").mkdir(parents=True)
-        (job / ".hydra" / "overrides.yaml").write_text(f"- init={init}\n")
-        (job / "probe.csv").write_text("layer,std\nlayer1,1.0\n")
-    with pytest.raises(SystemExit, match="is a probe sweep: no training to report"):
-        report(tmp_path)
+        _run_folder(tmp_path / f"init={init}", [f"init={init}"], probe=True)
+    assert refusal(capsys, str(tmp_path)) == (
+        f"initlab-report: {tmp_path} is a probe sweep: no training to report; each job's "
+        "probe.md and probe.png hold its layers' statistics"
+    )
     assert not (tmp_path / "report").exists()
+
+
+def test_a_folder_mixing_probes_and_training_runs_is_refused(tmp_path, capsys):
+    """Two commands that shared a hydra.sweep.dir: the probes' overrides would become axes of
+    the training grid. Refused, naming both kinds with an example folder each; a failed probe
+    (no probe.csv) is still a probe (its config has the probe block)."""
+    _run_folder(tmp_path / "init=he", ["init=he"])
+    _run_folder(tmp_path / "init=he,probe.input=data", ["init=he", "probe.input=data"], True)
+    mixed = (
+        f"initlab-report: {tmp_path} mixes 1 probe run (e.g. init=he,probe.input=data) and 1 "
+        "training run (e.g. init=he): the report compares training runs; move the probe runs "
+        "into a folder of their own (each holds its probe.md and probe.png) and report the rest"
+    )
+    assert refusal(capsys, str(tmp_path)) == mixed
+    _run_folder(tmp_path / "init=xavier", ["init=xavier"])
+    failed = _run_folder(tmp_path / "init=lecun,probe.input=data", ["init=lecun"], True)
+    (failed / "probe.csv").unlink()
+    mixed = mixed.replace("1 probe run ", "2 probe runs ").replace(
+        "1 training run ", "2 training runs "
+    )
+    assert refusal(capsys, str(tmp_path)) == mixed
+    assert not (tmp_path / "report").exists()
+
+
+def test_an_unknown_tag_is_named_with_the_tags_that_exist(tmp_path, capsys):
+    from torch.utils.tensorboard import SummaryWriter
+
+    for seed in (0, 1):
+        job = _run_folder(tmp_path / f"seed={seed}", [f"seed={seed}"])
+        with SummaryWriter(str(job)) as writer:
+            for tag in ("train/loss", "val/acc", *(f"activations/layer{k}/std" for k in (1, 2))):
+                writer.add_scalar(tag, 1.0, 9)
+    assert refusal(capsys, str(tmp_path), "--at", "nosuch/tag:1,2") == (
+        "initlab-report: --at nosuch/tag: no completed job logged this tag; they logged "
+        "activations/layerK/std (K = 1-2), train/loss, val/acc"
+    )
+    assert not (tmp_path / "report").exists()
+    report(tmp_path, [("activations/layer2/std", [9])])  # a layer's tag as logged: accepted
+    table = (tmp_path / "report" / "at_activations_layer2_std.md").read_text()
+    assert "| 1.000 ± 0.000 | 2 |" in table
 
 
 @pytest.mark.slow

@@ -22,6 +22,11 @@ TensorBoard's own ``EventAccumulator``) and writes into ``<sweep>/report/``:
 
 Jobs without a ``metrics.json`` (still running, killed) and failed ones are counted and listed,
 never averaged; a diverged job's null metrics never enter a mean.
+
+A path that is not a sweep of training runs (missing, a single run or one job of a sweep, a
+folder without job folders, a probe sweep, probes mixed with training runs) and an ``--at`` tag
+no completed job logged are refused before anything is written: one line saying what the path
+is and what to give instead, exit 2 (as argparse's own errors).
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ from pathlib import Path
 
 import yaml
 
-from initlab.reporting.jobs import Job, axes, load
+from initlab.reporting.jobs import Job, ReportRefused, axes, folded, load_sweep, logged_tags
 from initlab.reporting.sweep_figures import event_figures, heatmap, ranked
 from initlab.reporting.tables import (
     METRICS,
@@ -52,16 +57,19 @@ def report(
     sweep: Path, at: Sequence[tuple[str, Sequence[int] | None]] = ()
 ) -> tuple[list[dict], list[str], dict, list[Job]]:
     """Write ``<sweep>/report/`` (module docstring); return (rows, varied axes, constant
-    overrides, jobs)."""
+    overrides, jobs). A folder that is not a sweep of training runs, or an ``at`` tag no
+    completed job logged, raises :class:`~initlab.reporting.jobs.ReportRefused` before anything is
+    written."""
     sweep = Path(sweep)
-    jobs = load(sweep)
-    if not jobs:
-        raise SystemExit(f"initlab-report: no job folders (with .hydra/overrides.yaml) in {sweep}")
-    if all((job.folder / "probe.csv").exists() for job in jobs):
-        raise SystemExit(
-            f"initlab-report: {sweep} is a probe sweep: no training to report; each job's "
-            "probe.md and probe.png hold its layers' statistics"
-        )
+    jobs = load_sweep(sweep)
+    if at:  # an unknown tag refused before anything is written
+        have = logged_tags(jobs)
+        for tag, _ in at:
+            if tag not in have:
+                raise ReportRefused(
+                    f"--at {tag}: no completed job logged this tag; they logged "
+                    + (", ".join(folded(have)) or "nothing")
+                )
     varied, constant = axes(jobs)
     rows = summarize(jobs, varied)
     out = sweep / "report"
@@ -150,7 +158,11 @@ def main(argv: list[str] | None = None) -> None:
         "all seeds logged), mean ± std over seeds; repeatable",
     )
     args = parser.parse_args(argv)
-    rows, varied, _, jobs = report(args.sweep, args.at)
+    try:
+        rows, varied, _, jobs = report(args.sweep, args.at)
+    except ReportRefused as err:  # bad input: one line and exit 2, as argparse's own errors
+        print(f"initlab-report: {err}", file=sys.stderr)
+        raise SystemExit(2) from None
     _print(rows, varied, markdown(rows, varied))
     for tag, _ in args.at:
         print((args.sweep / "report" / f"at_{tag.replace('/', '_')}.md").read_text())
