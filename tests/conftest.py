@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import struct
+import subprocess
 import sys
 import warnings
 from pathlib import Path
@@ -39,6 +40,17 @@ def make_cfg(*overrides: str) -> DictConfig:
 def train_cmd() -> list[str]:
     """The README's command, runnable from any working directory."""
     return [sys.executable, str(REPO / "train.py")]
+
+
+def train(cwd: Path, *overrides: str, timeout: int = 300) -> subprocess.CompletedProcess:
+    """``python train.py <overrides>`` run in ``cwd``, its output captured."""
+    return subprocess.run(
+        [sys.executable, str(REPO / "train.py"), *overrides],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def groups_options(group: str) -> list[str]:

@@ -7,13 +7,11 @@ root keys, where the job runs, the callback itself, the command line. The launch
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import typing
 
 import pytest
 import torch
-from conftest import QUICK, REPO, hydra_cfg, make_cfg
+from conftest import QUICK, hydra_cfg, make_cfg, train
 from lightning_fabric.connector import _PRECISION_INPUT
 
 from initlab.config.errors import ConfigError
@@ -261,13 +259,7 @@ def test_an_unexpected_error_in_the_check_still_stops_the_run(monkeypatch, capsy
 
 
 def _train(tmp_path, *overrides):
-    return subprocess.run(
-        [sys.executable, str(REPO / "train.py"), *overrides],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return train(tmp_path, *overrides, timeout=120)
 
 
 # One run per distinct path (the rest go through the same callback as in-process build above):

@@ -33,6 +33,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from hydra_plugins.initlab_sweeper.dry_run import describe_sweep
 from initlab.config.errors import ConfigError, NotApplicable
 from initlab.config.launcher_settings import check_launcher
 from initlab.runtime import folder_lock, private_api, signals
@@ -40,9 +41,11 @@ from initlab.training import record
 
 
 def _task_config(cfg: DictConfig) -> dict:
-    """The job's own config, as Hydra saves it in ``.hydra/config.yaml`` (no ``hydra`` node)."""
+    """The job's own config, as Hydra saves it in ``.hydra/config.yaml`` (no ``hydra`` node),
+    without ``dry_run``: a dry run finds the jobs a real run finished."""
     task = OmegaConf.to_container(cfg, resolve=False)
     task.pop("hydra", None)
+    task.pop("dry_run", None)
     return task
 
 
@@ -66,6 +69,7 @@ class Sweeper(private_api.basic_sweeper()):
             sys.exit(2)
         configs = [loader.load_sweep_config(self.config, job) for job in jobs]
         inapplicable = self._validate(jobs, configs)
+        dry = _dry_run(jobs, configs)
         if inapplicable:
             print(
                 f"{len(inapplicable)} of {len(jobs)} jobs skipped: their init does not apply to "
@@ -82,11 +86,14 @@ class Sweeper(private_api.basic_sweeper()):
             }
 
         sweep_dir = Path(self.config.hydra.sweep.dir)
-        sweep_dir.mkdir(parents=True, exist_ok=True)
-        OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
         folders = [sweep_dir / str(c.hydra.sweep.subdir) for c in configs]
         done = [_done(cfg, folder) for cfg, folder in zip(configs, folders, strict=True)]
         busy = [not d and folder_lock.is_held(f) for d, f in zip(done, folders, strict=True)]
+        if dry:
+            print(describe_sweep(self.config, jobs, configs, folders, done, busy))
+            sys.exit(0)
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
         todo = [i for i in range(len(jobs)) if not done[i] and not busy[i]]
         skipped = sum(done)
         if skipped:
@@ -213,6 +220,21 @@ def _one_job_per_folder(
     return [jobs[i] for i in keep], [configs[i] for i in keep]
 
 
+def _dry_run(jobs: list[list[str]], configs: list[DictConfig]) -> bool:
+    """Whether the sweep is a dry run: all its jobs say so, or none (each job's value is checked
+    with its config); a grid that mixes them is refused, exit 2."""
+    dry = [bool(cfg.get("dry_run", False)) for cfg in configs]
+    if len(set(dry)) > 1:
+        print(
+            "initlab: invalid config: dry_run must be the same for every job of a sweep "
+            f"(true in {' '.join(jobs[dry.index(True)])}, false in "
+            f"{' '.join(jobs[dry.index(False)])}); none started",
+            file=sys.stderr,
+        )
+        sys.exit(2)
+    return bool(dry) and dry[0]
+
+
 def _several_processes(trainer: DictConfig) -> bool:
     """Whether Lightning would run this trainer as several processes (DDP): an explicit ddp
     strategy, or more than one device (``devices: 2``, ``-1``, a list of two, ``auto`` on
@@ -232,4 +254,4 @@ def _done(cfg: DictConfig, folder: Path) -> bool:
     if record.status_of(folder) not in record.FINISHED:
         return False
     saved = folder / ".hydra" / "config.yaml"
-    return saved.exists() and OmegaConf.to_container(OmegaConf.load(saved)) == _task_config(cfg)
+    return saved.exists() and _task_config(OmegaConf.load(saved)) == _task_config(cfg)

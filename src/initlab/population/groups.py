@@ -24,7 +24,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from initlab.population.stack import unbatchable
-from initlab.training.lifecycle import resume_point
+from initlab.training.lifecycle import resume_point, run_config
 from initlab.training.spec import build
 
 MEMBER_KEYS = ("seed", "init")
@@ -82,7 +82,7 @@ def plan(configs: list[DictConfig], folders: list[Path], max_members: int) -> li
         if reason is not None:
             alone.append(Population([i], reason))
             continue
-        resolved = OmegaConf.to_container(task, resolve=True)
+        resolved = run_config(task)
         checkpoint, step = resume_point(folder, resolved)
         key = _key(resolved, structure, step if checkpoint else None)
         groups.setdefault(key, Population()).jobs.append(i)

@@ -3,6 +3,7 @@
 Modules:
 
 - ``spec``: compose → validate → :class:`RunSpec`, every group checked before any data is read;
+- ``dry_run``: ``dry_run=true``: what a run would do (its choices, its init plan), nothing run;
 - ``init_module``: the LightningModule whose ``setup`` applies the initializer, once;
 - ``optimizers``: the ``optimizer`` registry;
 - ``run``: one run, from its folder to its record (the repository's ``train.py`` calls it);

@@ -31,6 +31,14 @@ from initlab.training.init_module import CONFIG_KEY
 from initlab.training.spec import RunSpec
 
 
+def run_config(cfg: DictConfig) -> dict:
+    """The config a run's checkpoints hold, and a resumed run must match: resolved, without
+    ``dry_run`` (how the command was asked to run, not what the run is)."""
+    config = OmegaConf.to_container(cfg, resolve=True)
+    config.pop("dry_run", None)
+    return config
+
+
 def resume_point(run_dir: Path, config: dict) -> tuple[str | None, int | None]:
     """Where a run starting in ``run_dir`` picks up: (checkpoint, TensorBoard purge step).
 
@@ -65,7 +73,7 @@ class Attempt:
 
     def __init__(self, cfg: DictConfig, spec: RunSpec, run_dir, overrides: Sequence[str]):
         self.cfg, self.spec, self.run_dir = cfg, spec, Path(run_dir)
-        self.config = OmegaConf.to_container(cfg, resolve=True)  # as its checkpoints hold it
+        self.config = run_config(cfg)  # as its checkpoints hold it
         self.record = record_lib.new(cfg, list(overrides))
         self.resume: str | None = None
         self.purge_step: int | None = None

@@ -34,10 +34,11 @@ from initlab.models.activations import ACTIVATIONS, Activation
 from initlab.models.builders import MODELS
 from initlab.runtime import folder_lock
 from initlab.runtime.devices import ddp_rank
+from initlab.training import dry_run
 from initlab.training.optimizers import OPTIMIZERS, OptimizerFactory
 
 GROUPS = ("init", "activation", "dataset", "model", "optimizer", "trainer", "logger")
-ROOT_KEYS = ("seed", "val_dropout", "diagnostics", *GROUPS)  # conf/config.yaml's
+ROOT_KEYS = ("seed", "val_dropout", "diagnostics", "dry_run", *GROUPS)  # conf/config.yaml's
 DATAMODULE_KEYS = ("batch_size", "eval_batch_size", "val_size", "train_size", "normalize")
 PROGRESS_BARS = ("auto", "rich", "none")
 LOGGERS = ("tensorboard",)
@@ -99,6 +100,7 @@ def build(cfg: DictConfig, *, local_devices: bool = True, local_paths: bool = Tr
     val_dropout = cfg.get("val_dropout", False)
     if not isinstance(val_dropout, bool):
         raise ConfigError("val_dropout", val_dropout, "must be true or false")
+    dry_run.requested(cfg)
     activation = _activation(cfg)
     datamodule, n_train = _data(cfg, seed, local_paths)
     initializer = _initializer(cfg, activation)
@@ -281,6 +283,13 @@ class ValidateBeforeRun(Callback):
                 f"initlab: invalid config: the check itself failed with {type(err).__name__}: "
                 f"{err} (a bug in initlab's validation; the run was not started)"
             )
+        if dry_run.requested(config):  # checked: say what would run, and stop before any folder
+            here = not runs_remotely(config)
+            spec = build(config, local_devices=here, local_paths=here)
+            folder = OmegaConf.select(config, "hydra.run.dir", default="")
+            overrides = list(OmegaConf.select(config, "hydra.overrides.task", default=[]))
+            print(dry_run.describe_run(config, spec, folder, overrides))
+            sys.exit(0)
         # Hydra writes .hydra/ and train.log into the run folder next: a folder another process
         # is writing is left alone before that. Taking its lock here (not only looking at it)
         # means two runs started at once cannot both get past this point.
