@@ -54,12 +54,15 @@ from initlab.training import record
 
 
 def report(
-    sweep: Path, at: Sequence[tuple[str, Sequence[int] | None]] = ()
+    sweep: Path,
+    at: Sequence[tuple[str, Sequence[int] | None]] = (),
+    names: dict[str, str] | None = None,
 ) -> tuple[list[dict], list[str], dict, list[Job]]:
     """Write ``<sweep>/report/`` (module docstring); return (rows, varied axes, constant
-    overrides, jobs). A folder that is not a sweep of training runs, or an ``at`` tag no
-    completed job logged, raises :class:`~initlab.reporting.jobs.ReportRefused` before anything is
-    written."""
+    overrides, jobs). ``names``: the figures' names for values (a reproduction's, as its
+    captions call them: lecun -> "Xavier √(1/n) (lecun)"). A folder that is not a sweep of
+    training runs, or an ``at`` tag no completed job logged, raises
+    :class:`~initlab.reporting.jobs.ReportRefused` before anything is written."""
     sweep = Path(sweep)
     jobs = load_sweep(sweep)
     if at:  # an unknown tag refused before anything is written
@@ -78,10 +81,14 @@ def report(
     table = markdown(rows, varied)
     (out / "summary.md").write_text(table + "\n")
     if len(varied) == 1:  # one axis: a ranking; two: a heatmap; more: heatmaps in panels
-        figures = {f"ranked_{m.replace('/', '_')}": ranked(rows, varied[0], m) for m in METRICS[:2]}
+        figures = {
+            f"ranked_{m.replace('/', '_')}": ranked(rows, varied[0], m, names) for m in METRICS[:2]
+        }
     else:
-        figures = {f"heatmap_{m.replace('/', '_')}": heatmap(rows, varied, m) for m in METRICS[:2]}
-    figures.update(event_figures(jobs, varied))
+        figures = {
+            f"heatmap_{m.replace('/', '_')}": heatmap(rows, varied, m, names) for m in METRICS[:2]
+        }
+    figures.update(event_figures(jobs, varied, names))
     for name, fig in figures.items():
         fig.savefig(out / f"{name}.png")
 
