@@ -37,7 +37,7 @@ from initlab.config.hydra_conf import CONF_DIR, register_resolvers
 from initlab.data import readers
 from initlab.reporting.jobs import load, scalars
 from initlab.reporting.sweep import report
-from initlab.reporting.sweep_figures import line_panels
+from initlab.reporting.sweep_figures import heading, line_panels, words
 from initlab.reproductions import REPRODUCTIONS
 from initlab.reproductions.reproduction import (
     UNQUOTABLE,
@@ -102,8 +102,10 @@ def sweep_samples(folder: Path) -> list[Sample]:
 
 def against_figure(reproduction: Reproduction, samples: list[Sample]) -> Figure:
     """``metric`` against a numeric override (log scale), one line per value of another, the
-    mean ± std over seeds (Deep Learning from Scratch's batch_norm_test picture)."""
+    mean ± std over seeds (Deep Learning from Scratch's batch_norm_test picture); axes and
+    lines named by the reproduction's ``names``."""
     metric, x, line = reproduction.against
+    names = reproduction.names
     runs: dict[tuple[str, str], dict[float, float]] = defaultdict(dict)
     for s in samples:
         runs[(s.labels.get(line, ""), s.labels.get("seed", ""))][float(s.labels[x])] = s.value(
@@ -111,8 +113,17 @@ def against_figure(reproduction: Reproduction, samples: list[Sample]) -> Figure:
         )
     series = defaultdict(list)
     for (value, _), points in sorted(runs.items()):
-        series[((), f"{line}={value}")].append(points)
-    fig = line_panels(series, f"{metric} against {x} (mean ± std over seeds)", x, log=False)
+        series[((), value)].append(points)
+    what = names.get(x, x)
+    fig = line_panels(
+        series,
+        f"{heading(metric)} against the {what}",
+        f"{what} ({x}, log scale)" if what != x else f"{x} (log scale)",
+        log=False,
+        ylabel=words(metric),
+        names=names,
+        legend_title=names.get(line, line),
+    )
     fig.axes[0].set_xscale("log")
     return fig
 
@@ -149,10 +160,23 @@ def run_probes(reproduction: Reproduction, folder: Path) -> list[Sample]:
     return samples
 
 
-def layers_figure(folder: Path, stat: str, points: list[dict[str, str]]) -> Figure:
+# What each activation statistic is, for the layers figure's title and axis.
+LAYER_STATS = {
+    "mean": "mean of activations",
+    "std": "std of activations",
+    "saturation": "saturated fraction of units",
+}
+
+
+def layers_figure(
+    folder: Path, stat: str, points: list[dict[str, str]], names: dict[str, str] | None = None
+) -> Figure:
     """Each layer's ``activations/layerK/<stat>`` against the step (mean ± std over seeds), one
-    panel per grid point."""
+    panel per grid point (``names``: the panels' names for values). The last layer's statistics
+    are the logits' (DESIGN.md §7): its legend entry says so."""
+    names = names or {}
     series = defaultdict(list)
+    last = 0
     for job in load(folder):
         point = next(
             (p for p in points if all(job.overrides.get(k) == v for k, v in p.items())), None
@@ -160,10 +184,20 @@ def layers_figure(folder: Path, stat: str, points: list[dict[str, str]]) -> Figu
         if job.status != "completed" or point is None:
             continue
         tags = [f"activations/layer{k}/{stat}" for k in range(1, 100)]
-        panel = tuple(f"{k}={v}" for k, v in point.items())
+        panel = tuple(f"{k}={names.get(v, v)}" for k, v in point.items())
         for tag, values in scalars(job, tags).items():
-            series[(panel, tag.split("/")[1])].append(values)
-    return line_panels(series, f"activations/layerK/{stat} (mean ± std over seeds)", "step", False)
+            k = int(tag.split("/")[1].removeprefix("layer"))
+            series[(panel, f"layer {k}")].append(values)
+            last = max(last, k)
+    what = LAYER_STATS.get(stat, stat)
+    return line_panels(
+        series,
+        f"{what[:1].upper()}{what[1:]} in each layer during training",
+        "step",
+        False,
+        ylabel=what,
+        names={f"layer {last}": f"layer {last} (logits)"},
+    )
 
 
 def figures(
@@ -182,10 +216,10 @@ def figures(
         names.append(name)
     for stat, points in reproduction.layers:
         name = f"{reproduction.label}_layers_{stat}.png"
-        layers_figure(folder, stat, points).savefig(into / name)
+        layers_figure(folder, stat, points, reproduction.names).savefig(into / name)
         names.append(name)
-    if reproduction.sweeps:
-        report(folder)  # the sweep's own tables and figures, in <folder>/report
+    if reproduction.sweeps:  # the sweep's own tables and figures, in <folder>/report
+        report(folder, names=reproduction.names)
         for figure in reproduction.figures:
             name = f"{reproduction.label}_{figure}.png"
             shutil.copyfile(folder / "report" / f"{figure}.png", into / name)

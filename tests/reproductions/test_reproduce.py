@@ -413,3 +413,98 @@ def test_a_data_dir_with_hydra_syntax_in_its_name_is_one_path(tmp_path):
     assert not parsed.is_sweep_override() and parsed.value() == str(folder)
     with pytest.raises(ValueError, match="a quote in its name"):
         REPRODUCTIONS["zta_lab10"].on_original(str(tmp_path / "it's"))
+
+
+def _legend(fig) -> list[str]:
+    (legend,) = fig.legends
+    return [t.get_text() for t in legend.get_texts()]
+
+
+def test_the_legends_call_each_init_what_the_captions_call_it():
+    """He et al.'s 'Xavier' is std √(1/n), initlab's lecun: the caption says Xavier, so does the
+    legend (it said lecun), with the option's name beside it."""
+    for name in ("he2015", "dlfs_weight_init_compare"):
+        rep = REPRODUCTIONS[name]
+        assert rep.names["lecun"] == "Xavier √(1/n) (lecun)"
+        assert rep.names["he"] == "He √(2/n) (he)"
+        for check in rep.checks:
+            if check.minus is None:  # "Xavier √(1/n): loss at step 200" -> Xavier √(1/n)
+                said = rep.names[check.point["init"]].split(" (")[0]
+                assert check.label.startswith(said.split(" ")[0]), (name, check.label)
+    udacity = REPRODUCTIONS["udacity"]
+    for check in udacity.checks:  # the legend starts with the check's own words
+        assert udacity.names[check.point["init"]].startswith(check.label), check.label
+
+
+def test_a_reproductions_figures_are_drawn_with_its_names(tmp_path, monkeypatch):
+    """The report that draws a reproduction's curves gets its names (the he2015 figure's legend
+    said lecun where its caption said Xavier)."""
+    import initlab.reproduce as reproduce_lib
+
+    rep = REPRODUCTIONS["he2015"]
+    for init in ("lecun", "he"):
+        folder = _job(tmp_path / "sweep", [f"init={init}", "seed=0"], init, {"val/acc": 0.5})
+        with SummaryWriter(str(folder)) as writer:
+            for step in (9, 19, 29, 39, 49):
+                writer.add_scalar("train/loss", 2.0 - step / 100, step)
+            writer.add_scalar("val/acc", 0.5, 49)
+    given = {}
+
+    def spy(folder, *args, **kwargs):
+        given.update(kwargs)
+        return real(folder, *args, **kwargs)
+
+    real = reproduce_lib.report
+    monkeypatch.setattr(reproduce_lib, "report", spy)
+    (tmp_path / "docs").mkdir()
+    shown = reproduce_lib.figures(rep, tmp_path / "sweep", tmp_path / "docs", [])
+    assert given["names"] == rep.names
+    assert shown == ["he2015_curves_train_loss.png", "he2015_curves_val_acc.png"]
+
+
+def test_the_against_figure_says_what_it_plots():
+    """Deep Learning from Scratch's batch_norm_test: accuracy against the init's std, a line
+    with and one without batch norm, over three seeds."""
+    from initlab.reproduce import against_figure
+
+    rep = REPRODUCTIONS["dlfs_batch_norm_test"]
+    samples = [
+        Sample(
+            {"init.std": std, "model.batch_norm": bn, "seed": str(seed)},
+            lambda metric, v=float(std) + seed / 100: v,
+        )
+        for std in ("0.01", "0.1", "1")
+        for bn in ("True", "False")
+        for seed in range(3)
+    ]
+    fig = against_figure(rep, samples)
+    ax = fig.axes[0]
+    assert fig.get_suptitle() == (
+        "Training accuracy against the std of the initial weights\nmean ± std over n=3 seeds"
+    )
+    assert ax.get_xlabel() == "std of the initial weights (init.std, log scale)"
+    assert ax.get_ylabel() == "training accuracy (fraction correct)"
+    assert ax.get_xscale() == "log"
+    assert _legend(fig) == ["without batch norm", "with batch norm"]
+
+
+def test_the_layers_figure_names_each_layer_and_the_logits(tmp_path):
+    """Glorot & Bengio's figures 3-4: each layer's saturated fraction during training; the
+    last layer's statistics are the logits' (DESIGN.md §7), and the legend says so."""
+    from initlab.reproduce import layers_figure
+
+    for seed in (0, 1):
+        folder = _job(tmp_path, ["init=xavier", "activation=tanh", f"seed={seed}"], "xavier", {})
+        with SummaryWriter(str(folder)) as writer:
+            for k in (1, 2, 3):
+                for step in range(0, 100, 10):
+                    writer.add_scalar(f"activations/layer{k}/saturation", step / 1000 * k, step)
+    names = {"xavier": "normalized (xavier)"}
+    fig = layers_figure(tmp_path, "saturation", [{"activation": "tanh", "init": "xavier"}], names)
+    ax = fig.axes[0]
+    assert fig.get_suptitle() == (
+        "Saturated fraction of units in each layer during training\nmean ± std over n=2 seeds"
+    )
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("step", "saturated fraction of units")
+    assert ax.get_title() == "activation=tanh, init=normalized (xavier)"
+    assert _legend(fig) == ["layer 1", "layer 2", "layer 3 (logits)"]

@@ -164,6 +164,11 @@ REPRODUCTIONS = [
             ],
         ),
         figures=("curves_train_loss",),
+        names={
+            "small_normal": "std 0.01 (small_normal)",
+            "lecun": "Xavier √(1/n) (lecun)",
+            "he": "He √(2/n) (he)",
+        },
         quick=True,
     ),
     Reproduction(
@@ -196,6 +201,12 @@ REPRODUCTIONS = [
         ),
         figures=(),
         against=("train/acc", "init.std", "model.batch_norm"),
+        names={
+            "init.std": "std of the initial weights",
+            "model.batch_norm": "batch norm",
+            "True": "with batch norm",
+            "False": "without batch norm",
+        },
         notes=[
             "What we found: without batch norm only std 0.158-0.293 trains (≥ 0.73), std 0.0858 "
             "reaches 0.35, smaller stds stay at chance and 0.541 and 1 diverge (no point in the "

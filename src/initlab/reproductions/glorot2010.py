@@ -79,6 +79,7 @@ REPRODUCTIONS = [
             CHECKS,
         ),
         figures=("heatmap_test_acc", "curves_train_loss"),
+        names={"uniform_rule": "standard U(±1/√n) (uniform_rule)", "xavier": "normalized (xavier)"},
         layers=[
             ("mean", [{"activation": "sigmoid", "init": "uniform_rule"}]),  # figure 2
             (  # figures 3-4: tanh saturates layer by layer, softsign less

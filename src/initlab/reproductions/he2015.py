@@ -55,6 +55,7 @@ REPRODUCTIONS = [
             ),
         ],
         figures=("curves_train_loss", "curves_val_acc"),
+        names={"lecun": "Xavier √(1/n) (lecun)", "he": "He √(2/n) (he)"},
         notes=[
             "What we found: Xavier's loss sits at ln 10 for the first ~200 steps (std 0.002 "
             "over 3 seeds) while He's falls at once, as in the paper's figure; but here it "

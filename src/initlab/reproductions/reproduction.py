@@ -73,6 +73,9 @@ class Reproduction:
     # [("saturation", [{"activation": "tanh"}])]
     layers: list[tuple[str, list[dict[str, str]]]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    # the figures' names for grid values (legends, ticks, panels), as the captions call them:
+    # {"lecun": "Xavier √(1/n) (lecun)"}; a value without one is shown as it is
+    names: dict[str, str] = field(default_factory=dict)
     quick: bool = False  # in ``--quick``: fits the test suite
     original: Original | None = None  # the published data set, when the analogue runs here
     data: str | None = None  # the dataset its sweeps are switched to (the original's); None: as

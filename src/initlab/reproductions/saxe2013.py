@@ -76,6 +76,7 @@ REPRODUCTIONS = [
             ],
         ),
         figures=("curves_train_loss",),
+        names={"lecun": "scaled Gaussian N(0, 1/n) (lecun)"},
         notes=[
             "What we found: from orthogonal weights the 32-layer net reaches the criterion no "
             "later than the 2-layer one (ratio 0.56 ± 0.42: sooner, since a fixed learning rate "

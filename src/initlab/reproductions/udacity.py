@@ -45,6 +45,10 @@ PROTOCOL = (
     "epoch"
 )
 
+# The legend names each init as the table does, with its option (the half-width uniform is
+# init=uniform too).
+NAMES = {init: f"{label} ({init.split('(')[0]})" for label, init, _, _, _ in PRINTED}
+
 REPRODUCTIONS = [
     Reproduction(
         name="udacity",
@@ -60,6 +64,7 @@ REPRODUCTIONS = [
             Check(label, {"init": init}, "val/acc", published, band, why)
             for label, init, published, band, why in PRINTED
         ],
+        names=NAMES,
     ),
     Reproduction(
         name="udacity_eval",
@@ -72,5 +77,6 @@ REPRODUCTIONS = [
             Check(label, {"init": init}, "val/acc", published, None, "another protocol")
             for label, init, published, _, _ in PRINTED
         ],
+        names=NAMES,
     ),
 ]
