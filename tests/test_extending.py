@@ -1,6 +1,7 @@
-"""The README's Extending recipes, followed literally: each code block is applied to a copy of the
-repository by the file its first line names (a new file, "add at the end", "add to NAME"), then
-the recipe's commands run there and must succeed; before the recipe, the same name is refused."""
+"""The Extending recipes of docs/extending.md, followed literally: each code block is applied to a
+copy of the repository by the file its first line names (a new file, "add at the end", "add to
+NAME"), then the recipe's commands run there and must succeed; before the recipe, the same name
+is refused."""
 
 from __future__ import annotations
 
@@ -25,8 +26,8 @@ RECIPES = {  # heading -> an override that names what the recipe adds
 
 
 def recipe(heading: str) -> list[tuple[str, str]]:
-    """The (language, body) of each code block under ``### heading`` in the README."""
-    text = (REPO / "README.md").read_text()
+    """The (language, body) of each code block under ``### heading`` in docs/extending.md."""
+    text = (REPO / "docs" / "extending.md").read_text()
     start = text.index(f"### {heading}\n")
     end = min(i for i in (text.find("\n## ", start), text.find("\n### ", start + 1)) if i > 0)
     return BLOCK.findall(text[start:end])

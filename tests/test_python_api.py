@@ -17,11 +17,11 @@ from initlab.config.errors import ConfigError
 from initlab.probe import probe
 
 
-def test_every_stable_name_resolves_and_the_readme_lists_exactly_them():
+def test_every_stable_name_resolves_and_the_docs_list_exactly_them():
     for name in initlab.__all__:
         assert getattr(initlab, name) is not None, name
-    section = REPO.joinpath("README.md").read_text().split("## Python API", 1)[1].split("\n## ")[0]
-    listed = re.findall(r"^\| `initlab\.(\w+)`", section, re.M)
+    page = REPO.joinpath("docs", "python-api.md").read_text()
+    listed = re.findall(r"^\| `initlab\.(\w+)`", page, re.M)
     assert sorted(listed) == sorted(initlab.__all__)
 
 
