@@ -16,8 +16,27 @@ CONF_DIR = Path(__file__).resolve().parents[3] / "conf"
 
 def register_resolvers() -> None:
     """``${cuda_device_count:}``: the number of visible GPUs (``conf/hydra/launcher/gpus.yaml``
-    runs as many jobs at a time). Idempotent."""
+    runs as many jobs at a time); ``${config_groups:probe}``: :func:`config_groups` (``--help``).
+    Idempotent."""
     OmegaConf.register_new_resolver("cuda_device_count", torch.cuda.device_count, replace=True)
+    OmegaConf.register_new_resolver("config_groups", config_groups, replace=True)
+
+
+def config_groups(*hidden: str) -> str:
+    """``group: option, option, …`` per line, for each config group of ``conf/`` but
+    ``hidden`` (the probe's group, in ``train.py --help``), then ``hydra/launcher``, with Hydra's
+    own ``basic``. Hydra's ``$APP_CONFIG_GROUPS`` would also list the config store's internal
+    groups (``init_defaults``)."""
+    lines = []
+    for folder in sorted(p for p in CONF_DIR.iterdir() if p.is_dir() and p.name != "hydra"):
+        if folder.name not in hidden:
+            options = sorted(f.stem for f in folder.glob("*.yaml"))
+            lines.append(f"{folder.name}: {', '.join(options)}")
+    launchers = sorted(
+        ["basic", *(f.stem for f in (CONF_DIR / "hydra" / "launcher").glob("*.yaml"))]
+    )
+    lines.append(f"hydra/launcher: {', '.join(launchers)}")
+    return "\n".join(lines)
 
 
 def compose(*overrides: str, config_name: str = "config") -> DictConfig:

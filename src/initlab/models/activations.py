@@ -9,43 +9,19 @@ itself, by adaptive quadrature on each side of 0 (``tests/models/test_activation
 against a Monte-Carlo E[f²]).
 
 It is torch's ``calculate_gain`` for relu (√2), leaky_relu (√(2/(1+a²))) and identity (1),
-and differs from it for three:
-
-==========  ===================  ==========  ============================================
-activation  1/√E[f(x)²]           torch       why torch's differs
-==========  ===================  ==========  ============================================
-selu        1.000                3/4         Klambauer et al. (2017) need Var(W) = 1/fan_in
-                                             (E[selu(x)²] = 1 by design); torch's 3/4 is a
-                                             choice made for its own docs, and shrinks the
-                                             signal by 3/4 a layer (std 0.32 after 10 layers)
-tanh        1.593                5/3         an empirical value, a little above the
-                                             fixed point, to keep tanh off its linear part
-sigmoid     1.848                1           torch has no derivation; sigmoid's outputs are
-                                             centred at 1/2, so E[f²] = 0.293
-==========  ===================  ==========  ============================================
-
-Others: elu 1.245, gelu 1.534, silu 1.677, softplus 1.042, softsign 2.338. Pass
-``init.gain=<number>`` for torch's value.
+and differs from it for three: selu (1 here, 3/4 in torch: Klambauer et al., 2017, need
+Var(W) = 1/fan_in, as E[selu(x)²] = 1 by design; torch's 3/4 shrinks the signal by 3/4 a layer),
+tanh (5/3 in torch: an empirical value a little above the fixed point) and sigmoid (1 in torch,
+with no derivation; sigmoid's outputs are centred at 1/2). Pass ``init.gain=<number>`` for
+torch's value.
 
 Each activation also says when a unit is *saturated*: its output sits where the activation is
-flat, so almost no gradient flows back through it. From the input x and output a of the
-activation module (the fraction of such units is ``activations/layerK/saturation``):
+flat, so almost no gradient flows back through it; the fraction of such units is
+``activations/layerK/saturation``. Each test is a function of the activation's input x and
+output a, with its words beside it (:attr:`Activation.saturation`).
 
-==============  ==========================================================================
-relu            a == 0 exactly (a dead unit for this input)
-leaky_relu      a == 0 exactly: only at x = 0, its units never die
-tanh            |a| > 0.99
-sigmoid         a < 0.01 or a > 0.99
-softsign        |a| > 1 − √0.02 ≈ 0.859 (|x| > 6.07): its slope (1 − |a|)² below 0.02, where
-                tanh's is at |a| = 0.99 (softsign reaches its asymptotes polynomially, not
-                exponentially: Glorot & Bengio, 2010)
-elu             a < −0.99, within 0.01 of its floor −1
-selu            a < −0.99·λα, within 1% of its floor −λα ≈ −1.758
-softplus        a < 0.01, within 0.01 of its floor 0
-gelu, silu      x < −2 and a > −0.01: within 0.01 of 0 in the far negative tail
-                (GELU for x < −2.67, SiLU for x < −6.47)
-identity        never
-==============  ==========================================================================
+``python -m initlab.list activations`` and ``docs/reference/activations.md`` (generated) show
+every activation's gain, torch's, and its saturation test.
 """
 
 from __future__ import annotations
@@ -93,7 +69,8 @@ class Activation:
     name: str
     make: Callable[[], nn.Module]  # a fresh module per layer
     gain: float
-    saturated: Saturated  # see the table above
+    saturated: Saturated
+    saturation: str  # what ``saturated`` tests, in words
 
 
 def _zero(x: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
@@ -108,12 +85,16 @@ def _never(x: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
     return torch.zeros_like(a, dtype=torch.bool)
 
 
+ZERO = "a == 0 exactly: a dead unit for this input"
+LEAKY = "a == 0 exactly: only at x = 0, its units never die"
+TAIL = "x < −2 and a > −0.01: within 0.01 of 0 in the far negative tail"
+
 ACTIVATIONS: Registry[Callable[..., Activation]] = Registry("activation")
 
 
 @ACTIVATIONS.register
 def relu() -> Activation:
-    return Activation("relu", nn.ReLU, variance_preserving_gain(nn.ReLU), _zero)
+    return Activation("relu", nn.ReLU, variance_preserving_gain(nn.ReLU), _zero, ZERO)
 
 
 @ACTIVATIONS.register
@@ -122,35 +103,61 @@ def leaky_relu(negative_slope: float = 0.01) -> Activation:
         raise ConfigError("negative_slope", negative_slope, "must be ≥ 0")
     slope = float(negative_slope)
     gain = variance_preserving_gain(nn.LeakyReLU, slope)
-    return Activation("leaky_relu", partial(nn.LeakyReLU, slope), gain, _zero)
+    return Activation("leaky_relu", partial(nn.LeakyReLU, slope), gain, _zero, LEAKY)
 
 
 @ACTIVATIONS.register
 def elu() -> Activation:
-    return Activation("elu", nn.ELU, variance_preserving_gain(nn.ELU), lambda x, a: a < -0.99)
+    return Activation(
+        "elu",
+        nn.ELU,
+        variance_preserving_gain(nn.ELU),
+        lambda x, a: a < -0.99,
+        "a < −0.99: within 0.01 of its floor −1",
+    )
 
 
 @ACTIVATIONS.register
 def selu() -> Activation:
     return Activation(
-        "selu", nn.SELU, variance_preserving_gain(nn.SELU), lambda x, a: a < 0.99 * SELU_FLOOR
+        "selu",
+        nn.SELU,
+        variance_preserving_gain(nn.SELU),
+        lambda x, a: a < 0.99 * SELU_FLOOR,
+        "a < −0.99·λα: within 1% of its floor −λα ≈ −1.758",
     )
 
 
 @ACTIVATIONS.register
 def gelu() -> Activation:
-    return Activation("gelu", nn.GELU, variance_preserving_gain(nn.GELU), _far_negative_tail)
+    return Activation(
+        "gelu",
+        nn.GELU,
+        variance_preserving_gain(nn.GELU),
+        _far_negative_tail,
+        TAIL + " (x < −2.67)",
+    )
 
 
 @ACTIVATIONS.register
 def silu() -> Activation:
-    return Activation("silu", nn.SiLU, variance_preserving_gain(nn.SiLU), _far_negative_tail)
+    return Activation(
+        "silu",
+        nn.SiLU,
+        variance_preserving_gain(nn.SiLU),
+        _far_negative_tail,
+        TAIL + " (x < −6.47)",
+    )
 
 
 @ACTIVATIONS.register
 def tanh() -> Activation:
     return Activation(
-        "tanh", nn.Tanh, variance_preserving_gain(nn.Tanh), lambda x, a: a.abs() > 0.99
+        "tanh",
+        nn.Tanh,
+        variance_preserving_gain(nn.Tanh),
+        lambda x, a: a.abs() > 0.99,
+        "|a| > 0.99",
     )
 
 
@@ -161,6 +168,7 @@ def sigmoid() -> Activation:
         nn.Sigmoid,
         variance_preserving_gain(nn.Sigmoid),
         lambda x, a: (a < 0.01) | (a > 0.99),
+        "a < 0.01 or a > 0.99",
     )
 
 
@@ -175,19 +183,26 @@ def softsign() -> Activation:
         nn.Softsign,
         variance_preserving_gain(nn.Softsign),
         lambda x, a: a.abs() > SOFTSIGN_SATURATED,
+        "|a| > 1 − √0.02 ≈ 0.859 (|x| > 6.07): its slope (1 − |a|)² is below 0.02, where "
+        "tanh's is at |a| = 0.99 (softsign reaches its asymptotes polynomially: Glorot & "
+        "Bengio, 2010)",
     )
 
 
 @ACTIVATIONS.register
 def softplus() -> Activation:
     return Activation(
-        "softplus", nn.Softplus, variance_preserving_gain(nn.Softplus), lambda x, a: a < 0.01
+        "softplus",
+        nn.Softplus,
+        variance_preserving_gain(nn.Softplus),
+        lambda x, a: a < 0.01,
+        "a < 0.01: within 0.01 of its floor 0",
     )
 
 
 @ACTIVATIONS.register
 def identity() -> Activation:
-    return Activation("identity", nn.Identity, 1.0, _never)
+    return Activation("identity", nn.Identity, 1.0, _never, "never: it is linear")
 
 
 def get_activation(name: str | Callable[..., Activation], **params) -> Activation:
