@@ -20,7 +20,7 @@ from omegaconf import OmegaConf
 from initlab.config.errors import ConfigError
 from initlab.config.hydra_conf import CONF_DIR
 from initlab.initializers import apply
-from initlab.probe import COLUMNS, ValidateProbeBeforeRun, probe, write
+from initlab.probe import COLUMNS, ValidateProbeBeforeRun, caption, probe, write
 from initlab.training.spec import build
 
 CS231N = ["experiment=cs231n_probe"]  # 10 tanh layers × 500, 1000 × 500 inputs, W = 0.01·randn
@@ -177,7 +177,20 @@ def test_files_agree_with_the_rows(tmp_path):
             assert float(cell) == pytest.approx(row[stat], rel=1e-3, abs=1e-12)  # 4 digits
 
     image = matplotlib.image.imread(tmp_path / "probe.png")  # (H, W, RGBA)
-    assert image.shape[1] > 3 * image.shape[0]  # six panels side by side
+    # six panels in a grid at the README's width, tall enough to read (was a 662 × 136 strip)
+    assert 700 <= image.shape[1] <= 900 and image.shape[0] >= 400
+
+
+def test_the_figure_title_says_what_was_probed_in_words():
+    assert caption(probe_cfg(*CS231N, "init=small_normal")) == (
+        "small_normal init, tanh, deep_mlp: each layer's activations before training (1000 "
+        "unit-gaussian inputs, seed 0)"
+    )
+    data = probe_cfg("dataset=digits", "probe.input=data", "probe.batch_size=50", "seed=3")
+    assert caption(data) == (
+        "default init, relu, mlp: each layer's activations before training (50 digits training "
+        "examples, seed 3)"
+    )
 
 
 @pytest.mark.parametrize(

@@ -5,8 +5,8 @@
 ``probe`` block. The net is built and initialised exactly as a training run would build it, one
 batch goes through it, and for each weight layer the mean, std and saturated fraction of its
 activation (after the nonlinearity that follows it; the logits for the last layer, DESIGN.md §7)
-are written to ``probe.csv``, ``probe.md`` (also printed) and ``probe.png`` (the histograms side
-by side), in ``logs/probes/<time stamp>/``.
+are written to ``probe.csv``, ``probe.md`` (also printed) and ``probe.png`` (the histograms in a
+grid), in ``logs/probes/<time stamp>/``.
 
 This is the classic experiment of cs231n's lecture 6 and of Deep Learning from Scratch §6.2.2
 (``experiment=cs231n_probe``, ``experiment=dlfs_histograms``); ``tests/test_probe.py`` checks
@@ -30,13 +30,14 @@ from torch import nn
 
 from initlab.config.errors import ConfigError, call_with, positive_int
 from initlab.config.hydra_conf import CONF_DIR, register_resolvers
-from initlab.diagnostics.callback import ActivationRecorder, histogram_figure, sites
+from initlab.diagnostics.callback import ActivationRecorder, sites
+from initlab.diagnostics.figures import probe_figure
 from initlab.initializers import apply
 from initlab.initializers.calibration import calibrate
 from initlab.runtime import console_noise
 from initlab.runtime.markdown import markdown_table
 from initlab.training import record
-from initlab.training.spec import RunSpec, ValidateBeforeRun, build, check_root
+from initlab.training.spec import RunSpec, ValidateBeforeRun, build, check_data, check_root
 
 INPUTS = ("gaussian", "data")
 COLUMNS = ("layer", "fan_in", "fan_out", "mean", "std", "saturation")  # probe.csv / probe.md
@@ -142,9 +143,10 @@ def markdown(rows: list[dict]) -> str:
     return markdown_table(COLUMNS, ([row[c] for c in COLUMNS] for row in rows))
 
 
-def write(rows: list[dict], folder: Path, title: str = "", bins: int = 30) -> str:
+def write(rows: list[dict], folder: Path, title: str = "", bins: int = 30, words: str = "") -> str:
     """Write ``probe.csv`` (full precision), ``probe.md`` (``title`` and the table) and
-    ``probe.png`` (one histogram per layer, side by side) into ``folder``; return the table."""
+    ``probe.png`` (one histogram per layer, in a grid, headed by ``words``, else ``title``)
+    into ``folder``; return the table."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     with open(folder / "probe.csv", "w", newline="") as f:
@@ -154,7 +156,7 @@ def write(rows: list[dict], folder: Path, title: str = "", bins: int = 30) -> st
     table = markdown(rows)
     (folder / "probe.md").write_text(f"# {title}\n\n{table}\n" if title else f"{table}\n")
     outputs = {row["layer"]: row["values"] for row in rows}
-    histogram_figure(outputs, title=title, bins=bins).savefig(folder / "probe.png")
+    probe_figure(outputs, title=words or title, bins=bins).savefig(folder / "probe.png")
     return table
 
 
@@ -168,6 +170,21 @@ def describe(cfg: DictConfig) -> str:
     )
 
 
+def caption(cfg: DictConfig) -> str:
+    """What was probed, in words, for the figure's heading: ``small_normal init, tanh,
+    deep_mlp: each layer's activations before training (1000 unit-gaussian inputs, seed 0)``."""
+    settings = probe_settings(cfg)
+    inputs = (
+        f"{settings.batch_size} unit-gaussian inputs"
+        if settings.input == "gaussian"
+        else f"{settings.batch_size} {cfg.dataset.name} training examples"
+    )
+    return (
+        f"{cfg.init.name} init, {cfg.activation.name}, {cfg.model.name}: each layer's "
+        f"activations before training ({inputs}, seed {cfg.seed})"
+    )
+
+
 class ValidateProbeBeforeRun(ValidateBeforeRun):
     """:class:`~initlab.training.spec.ValidateBeforeRun` plus the ``probe`` block: a bad value exits
     with status 2 and one line naming it, before Hydra creates the run folder."""
@@ -176,6 +193,8 @@ class ValidateProbeBeforeRun(ValidateBeforeRun):
         check_root(config, extra=("probe",))
         settings = probe_settings(config)
         spec = build(config, local_devices=False)  # the trainer's devices are never used here
+        if settings.input == "data":
+            check_data(spec)
         if settings.input == "data" and spec.n_train and settings.batch_size > spec.n_train:
             raise ConfigError(
                 "probe.batch_size",
@@ -201,7 +220,7 @@ def _probe_job(cfg: DictConfig) -> None:
     done = record.new(cfg, list(hydra_cfg.overrides.task))
     try:
         title = describe(cfg)
-        table = write(probe(cfg), folder, title, probe_settings(cfg).bins)
+        table = write(probe(cfg), folder, title, probe_settings(cfg).bins, caption(cfg))
     except Exception as err:
         record.write(folder, {**done, "status": "failed", "error": f"{type(err).__name__}: {err}"})
         if hydra_cfg.mode != RunMode.MULTIRUN:

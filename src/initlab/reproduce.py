@@ -152,7 +152,9 @@ def run_probes(reproduction: Reproduction, folder: Path) -> list[Sample]:
                 cfg = compose("probe", overrides=[*overrides, f"seed={seed}"])
                 rows = probe_lib.probe(cfg)
                 out = folder / slug(overrides) / f"seed={seed}"
-                probe_lib.write(rows, out, title=probe_lib.describe(cfg))
+                probe_lib.write(
+                    rows, out, title=probe_lib.describe(cfg), words=probe_lib.caption(cfg)
+                )
                 rows = [{k: v for k, v in r.items() if k != "values"} for r in rows]
                 samples.append(
                     Sample(_labels(overrides, seed), lambda m, rows=rows: _probe_value(rows, m))

@@ -1,4 +1,5 @@
-"""The diagnostics' figures and histograms, shared by the TensorBoard images and the probe's PNG."""
+"""The diagnostics' figures and histograms: the TensorBoard images (drawn often during training,
+so drawn cheaply) and the probe's PNG (drawn once, to be read at the README's width)."""
 
 from __future__ import annotations
 
@@ -70,6 +71,70 @@ def histogram_figure(outputs: dict[str, torch.Tensor], title: str = "", bins: in
         heading.append(f"hidden layers on [{shared[0]:.3g}, {shared[1]:.3g}]")
     heading.append(f"tallest bar: {top:.2f} of the values")
     fig.text(0.01, 0.98, "   ".join(heading), fontsize=7, va="top")
+    return fig
+
+
+def probe_figure(outputs: dict[str, torch.Tensor], title: str = "", bins: int = 30) -> Figure:
+    """The probe's picture: one histogram per layer, in a grid about 800 px wide (four across
+    past six layers, else three), with axes.
+
+    ``outputs`` are the sites' activations in order (``layerK``), the logits last. The hidden
+    layers share one x range, so a collapse to 0 or a pile-up at the ends shows as the picture
+    changing from panel to panel; the logits have their own (their panel, in another colour,
+    says so, and so does the heading). Bar heights are the share of the layer's values in each
+    bin, on one y scale for all panels.
+    """
+    values = {name: _finite(t) for name, t in outputs.items()}
+    names = list(values)
+    hidden = [values[n] for n in names[:-1] if values[n].size]
+    shared = (min(v.min() for v in hidden), max(v.max() for v in hidden)) if hidden else None
+    if shared is not None and not shared[0] < shared[1]:
+        shared = None  # every hidden value the same: each panel takes numpy's unit range
+
+    ncols = min(len(names), 4 if len(names) > 6 else 3)
+    nrows = math.ceil(len(names) / ncols)
+    fig = Figure(figsize=(8, 1.75 * nrows + 1.0), dpi=100, layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False, sharey=True).flatten()
+    for k, (ax, name) in enumerate(zip(axes, names, strict=False)):
+        logits = k == len(names) - 1 and len(names) > 1
+        label = "layer " + name.removeprefix("layer")
+        ax.set_title(f"{label}: logits, own x range" if logits else label, fontsize=9)
+        v = values[name]
+        if not v.size:
+            ax.text(0.5, 0.5, "no finite values", ha="center", va="center", transform=ax.transAxes)
+            continue
+        span = None if logits else shared
+        counts, edges = np.histogram(v, bins=bins, range=span)
+        ax.stairs(counts / v.size, edges, fill=True, color="C1" if logits else "C0")
+        if span is not None:
+            ax.set_xlim(span)
+        box = {"facecolor": "w", "alpha": 0.8, "edgecolor": "none"}  # readable over a bar
+        ax.text(
+            0.97,
+            0.95,
+            f"std {v.std():.3g}",
+            ha="right",
+            va="top",
+            fontsize=7,
+            bbox=box,
+            transform=ax.transAxes,
+        )
+        ax.xaxis.set_major_locator(MaxNLocator(3))
+        ax.tick_params(labelsize=7)
+    for ax in axes[len(names) :]:
+        ax.set_visible(False)
+    for column in range(ncols):  # each column's lowest panel names the x axis
+        lowest = max(i for i in range(column, len(names), ncols))
+        axes[lowest].set_xlabel("activation value", fontsize=8)
+    for ax in axes[::ncols]:
+        ax.set_ylabel("share of values", fontsize=8)
+    heading = [title] if title else []
+    if shared is not None and len(names) > 1:
+        heading.append(
+            f"layers {names[0].removeprefix('layer')}-{names[-2].removeprefix('layer')} share "
+            f"the x range [{shared[0]:.3g}, {shared[1]:.3g}]; the logits have their own"
+        )
+    fig.suptitle("\n".join(heading), fontsize=9)
     return fig
 
 
