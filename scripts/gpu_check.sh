@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# The GPU check: every GPU path of initlab, timed, in one table (README: GPU). Under 8 minutes on
-# one H100/H200:
+# The GPU check: every GPU path of initlab, timed, in one table (docs/benchmarks.md: GPU). Under
+# 8 minutes on one H100/H200:
 #   1. trainer=gpu: one run of the default job;
 #   2. hydra/launcher=gpus trainer=gpu: more jobs than GPUs (each job claims a free GPU);
-#   3. hydra/launcher=population trainer=gpu: the whole init × activation grid (26 × 10 jobs),
-#      1 seed, 5 epochs, trained as 10 populations on the GPU;
+#   3. hydra/launcher=population trainer=gpu: the whole init × activation grid (32 × 11 jobs, of
+#      which the 286 that apply to the MLP run), 1 seed, 5 epochs, as 11 populations on the GPU;
 #   4. a handful of the same grid's jobs one after another (basic launcher, trainer=gpu), for the
 #      population's speed-up per job.
 #     bash scripts/gpu_check.sh

@@ -1,5 +1,5 @@
 """scripts/gpu_check.sh, small, on the CPU: the GPU check's own code runs end to end and prints
-its table (on a GPU machine the same script runs the full grid; README: GPU)."""
+its table (on a GPU machine the same script runs the full grid; docs/benchmarks.md: GPU)."""
 
 from __future__ import annotations
 

@@ -174,7 +174,7 @@ def test_bad_value_exits_2_before_any_folder_is_created(train_cmd, tmp_path):
     assert not (tmp_path / "logs").exists()
 
 
-# Exit codes (README, Bad input): Hydra's own refusals (an unknown option or key) exit 1;
+# Exit codes (docs/validation.md): Hydra's own refusals (an unknown option or key) exit 1;
 # initlab's refusal of a value exits 2 (test_bad_value_exits_2_before_any_folder_is_created).
 def test_unknown_option_lists_the_options(train_cmd, tmp_path):
     proc = _run(train_cmd, tmp_path, "init=kaiming")
