@@ -16,6 +16,7 @@ from lightning_fabric.connector import _PRECISION_INPUT
 
 from initlab.config.errors import ConfigError
 from initlab.config.launcher_settings import runs_remotely
+from initlab.data import readers
 from initlab.training import spec as config
 from initlab.training.spec import ValidateBeforeRun, build
 
@@ -230,6 +231,45 @@ def test_a_data_dir_on_the_compute_nodes_is_checked_there(tmp_path):
     ValidateBeforeRun().check(hydra_cfg(*overrides, "hydra/launcher=submitit_slurm"))
     with pytest.raises(ConfigError, match=r"^dataset.data_dir="):  # the job, on its node
         build(make_cfg(*overrides))
+
+
+def test_a_missing_dataset_is_refused_before_the_run_and_tried_once(tmp_path, monkeypatch):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    tried = []
+
+    def offline(name, root):
+        tried.append(name)
+        raise OSError("Temporary failure in name resolution")
+
+    monkeypatch.setattr(readers, "_download", offline)
+    monkeypatch.setattr(readers, "_unavailable", {})
+    overrides = ("dataset=mnist", f"dataset.data_dir={empty}")
+    for _ in range(2):  # a sweep's jobs over one dataset: one download tried
+        with pytest.raises(ConfigError) as refused:
+            ValidateBeforeRun().check(hydra_cfg(*overrides))
+        message = str(refused.value)
+        assert message.startswith("dataset.name='mnist': no copy found")
+        assert f"dataset.data_dir=<a folder holding the files> (tried: {empty}" in message
+        assert "name resolution" in message and "dataset=digits" in message
+    assert tried == ["mnist"]
+    ValidateBeforeRun().check(hydra_cfg(*overrides, "hydra/launcher=submitit_slurm"))  # its node
+
+
+@pytest.mark.slow
+def test_a_missing_dataset_exits_2_in_one_line_with_no_folder(tmp_path, monkeypatch):
+    for proxy in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY"):  # offline, at once
+        monkeypatch.setenv(proxy, "http://127.0.0.1:9")
+    empty = tmp_path / "mnist"
+    empty.mkdir()
+    run_dir = tmp_path / "run"
+    proc = _train(
+        tmp_path, "dataset=mnist", f"dataset.data_dir={empty}", f"hydra.run.dir={run_dir}"
+    )
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("initlab: invalid config: dataset.name='mnist'")
+    assert not run_dir.exists() and list(empty.iterdir()) == []
 
 
 # ----------------------------------------------------------------------------------------------

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import lru_cache, partial
 
 import torch
 
 from initlab.config.errors import ConfigError, integer, number
 from initlab.config.registry import Registry
-from initlab.data.readers import Arrays, check_data_dir, load_vision
+from initlab.data.readers import Arrays, check_data_dir, ensure_available, load_vision
 
 
 @dataclass(frozen=True)
@@ -26,6 +26,9 @@ class Dataset:
     # Training examples (before the validation split), known without reading, so validation
     # can refuse a val_size that leaves none; None: unknown until load().
     n_train: int | None = None
+    # Raises DatasetUnavailable when no copy can be had (a torchvision set offline, no files);
+    # None: always available (built in, synthetic).
+    ensure: Callable[[], None] | None = None
 
 
 DATASETS: Registry[Callable[..., Dataset]] = Registry("dataset")
@@ -41,7 +44,8 @@ def _vision(name: str, in_shape: tuple[int, ...], n_train: int, data_dir) -> Dat
     10 classes."""
     data_dir = check_data_dir(data_dir)
     load = lambda: _as_float(load_vision(name, data_dir))  # noqa: E731
-    return Dataset(name, in_shape, 10, load, n_train=n_train)
+    ensure = partial(ensure_available, name, data_dir)
+    return Dataset(name, in_shape, 10, load, n_train=n_train, ensure=ensure)
 
 
 @DATASETS.register

@@ -184,15 +184,35 @@ def load_vision(name: str, data_dir: str | None) -> Arrays:
                 f"  2. sudo apt-get install dataset-{name.replace('_', '-')}  "
                 f"(Debian/Ubuntu; puts them in {system}, not present here)"
             )
+        first = str(err).strip().splitlines()[0] if str(err).strip() else ""
         ways.append(
             f"  {len(ways) + 1}. torchvision's download into {root} (needs internet): "
-            f"{type(err).__name__}: {err}"
+            f"{type(err).__name__}: {first}"
         )
         raise DatasetUnavailable(
             f"dataset={name}: no copy found. Provide it one of these ways:\n"
             + "\n".join(ways)
             + "\nor train offline on scikit-learn's bundled digits: dataset=digits"
         ) from err
+
+
+_unavailable: dict[tuple[str, str | None], DatasetUnavailable] = {}  # tried once a process
+
+
+def ensure_available(name: str, data_dir: str | None) -> None:
+    """Raise :class:`DatasetUnavailable` unless a copy is present or downloads now (once a
+    process: a sweep's jobs over one dataset try it once). Validation calls it, so a missing
+    dataset is refused before a run folder exists."""
+    if present(name, data_dir) is not None:
+        return
+    key = (name, data_dir)
+    if key not in _unavailable:
+        try:
+            load_vision(name, data_dir)
+            return
+        except DatasetUnavailable as err:
+            _unavailable[key] = err
+    raise _unavailable[key]
 
 
 def check_data_dir(data_dir) -> str | None:

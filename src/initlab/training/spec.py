@@ -27,6 +27,7 @@ from initlab.config.launcher_settings import runs_remotely
 from initlab.config.registry import Registry
 from initlab.config.trainer_settings import check_trainer
 from initlab.data import DATASETS, TensorDataModule
+from initlab.data.readers import DatasetUnavailable
 from initlab.diagnostics.callback import STATS, Diagnostics
 from initlab.initializers import Initializer, get_initializer, plan
 from initlab.initializers.calibration import check as calibration_check
@@ -311,7 +312,22 @@ class ValidateBeforeRun(Callback):
         Devices are checked against this machine unless the jobs run elsewhere (SLURM)."""
         check_root(config)
         here = not runs_remotely(config)
-        build(config, local_devices=here, local_paths=here)
+        spec = build(config, local_devices=here, local_paths=here)
+        if here:
+            check_data(spec)
+
+
+def check_data(spec: RunSpec) -> None:
+    """The dataset's files are here, or download now (a run on this machine): else refused, as
+    ``dataset.name``, with where it looked and the ways to get it."""
+    dataset = spec.datamodule.dataset
+    if dataset.ensure is None:
+        return
+    try:
+        dataset.ensure()
+    except DatasetUnavailable as err:
+        reason = str(err).removeprefix(f"dataset={dataset.name}: ")
+        raise ConfigError("dataset.name", dataset.name, reason) from None
 
 
 def check_root(config: DictConfig, extra: tuple[str, ...] = ()) -> None:
