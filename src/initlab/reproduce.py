@@ -37,7 +37,8 @@ from initlab.config.hydra_conf import CONF_DIR, register_resolvers
 from initlab.data import readers
 from initlab.reporting.jobs import load, scalars
 from initlab.reporting.sweep import report
-from initlab.reporting.sweep_figures import heading, line_panels, words
+from initlab.reporting.sweep_figures import line_panels
+from initlab.reporting.wording import heading, words
 from initlab.reproductions import REPRODUCTIONS
 from initlab.reproductions.reproduction import (
     UNQUOTABLE,

@@ -2,18 +2,17 @@
 against step and the step-0 statistics against depth, mean and ±1 std band over seeds.
 
 Each reads at the README's width (about 800 px): axes labelled with their units, a title in
-words with the number of seeds under it (no ± where there is one), a legend that names each line
-as the reproductions' captions do (``names``: a value -> its name, e.g. lecun -> "Xavier
-√(1/n) (lecun)").
+words with the number of seeds under it (no ± where there is one; :mod:`.wording`), a legend
+that names each line as the reproductions' captions do (``names``: a value -> its name, e.g.
+lecun -> "Xavier √(1/n) (lecun)").
 """
 
 from __future__ import annotations
 
 import math
-import re
 import warnings
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from matplotlib import colormaps
@@ -23,47 +22,12 @@ from matplotlib.ticker import MaxNLocator
 
 from initlab.reporting.jobs import Job, scalars
 from initlab.reporting.tables import cell
+from initlab.reporting.wording import SMALL, TEXT, heading, natural, seeds, words
 from initlab.training import record
 
 CURVES = ("val/acc", "val/loss", "train/loss", "train/acc")
 DEPTH = {"activation_std": "activations/layer{}/std", "gradient_norm": "gradients/layer{}/norm"}
-# What each logged quantity is, in words, with its unit: axis labels; titles take the words
-# before the bracket.
-WORDS = {
-    "train/loss": "training loss (cross-entropy)",
-    "train/acc": "training accuracy (fraction correct)",
-    "val/loss": "validation loss (cross-entropy)",
-    "val/acc": "validation accuracy (fraction correct)",
-    "test/loss": "test loss (cross-entropy)",
-    "test/acc": "test accuracy (fraction correct)",
-    "activation_std": "std of activations",
-    "gradient_norm": "weight-gradient norm (L2)",
-}
 FEW = 4  # a panel with at most this many steps: markers side by side, not lines
-TEXT, SMALL = 9, 8  # font sizes (points) that read at the README's width
-
-
-def words(tag: str) -> str:
-    """``val/acc`` -> ``validation accuracy (fraction correct)``; a tag it does not know as is."""
-    return WORDS.get(tag, tag)
-
-
-def heading(tag: str) -> str:
-    """``val/acc`` -> ``Validation accuracy``: the words, without the unit, capitalised."""
-    text = words(tag).split(" (")[0]
-    return text[:1].upper() + text[1:]
-
-
-def seeds(counts: Iterable[int], spread: str = "mean ± std") -> str:
-    """The number of seeds behind each point, for a title: ``mean ± std over n=3 seeds``,
-    ``mean ± std over n=2-3 seeds`` where points differ, ``n=1 seed`` (no spread to show)."""
-    counts = sorted({n for n in counts if n > 0})
-    if not counts:
-        return "no completed run"
-    if counts[-1] == 1:
-        return "n=1 seed"
-    n = str(counts[0]) if len(counts) == 1 else f"{counts[0]}-{counts[-1]}"
-    return f"{spread} over n={n} seeds"
 
 
 def _layout(varied: Sequence[str]) -> tuple[str | None, str | None, list[str]]:
@@ -71,15 +35,6 @@ def _layout(varied: Sequence[str]) -> tuple[str | None, str | None, list[str]]:
     first = varied[0] if varied else None
     second = varied[1] if len(varied) > 1 else None
     return first, second, list(varied[2:])
-
-
-def natural(text) -> tuple:
-    """A sort key that orders the numbers in a text by value: depth 8 before depth 32, layer 2
-    before layer 10, lr 0.1 before 1 (a tuple of texts: each one's key in turn)."""
-    if isinstance(text, tuple):
-        return tuple(natural(t) for t in text)
-    parts = re.split(r"(-?\d+(?:\.\d+)?(?:e-?\d+)?)", str(text))
-    return tuple((1, float(p), "") if i % 2 else (0, 0.0, p) for i, p in enumerate(parts) if p)
 
 
 def _values(rows: list[dict], key: str | None) -> list[str]:
@@ -241,14 +196,28 @@ def line_panels(
                 nudge = (lines.index(line) - (len(lines) - 1) / 2) * 0.5 / len(lines)
                 x = [steps_here.index(t) + nudge for t in steps]
                 handles[label] = ax.errorbar(
-                    x, mean, yerr=std if n > 1 else None, linestyle=dashes, color=color,
-                    marker=marker, ms=6, linewidth=1, capsize=2, label=label,
-                )  # fmt: skip
+                    x,
+                    mean,
+                    yerr=std if n > 1 else None,
+                    linestyle=dashes,
+                    color=color,
+                    marker=marker,
+                    ms=6,
+                    linewidth=1,
+                    capsize=2,
+                    label=label,
+                )
             else:
                 (handles[label],) = ax.plot(
-                    steps, mean, dashes, color=color, label=label, linewidth=1.2, marker=marker,
+                    steps,
+                    mean,
+                    dashes,
+                    color=color,
+                    label=label,
+                    linewidth=1.2,
+                    marker=marker,
                     ms=3,
-                )  # fmt: skip
+                )
                 if n > 1:
                     ax.fill_between(steps, mean - std, mean + std, alpha=0.2, color=color)
             counts.append(n)
@@ -270,10 +239,14 @@ def line_panels(
     if legend:
         ordered = [names.get(line, line) for line in lines if names.get(line, line) in handles]
         fig.legend(
-            [handles[label] for label in ordered], ordered, loc="outside right upper",
-            fontsize=SMALL, title=legend_title or None, title_fontsize=SMALL,
+            [handles[label] for label in ordered],
+            ordered,
+            loc="outside right upper",
+            fontsize=SMALL,
+            title=legend_title or None,
+            title_fontsize=SMALL,
             ncols=1 + len(lines) // 16,
-        )  # fmt: skip
+        )
     # on the left: the legend holds the upper right
     fig.suptitle(f"{title}\n{seeds(counts)}", fontsize=TEXT, x=0.02, ha="left")
     return fig
