@@ -4,7 +4,8 @@ Every subpackage of ``src/initlab/`` says in its ``__init__`` docstring which mo
 (each named as ``name``) and, on a ``May import:`` line, which other subpackages (or single
 modules, ``training.record``) its modules may import. This test reads every import of every
 module with ``ast`` (those inside functions too) and fails on one the line does not allow, on
-a cycle between subpackages, and on anything that imports the entry point ``train.py``.
+a cycle between subpackages, and on anything that imports the entry point ``train.py``. No two
+source files share a name (DESIGN.md, Layout).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 PACKAGE = SRC / "initlab"
 SUBPACKAGES = sorted(p.parent.name for p in PACKAGE.glob("*/__init__.py"))
 ANYTHING_BUT_ENTRIES = "anything but the entry points"
-ENTRIES = ("initlab.probe", "initlab.report", "initlab.reproduce")
+ENTRIES = ("initlab.probe", "initlab.report", "initlab.reproduce", "initlab.list")
 
 
 def docstring(sub: str) -> str:
@@ -123,3 +124,11 @@ def test_the_check_finds_an_import_that_breaks_the_layering():
     )
     assert violations("reporting", "from initlab.training.spec import build", allowed("reporting"))
     assert violations("reproductions", "import initlab.probe", None) == ["initlab.probe"]
+
+
+def test_no_two_source_files_share_a_name():
+    names: dict[str, list[str]] = {}
+    for path in SRC.rglob("*.py"):
+        if path.name != "__init__.py" and "egg-info" not in str(path):
+            names.setdefault(path.name, []).append(str(path.relative_to(SRC)))
+    assert {n: p for n, p in names.items() if len(p) > 1} == {}

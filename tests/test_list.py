@@ -10,7 +10,7 @@ import sys
 import pytest
 from conftest import REPO, groups_options, hydra_cfg, make_cfg
 
-from initlab import catalog
+from initlab import inventory
 from initlab import list as list_cmd
 from initlab.data import DATASETS
 from initlab.initializers import INITIALIZERS
@@ -18,11 +18,11 @@ from initlab.models.activations import ACTIVATIONS
 from initlab.models.builders import MODELS
 from initlab.reproductions import REPRODUCTIONS
 
-CHOSEN = [(kind, item.choose) for kind in catalog.KINDS for item in catalog.KINDS[kind]()]
+CHOSEN = [(kind, item.choose) for kind in inventory.KINDS for item in inventory.KINDS[kind]()]
 
 
 def test_every_option_is_listed_once():
-    listed = {kind: [item.choose for item in catalog.KINDS[kind]()] for kind in catalog.KINDS}
+    listed = {kind: [item.choose for item in inventory.KINDS[kind]()] for kind in inventory.KINDS}
     assert listed["inits"] == [f"init={n}" for n in INITIALIZERS]
     assert listed["activations"] == [f"activation={n}" for n in ACTIVATIONS]
     assert [c.split()[0] for c in listed["models"]] == [f"model={n}" for n in MODELS]
@@ -53,26 +53,26 @@ def test_every_listed_name_works_as_written(kind, choose):
 
 def test_each_item_says_what_it_is_and_where():
     for kind, choose in CHOSEN:
-        item = next(i for i in catalog.KINDS[kind]() if i.choose == choose)
+        item = next(i for i in inventory.KINDS[kind]() if i.choose == choose)
         assert len(item.summary) > 20, (choose, item.summary)
         assert item.source, choose
-    he = next(i for i in catalog.inits() if i.choose == "init=he")
+    he = next(i for i in inventory.inits() if i.choose == "init=he")
     assert he.summary.startswith("He et al. (2015)") and "gain/√fan_in" in he.summary
-    tanh = next(i for i in catalog.activations() if i.choose == "activation=tanh")
+    tanh = next(i for i in inventory.activations() if i.choose == "activation=tanh")
     assert (
         tanh.columns["gain (auto)"] == "1.593" and tanh.columns["torch's calculate_gain"] == "1.667"
     )
     assert tanh.columns["saturated when"] == "|a| > 0.99"
-    he2015 = next(i for i in catalog.experiments() if i.choose == "experiment=he2015_30_layers")
+    he2015 = next(i for i in inventory.experiments() if i.choose == "experiment=he2015_30_layers")
     assert he2015.columns["reproduction"] == "he2015"  # the two names, each listing the other
-    rep = next(i for i in catalog.reproductions() if i.choose == "initlab-reproduce he2015")
+    rep = next(i for i in inventory.reproductions() if i.choose == "initlab-reproduce he2015")
     assert rep.columns["experiments"] == "he2015_30_layers"
 
 
-@pytest.mark.parametrize("kind", list(catalog.KINDS))
+@pytest.mark.parametrize("kind", list(inventory.KINDS))
 def test_the_committed_reference_pages_are_what_the_code_generates(kind):
     committed = REPO / "docs" / "reference" / list_cmd.PAGES[kind]
-    assert committed.read_text() == catalog.page(kind), (
+    assert committed.read_text() == inventory.page(kind), (
         f"{committed} is stale: python -m initlab.list --docs docs/reference"
     )
 

@@ -17,7 +17,7 @@ Example::
 
 ``import initlab`` is light: each name is imported from its subpackage when first used. The
 entry points are modules: ``initlab.probe`` (its ``probe(cfg)``), ``initlab.report``,
-``initlab.reproduce``, ``initlab.list`` (what exists, from ``initlab.catalog``).
+``initlab.reproduce``, ``initlab.list`` (what exists, from ``initlab.inventory``).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """``python -m initlab.list [KIND ...]`` (or ``initlab-list``), KIND one of inits, activations,
 models, datasets, launchers, experiments, reproductions: what exists, one line per item — how
 to choose it, as typed on the command line, what it is, and where it is defined
-(:mod:`initlab.catalog`). ``--docs DIR`` writes the reference pages instead
+(:mod:`initlab.inventory`). ``--docs DIR`` writes the reference pages instead
 (``docs/reference/``).
 """
 
@@ -12,15 +12,15 @@ import shutil
 import textwrap
 from pathlib import Path
 
-from initlab import catalog
+from initlab import inventory
 
 # the reference page of each kind, under --docs
-PAGES = {kind: f"{'initializers' if kind == 'inits' else kind}.md" for kind in catalog.KINDS}
+PAGES = {kind: f"{'initializers' if kind == 'inits' else kind}.md" for kind in inventory.KINDS}
 
 
 def lines(kind: str, width: int) -> list[str]:
     """``kind``'s items: the choice, then its summary and source, wrapped to ``width``."""
-    items = catalog.KINDS[kind]()
+    items = inventory.KINDS[kind]()
     pad = max(len(item.choose) for item in items) + 2
     shown = []
     for item in items:
@@ -36,7 +36,7 @@ def write_docs(folder: Path) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     written = []
     for kind, name in PAGES.items():
-        (folder / name).write_text(catalog.page(kind))
+        (folder / name).write_text(inventory.page(kind))
         written.append(folder / name)
     return written
 
@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> None:
         "kinds",
         nargs="*",
         metavar="KIND",
-        help=f"what to list (default: all): {', '.join(catalog.KINDS)}",
+        help=f"what to list (default: all): {', '.join(inventory.KINDS)}",
     )
     parser.add_argument(
         "--docs",
@@ -60,9 +60,9 @@ def main(argv: list[str] | None = None) -> None:
         help="write the reference pages (markdown) into DIR instead, e.g. docs/reference",
     )
     args = parser.parse_args(argv)
-    unknown = [k for k in args.kinds if k not in catalog.KINDS]
+    unknown = [k for k in args.kinds if k not in inventory.KINDS]
     if unknown:
-        parser.error(f"unknown kind {unknown[0]!r}; choose from {', '.join(catalog.KINDS)}")
+        parser.error(f"unknown kind {unknown[0]!r}; choose from {', '.join(inventory.KINDS)}")
     if args.docs is not None:
         if args.docs.exists() and not args.docs.is_dir():
             parser.error(f"--docs={str(args.docs)!r}: not a folder")
@@ -70,10 +70,10 @@ def main(argv: list[str] | None = None) -> None:
             print(f"wrote {path}")
         return
     width = shutil.get_terminal_size((100, 24)).columns
-    kinds = args.kinds or list(catalog.KINDS)
+    kinds = args.kinds or list(inventory.KINDS)
     for n, kind in enumerate(kinds):
         if len(kinds) > 1:
-            print(("\n" if n else "") + f"{catalog.TITLES[kind]}:")
+            print(("\n" if n else "") + f"{inventory.TITLES[kind]}:")
         print("\n".join(lines(kind, width)))
 
 

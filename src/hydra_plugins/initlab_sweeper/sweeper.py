@@ -33,7 +33,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from hydra_plugins.initlab_sweeper.dry_run import describe_sweep
+from hydra_plugins.initlab_sweeper.sweep_dry_run import describe_sweep
 from initlab.config.errors import ConfigError, NotApplicable
 from initlab.config.launcher_settings import check_launcher
 from initlab.runtime import folder_lock, private_api, signals
