@@ -46,3 +46,10 @@ def test_a_layer_without_finite_values_says_so():
     fig = probe_figure(outputs)
     first = fig.axes[0]
     assert "no finite values" in " ".join(t.get_text() for t in first.texts)
+
+
+def test_the_tensorboard_depth_figure_labels_both_axes():
+    from initlab.diagnostics.figures import depth_figure
+
+    ax = depth_figure({"layer1": 1.0, "layer2": 0.5}, {"layer1": 0.1, "layer2": 0.2}).axes[0]
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("layer", "std, norm (log scale)")

@@ -178,6 +178,7 @@ def depth_figure(act_std: dict[str, float], grad_norm: dict[str, float] | None) 
         ax.plot(depth, _positive(grad_norm.values()), "s--", label="gradient norm")
     ax.set_yscale("log")
     ax.set_xlabel("layer", fontsize=7)
+    ax.set_ylabel("std, norm (log scale)", fontsize=7)
     # Few plain tick labels, no minor ticks: tick text is most of the drawing time, and the
     # default log labels go through mathtext.
     ax.xaxis.set_major_locator(MaxNLocator(min(max(depth, default=1), 10), integer=True))
