@@ -174,8 +174,8 @@ def line_panels(
     ncols = 2 if len(panels) == 4 else min(len(panels), 3)
     nrows = math.ceil(len(panels) / ncols)
     legend = 2.3 if lines != ["all"] else 0.0  # the legend's column, beside the panels
-    panel = 4.6 if ncols == 1 else 3.1  # inches: one panel alone gets the room
-    fig = Figure(figsize=(min(panel * ncols + 1.0, 9.6 - legend) + legend, 2.6 * nrows + 0.9))
+    each = 4.6 if ncols == 1 else 3.1  # inches a panel: one alone gets the room
+    fig = Figure(figsize=(min(each * ncols + 1.0, 9.6 - legend) + legend, 2.6 * nrows + 0.9))
     fig.set_dpi(100)
     axes = fig.subplots(nrows, ncols, squeeze=False, sharey=True).flatten()
     counts, handles = [], {}
