@@ -98,7 +98,7 @@ def test_the_legend_uses_the_captions_names_and_names_its_axis():
     series = {((), "he"): [CURVE], ((), "lecun"): [CURVE]}
     names = {"lecun": "Xavier √(1/n) (lecun)"}
     fig = line_panels(series, "t", "step", True, names=names, legend_title="init")
-    assert legend_texts(fig) == ["he", "Xavier √(1/n) (lecun)"]
+    assert legend_texts(fig) == ["he", "Xavier √(1/n) (lecun)"]  # he has no name: sorted
     assert fig.legends[0].get_title().get_text() == "init"
 
 
@@ -219,3 +219,15 @@ def test_numbers_in_names_sort_as_numbers():
     rows = [row("he", str(lr), 0.5) for lr in (0.1, 10, 1)]
     ax = heatmap(rows, ["init", "activation"], "test/acc").axes[0]
     assert [t.get_text() for t in ax.get_xticklabels()] == ["0.1", "1", "10"]
+
+
+def test_named_lines_come_in_the_order_the_names_are_given():
+    """A reproduction lists its inits as its table does (zeros, ones, default): the legend
+    follows; where some line has no name, the natural order."""
+    series = {((), init): [CURVE] for init in ("default", "ones", "zeros")}
+    names = {"zeros": "all zeros (zeros)", "ones": "all ones (ones)", "default": "default"}
+    fig = line_panels(series, "t", "step", True, names=names)
+    assert legend_texts(fig) == ["all zeros (zeros)", "all ones (ones)", "default"]
+    series[((), "he")] = [CURVE]
+    fig = line_panels(series, "t", "step", True, names=names)
+    assert legend_texts(fig) == ["default", "he", "all ones (ones)", "all zeros (zeros)"]

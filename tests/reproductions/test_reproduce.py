@@ -485,7 +485,7 @@ def test_the_against_figure_says_what_it_plots():
     assert ax.get_xlabel() == "std of the initial weights (init.std, log scale)"
     assert ax.get_ylabel() == "training accuracy (fraction correct)"
     assert ax.get_xscale() == "log"
-    assert _legend(fig) == ["without batch norm", "with batch norm"]
+    assert _legend(fig) == ["with batch norm", "without batch norm"]
 
 
 def test_the_layers_figure_names_each_layer_and_the_logits(tmp_path):

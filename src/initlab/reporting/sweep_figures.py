@@ -158,10 +158,13 @@ def line_panels(
     mean over its runs (seeds), with a ±1 std band where there are several. A panel with at most
     :data:`FEW` steps (a few epochs' validation) draws markers with error bars instead, each
     line nudged sideways so equal values stay apart, the steps as ticks. The title says how
-    many seeds; the legend names each line by ``names`` (the value itself by default)."""
+    many seeds; the legend names each line by ``names`` (the value itself by default), in the
+    order ``names`` gives them where it names them all, else in :func:`natural` order."""
     names = names or {}
     panels = sorted({panel for panel, _ in series}, key=natural)
     lines = sorted({line for _, line in series}, key=natural)
+    if set(lines) <= set(names):  # a reproduction names its values in its table's order
+        lines = [line for line in names if line in lines]
     # tab10's ten distinct colours, eleven markers and four dash patterns: no two of the first
     # 110 lines look alike (tab20 pairs a light and a dark shade of each colour: neighbours in
     # the sorted order, such as default and lecun, were near twins), and a line keeps its look
