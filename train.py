@@ -20,6 +20,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from initlab.config.hydra_conf import CONF_DIR, register_resolvers
+from initlab.config.renamed import check_overrides
 from initlab.runtime import console_noise, folder_lock, signals
 from initlab.runtime.devices import claim
 from initlab.runtime.signals import Signalled
@@ -89,6 +90,7 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    check_overrides(sys.argv[1:])  # a renamed option: one line, before Hydra looks for its file
     try:
         main()
     except Signalled as stop:  # recorded and reported: now end by the signal itself

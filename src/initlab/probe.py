@@ -30,6 +30,7 @@ from torch import nn
 
 from initlab.config.errors import ConfigError, call_with, positive_int
 from initlab.config.hydra_conf import CONF_DIR, register_resolvers
+from initlab.config.renamed import check_overrides
 from initlab.diagnostics.callback import ActivationRecorder, sites
 from initlab.diagnostics.figures import probe_figure
 from initlab.initializers import apply
@@ -207,6 +208,7 @@ def main() -> None:
     """``initlab-probe [overrides]`` / ``python -m initlab.probe [overrides]``."""
     console_noise.silence()
     register_resolvers()
+    check_overrides(sys.argv[1:])
     _probe_job()
 
 

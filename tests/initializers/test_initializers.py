@@ -175,7 +175,7 @@ REFERENCE = {
     "sparse": lambda k=15, std=1.0: lambda fi, fo: Sparse(k, std),
     "identity": lambda: lambda fi, fo: Identity(),
     "delta_orthogonal": lambda gain=1.0: lambda fi, fo: DeltaOrthogonal(gain),
-    "zero": lambda: lambda fi, fo: ZerO(),
+    "zero_hadamard": lambda: lambda fi, fo: ZerO(),
     # Le et al. (2015): N(0, input_std²) but the hidden-to-hidden blocks
     # (tests/initializers/test_weight_blocks.py)
     "irnn": lambda input_std=0.001, scale=1.0: lambda fi, fo: Normal(0.0, input_std),
@@ -759,7 +759,7 @@ def small_cnn() -> nn.Sequential:
 
 MODELS = {"mlp": small_mlp, "cnn": small_cnn}
 # Initializers whose weights do not depend on the seed at all.
-SEED_FREE = {"zeros", "ones", "constant", "identity", "zero"}
+SEED_FREE = {"zeros", "ones", "constant", "identity", "zero_hadamard"}
 
 
 def _weights(net: nn.Module) -> list[torch.Tensor]:
@@ -1049,11 +1049,11 @@ def test_delta_orthogonal_and_zero_structure(make):
     apply(get_initializer("delta_orthogonal", gain=1.5), layer, seed=3)
     check(layer, DeltaOrthogonal(1.5))  # W Wᵀ (or Wᵀ W) = gain²·I at the centre, 0 elsewhere
     first = layer.weight.detach().clone()
-    apply(get_initializer("zero"), layer, seed=3)
+    apply(get_initializer("zero_hadamard"), layer, seed=3)
     check(layer, ZerO())
-    apply(get_initializer("zero"), layer, seed=99)  # ZerO draws nothing: no seed matters
+    apply(get_initializer("zero_hadamard"), layer, seed=99)  # ZerO draws nothing: no seed matters
     zero_weights = layer.weight.detach().clone()
-    apply(get_initializer("zero"), layer, seed=3)
+    apply(get_initializer("zero_hadamard"), layer, seed=3)
     assert torch.equal(layer.weight, zero_weights) and not torch.equal(first, zero_weights)
 
 

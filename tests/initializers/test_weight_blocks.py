@@ -382,8 +382,8 @@ def test_zero_gives_a_transposed_conv_the_function_of_its_conv(channels):
     c_in, c_out = channels
     conv = nn.Conv2d(c_in, c_out, 3, padding=1)
     convt = nn.ConvTranspose2d(c_in, c_out, 3, padding=1)
-    apply(get_initializer("zero"), conv, seed=0)
-    apply(get_initializer("zero"), convt, seed=0)
+    apply(get_initializer("zero_hadamard"), conv, seed=0)
+    apply(get_initializer("zero_hadamard"), convt, seed=0)
     x = torch.randn(2, c_in, 6, 6)
     torch.testing.assert_close(convt(x), conv(x))
 
@@ -395,7 +395,7 @@ def test_delta_orthogonal_transposed_conv_preserves_each_pixels_norm():
     torch.testing.assert_close(convt(x).norm(dim=1), x.norm(dim=1))
 
 
-@pytest.mark.parametrize("name", ["identity", "delta_orthogonal", "zero"])
+@pytest.mark.parametrize("name", ["identity", "delta_orthogonal", "zero_hadamard"])
 def test_a_shaped_method_on_a_bilinear_is_refused_by_name(name):
     net = nn.Sequential(nn.Linear(3, 3), nn.Bilinear(3, 3, 2))
     with pytest.raises(ConfigError) as info:
@@ -404,7 +404,7 @@ def test_a_shaped_method_on_a_bilinear_is_refused_by_name(name):
     assert "Bilinear(3×3→2) at 1 is a 3-way tensor" in str(info.value)
 
 
-@pytest.mark.parametrize("name", ["he", "orthogonal", "sparse", "identity", "zero"])
+@pytest.mark.parametrize("name", ["he", "orthogonal", "sparse", "identity", "zero_hadamard"])
 def test_an_embeddings_padding_row_stays_zero(name):
     table = nn.Embedding(40, 20, padding_idx=3)
     rows = apply(get_initializer(name, **({"k": 5} if name == "sparse" else {})), table, seed=0)

@@ -221,7 +221,7 @@ def test_zero_on_a_resnet_zeroes_each_branchs_last_layer_and_draws_zero_elsewher
     """ZerO (Zhao et al., 2022) on a ResNet: the last layer of every branch 0, so every block
     starts as its shortcut; every other layer its identity / Hadamard matrix at the centre tap."""
     net = resnet((1, 28, 28), 10, nn.ReLU, depth=8, width=4)
-    apply(get_initializer("zero"), net, seed=0, in_shape=(1, 28, 28))
+    apply(get_initializer("zero_hadamard"), net, seed=0, in_shape=(1, 28, 28))
     for block in _blocks(net):
         first, last = [m for m in block.branch if isinstance(m, nn.Conv2d)]
         assert torch.all(last.weight == 0)
@@ -235,7 +235,7 @@ def test_zero_on_a_resnet_zeroes_each_branchs_last_layer_and_draws_zero_elsewher
         torch.testing.assert_close(_blocks(net)[0](h), torch.relu(h))
     # without residual branches ZerO is its matrix everywhere, nothing zeroed, nothing refused
     mlp = nn.Sequential(nn.Linear(8, 8), nn.ReLU(), nn.Linear(8, 4))
-    apply(get_initializer("zero"), mlp, seed=0)
+    apply(get_initializer("zero_hadamard"), mlp, seed=0)
     torch.testing.assert_close(mlp[2].weight, zero_matrix(4, 8))
 
 

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator, KeysView
 from typing import Generic, TypeVar
 
 from initlab.config.errors import ConfigError
+from initlab.config.renamed import pointer
 
 F = TypeVar("F", bound=Callable)
 
@@ -38,8 +39,11 @@ class Registry(Generic[F]):
         unknown name raises :class:`ConfigError` with the bare key ``name``, to which the
         caller adds the group (``dataset.name``) with :meth:`ConfigError.under`."""
         if not isinstance(name, str) or name not in self._entries:
+            said = pointer(self.group, name) if isinstance(name, str) else None
             raise ConfigError(
-                "name", name, f"unknown {self.group}; choose from {', '.join(self._entries)}"
+                "name",
+                name,
+                said or f"unknown {self.group}; choose from {', '.join(self._entries)}",
             )
         return self._entries[name]
 

@@ -144,7 +144,7 @@ SCHEMES = {
         min_depth=2,
     ),
     "skipinit": Scheme(required=True, structure=_skipinit_structure),
-    "zero": Scheme(required=False, adjust=_zero),
+    "zero_hadamard": Scheme(required=False, adjust=_zero),
     "gpt2": Scheme(required=True, adjust=_gpt2),
     "t_fixup": Scheme(required=True, norm="refused", adjust=_t_fixup),
 }
@@ -193,11 +193,12 @@ def skipinit(base: str = "he", alpha: float = 0.0) -> Residual:
 
 
 @register
-def zero() -> Residual:
-    """ZerO (Zhao, Schäfer & Anandkumar, 2022, :func:`~.structural.zero`) on every weight layer;
-    in a residual net the last weight layer of every branch is 0 (the paper's ResNet), so every
-    block starts as its shortcut. A model without residual branches is fine."""
-    return Residual(zero_rule(), "zero")
+def zero_hadamard() -> Residual:
+    """ZerO (Zhao, Schäfer & Anandkumar, 2022, :func:`~.structural.zero`; not ``zeros``, which
+    never breaks symmetry) on every weight layer; in a residual net the last weight layer of
+    every branch is 0 (the paper's ResNet), so every block starts as its shortcut. A model
+    without residual branches is fine."""
+    return Residual(zero_rule(), "zero_hadamard")
 
 
 @register
