@@ -9,7 +9,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import QUICK, train
+from conftest import QUICK, REPO, train
 
 
 def test_a_single_dry_run_prints_the_choices_and_the_plan_and_writes_nothing(tmp_path):
@@ -102,3 +102,23 @@ def test_a_sweep_dry_run_says_which_jobs_already_finished(tmp_path):
     assert f"  finished: {finished}" in proc.stdout
     after = {p: p.stat().st_mtime_ns for p in sweep_dir.rglob("*") if p.is_file()}
     assert after == before  # nothing written, not even multirun.yaml again
+
+
+def test_a_dry_run_read_by_a_reader_that_stops_early_still_runs_nothing(tmp_path):
+    # `python train.py model=vit dry_run=true | head -1`: the ViT's plan is longer than the
+    # pipe's buffer, so printing it meets the closed pipe; the run must not start.
+    run_dir = tmp_path / "run"
+    proc = subprocess.Popen(
+        [sys.executable, str(REPO / "train.py"), "model=vit", "dry_run=true"]
+        + [f"hydra.run.dir={run_dir}"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    proc.stdout.close()  # the reader is gone before the first line
+    try:
+        err = proc.communicate(timeout=120)[1].decode()
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err
+    assert not run_dir.exists()

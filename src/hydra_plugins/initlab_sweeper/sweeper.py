@@ -37,7 +37,7 @@ from hydra_plugins.initlab_sweeper.sweep_dry_run import describe_sweep
 from initlab.config.errors import ConfigError, NotApplicable
 from initlab.config.launcher_settings import check_launcher
 from initlab.runtime import folder_lock, private_api, signals
-from initlab.training import record
+from initlab.training import dry_run, record
 
 
 def _task_config(cfg: DictConfig) -> dict:
@@ -90,7 +90,7 @@ class Sweeper(private_api.basic_sweeper()):
         done = [_done(cfg, folder) for cfg, folder in zip(configs, folders, strict=True)]
         busy = [not d and folder_lock.is_held(f) for d, f in zip(done, folders, strict=True)]
         if dry:
-            print(describe_sweep(self.config, jobs, configs, folders, done, busy))
+            dry_run.show(describe_sweep(self.config, jobs, configs, folders, done, busy))
             sys.exit(0)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")

@@ -5,6 +5,8 @@ of starting the run (Hydra has created no folder yet); a sweep's is described by
 
 from __future__ import annotations
 
+import os
+import sys
 from typing import TYPE_CHECKING
 
 import torch
@@ -19,6 +21,14 @@ if TYPE_CHECKING:  # spec imports this module
 
 # the config groups a run's description names, in the order of conf/config.yaml
 CHOICES = ("init", "activation", "dataset", "model", "optimizer", "trainer", "logger", "experiment")
+
+
+def show(text: str) -> None:
+    """Print ``text``; a reader that stops early (``| head``) is not an error."""
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no error at exit
 
 
 def requested(cfg: DictConfig) -> bool:

@@ -285,11 +285,14 @@ class ValidateBeforeRun(Callback):
                 f"{err} (a bug in initlab's validation; the run was not started)"
             )
         if dry_run.requested(config):  # checked: say what would run, and stop before any folder
-            here = not runs_remotely(config)
-            spec = build(config, local_devices=here, local_paths=here)
-            folder = OmegaConf.select(config, "hydra.run.dir", default="")
-            overrides = list(OmegaConf.select(config, "hydra.overrides.task", default=[]))
-            print(dry_run.describe_run(config, spec, folder, overrides))
+            try:
+                here = not runs_remotely(config)
+                spec = build(config, local_devices=here, local_paths=here)
+                folder = OmegaConf.select(config, "hydra.run.dir", default="")
+                overrides = list(OmegaConf.select(config, "hydra.overrides.task", default=[]))
+                dry_run.show(dry_run.describe_run(config, spec, folder, overrides))
+            except Exception as err:  # never let a dry run go on to run
+                _refuse(f"initlab: dry run failed with {type(err).__name__}: {err}")
             sys.exit(0)
         # Hydra writes .hydra/ and train.log into the run folder next: a folder another process
         # is writing is left alone before that. Taking its lock here (not only looking at it)
