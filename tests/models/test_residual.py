@@ -68,7 +68,7 @@ def test_the_shortcut_subsamples_and_pads_with_zero_channels():
         (["init=zero_gamma", "model.norm=none"], "init.name", "have none: use model.norm=batch"),
         (["init=zero_gamma", "init.base=lsuv"], "init.base", "must be a closed-form initializer"),
         (["init=zero_gamma", "init.base=nope"], "init.base", "unknown init"),
-        (["init=fixup"], "init.name", "BatchNorm2d at 1: use model.norm=none"),
+        (["init=fixup"], "init.name", "BatchNorm2d (module '1'): use model=resnet model.norm=none"),
         (["init=fixup", "model.norm=none", "init.base=irnn"], "init.base", "closed-form"),
         (
             ["init=fixup", "model.norm=none", "init.scale=big"],

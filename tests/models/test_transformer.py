@@ -83,7 +83,11 @@ def test_pre_and_post_norm_compute_what_they_say():
         (["model.norm_position=middle"], "model.norm_position", "must be one of pre, post"),
         (["model.depth=0"], "model.depth", "must be"),
         (["dataset=gaussian"], "model.name", "needs image input (C, H, W)"),
-        (["init=t_fixup"], "init.name", "LayerNorm at 2.branch.0: use model.norm=none"),
+        (
+            ["init=t_fixup"],
+            "init.name",
+            "LayerNorm (module '2.branch.0'): use model=vit model.norm=none",
+        ),
         (["init=fixup", "model.norm=none"], "init.name", "needs m ≥ 2"),
         (["init=gpt2", "init.std=0"], "init.std", "must be > 0"),
         (["init=t_fixup", "model.norm=none", "init.base=lsuv"], "init.base", "closed-form"),

@@ -81,11 +81,11 @@ REFUSED = {
         for model in ("mlp", "deep_mlp", "cnn", "custom", "rnn")
     },
     # Fixup's scalars take the place of normalization: the batch-normalized resnet is refused
-    ("fixup", "resnet"): r"init.name='fixup': trains without normalization, .* BatchNorm2d at 1",
+    ("fixup", "resnet"): r"init.name='fixup': trains without normalization, .* BatchNorm2d ",
     ("dbn", "resnet"): r"init.name='dbn': pretrains Linear layers",
     ("t_fixup", "resnet"): r"init.name='t_fixup': trains without normalization, .* BatchNorm2d",
     **{  # the default vit has LayerNorm; fixup also needs two layers per branch (attention: 1)
-        (init, "vit"): rf"init.name='{init}': trains without normalization, .* LayerNorm at 2"
+        (init, "vit"): rf"init.name='{init}': trains without normalization, .* LayerNorm "
         for init in ("fixup", "t_fixup")
     },
     ("irnn", "vit"): r"init.name='irnn': sets the hidden-to-hidden matrices",

@@ -7,6 +7,7 @@ root keys, where the job runs, the callback itself, the command line. The launch
 
 from __future__ import annotations
 
+import re
 import typing
 
 import pytest
@@ -363,3 +364,34 @@ def test_a_sweep_with_no_job_exits_2_and_makes_no_folder(tmp_path):
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "initlab: the sweep has no jobs" in proc.stderr
     assert not sweep_dir.exists()
+
+
+# ----------------------------------------------------------------------------------------------
+# Hints lead to a working command: a refusal's "use …" is followed, as a user would, until the
+# config passes the same check a run (or a dry run) makes.
+
+
+def _follow(overrides: list[str], hops: int = 3) -> list[str]:
+    for _ in range(hops):
+        try:
+            ValidateBeforeRun().check(hydra_cfg(*overrides))
+            return overrides
+        except ConfigError as err:
+            hint = re.search(r": use (model[=.][^(]*?)(?: \(|$)", str(err))
+            assert hint, f"{' '.join(overrides)}: a refusal without a hint to follow: {err}"
+            overrides = [*overrides, *hint.group(1).split()]
+    raise AssertionError(f"{' '.join(overrides)}: still refused after {hops} hints")
+
+
+@pytest.mark.parametrize(
+    "start",
+    [[f"init={n}"] for n in ("fixup", "skipinit", "zero_gamma", "gpt2", "t_fixup", "irnn")]
+    + [["init=t_fixup", "model=resnet"], ["init=fixup", "model=resnet"]]
+    + [["init=zero_gamma", "model=resnet", "model.norm=none"]],
+    ids=lambda o: " ".join(o),
+)
+def test_a_refusals_hint_leads_to_a_command_that_passes(start):
+    followed = _follow(start)
+    assert len(followed) > len(start)  # it was refused, and the hint fixed it
+    if start == ["init=t_fixup"] or start == ["init=gpt2"]:
+        assert "model=vit" in followed  # made for transformers

@@ -71,6 +71,7 @@ class Scheme:
     adjust: Adjust | None = None
     min_depth: int = 1  # weight layers every branch needs
     after_fill: Callable[[ResidualBlock], None] | None = None
+    made_for: str = "model=resnet"  # the built-in model it works on, as a refusal's hint
 
 
 def last_norm(block: ResidualBlock) -> nn.Module | None:
@@ -142,11 +143,14 @@ SCHEMES = {
         top_biases=True,
         adjust=_fixup,
         min_depth=2,
+        made_for="model=resnet model.norm=none",
     ),
     "skipinit": Scheme(required=True, structure=_skipinit_structure),
     "zero_hadamard": Scheme(required=False, adjust=_zero),
-    "gpt2": Scheme(required=True, adjust=_gpt2),
-    "t_fixup": Scheme(required=True, norm="refused", adjust=_t_fixup),
+    "gpt2": Scheme(required=True, adjust=_gpt2, made_for="model=vit"),
+    "t_fixup": Scheme(
+        required=True, norm="refused", adjust=_t_fixup, made_for="model=vit model.norm=none"
+    ),
 }
 
 
@@ -277,7 +281,7 @@ def check(
     found = [block for _, block in residual_blocks(net)]
     if s.required and not found:
         raise NotApplicable(
-            "name", name, "works on residual branches, and this model has none: use model=resnet"
+            "name", name, f"works on residual branches, and this model has none: use {s.made_for}"
         )
     if s.norm == "needed" and any(last_norm(b) is None for b in found):
         raise NotApplicable(
@@ -292,8 +296,8 @@ def check(
                 raise NotApplicable(
                     "name",
                     name,
-                    f"trains without normalization, and this model has {type(m).__name__} at "
-                    f"{path}: use model.norm=none",
+                    f"trains without normalization, and this model has a {type(m).__name__} "
+                    f"(module {path!r}): use {s.made_for}",
                 )
     if s.top_biases and any(not isinstance(b.branch, nn.Sequential) for b in found):
         raise NotApplicable(
