@@ -115,6 +115,8 @@ REFUSED_DIAGNOSTICS_AND_MODEL = [
     # diagnostics.stats that is not a list (a TypeError inside the callback before)
     (["diagnostics.stats=5"], "diagnostics.stats", "5"),
     (["model.hidden=abc"], "model.hidden", "'abc'"),  # not ['a', 'b', 'c']
+    # a key the init does not take is echoed as typed, not as the gain it would resolve to
+    (["init=normal", "+init.gain=auto"], "init.gain", "'auto'"),
 ]
 REFUSED = [
     *REFUSED_DATASET,

@@ -89,7 +89,9 @@ def get_initializer(
         fn, name = name, getattr(name, "__name__", "custom")
     else:
         fn = INITIALIZERS.get(name)
-    if params.get("gain") == "auto":
+    # "auto" becomes the activation's gain where the rule takes a gain; elsewhere the unknown
+    # key is refused below with the value as typed.
+    if params.get("gain") == "auto" and "gain" in inspect.signature(fn).parameters:
         if activation_gain is None:
             raise ConfigError("gain", "auto", "needs an activation to take the gain from")
         params["gain"] = activation_gain
