@@ -45,6 +45,12 @@ MY_NETS = textwrap.dedent(
             return super().forward(x) * self.scale
 
 
+    class Broken(nn.Module):
+        def __init__(self, in_shape, num_classes, activation):
+            super().__init__()
+            raise RuntimeError("my bug")
+
+
     class Lazy(nn.Module):
         def __init__(self, in_shape, num_classes, activation):
             super().__init__()
@@ -88,6 +94,14 @@ def test_the_class_is_built_with_its_own_keys(my_package):
             "no initializer rule sets scale (WithAScale",
         ),
         (["model._target_=my_nets.Lazy"], "model.name", "LazyLinear at net.1 has no shape"),
+        # the user's code fails: their exception, under their key (not "a bug in initlab")
+        (
+            ["model._target_=my_nets.Broken"],
+            "model._target_",
+            "building it with (in_shape, num_classes, activation) raised RuntimeError: my bug",
+        ),
+        (["model._target_=builtins.print"], "model._target_", "returned NoneType, not a torch"),
+        (["model._target_=torch.nn.Linear"], "model._target_", "raised TypeError"),
     ],
 )
 def test_it_is_validated_like_the_built_in_models(my_package, overrides, key, reason):

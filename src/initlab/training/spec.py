@@ -169,13 +169,15 @@ def _model(cfg: DictConfig, dataset, activation: Activation, initializer: Initia
     compute) with the structure the initializer adds, and the initializer planned on it."""
     name, params = _params(cfg, "model")
     model_fn = _lookup(MODELS, name)
+    target = None
     if name == "custom":  # the builder is the user's class, named by model._target_
-        model_fn = _in_group("model", model_fn, params.pop("_target_", None))
+        target = params.pop("_target_", None)
+        model_fn = _in_group("model", model_fn, target)
     build_net = partial(
         call_with, model_fn, params, dataset.in_shape, dataset.num_classes, activation.make
     )
     with torch.device("meta"):
-        meta_net = _in_group("model", build_net)
+        meta_net = _in_group("model", build_net) if target is None else _user_net(target, build_net)
         _refuse_lazy(name, meta_net)
         _in_group("init", initializer.prepare, meta_net)
     _in_group("init", plan, initializer, meta_net, dataset.in_shape)
@@ -214,6 +216,27 @@ def _logger(cfg: DictConfig) -> dict:
         raise ConfigError("logger.name", name, f"must be one of {', '.join(LOGGERS)}")
     _in_group("logger", _check_logger, logger)
     return logger
+
+
+def _user_net(target: str, build_net: Callable[[], nn.Module]) -> nn.Module:
+    """The user's model (``model=custom``), built: what goes wrong in their code is refused as
+    ``model._target_``, with their exception, not as a fault of initlab's check."""
+    try:
+        net = _in_group("model", build_net)
+    except ConfigError:
+        raise
+    except Exception as err:
+        raise ConfigError(
+            "model._target_",
+            target,
+            f"building it with (in_shape, num_classes, activation) raised "
+            f"{type(err).__name__}: {err}",
+        ) from None
+    if not isinstance(net, nn.Module):
+        raise ConfigError(
+            "model._target_", target, f"returned {type(net).__name__}, not a torch.nn.Module"
+        )
+    return net
 
 
 def _prepared(build_net: Callable[[], nn.Module], initializer: Initializer) -> nn.Module:
