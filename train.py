@@ -85,6 +85,9 @@ def main(cfg: DictConfig) -> None:
         log.error("failed: run folder %s", run_dir)
         return
     shown = "  ".join(f"{k}={v:.4f}" for k, v in record["metrics"].items() if v is not None)
+    if sweep:  # one line per job: Hydra's line above named it, the summary names its folder
+        log.info("%s: %s", record["status"], shown)
+        return
     log.info("%s: %s", record["status"], shown)
     log.info("run folder: %s", run_dir)
 

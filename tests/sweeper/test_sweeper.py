@@ -302,3 +302,15 @@ def test_joblib_launcher_runs_the_grid_in_parallel(tmp_path):
 )
 def test_what_a_sweep_refuses_as_ddp(trainer, several):
     assert _several_processes(OmegaConf.create(trainer)) is several
+
+
+@pytest.mark.slow
+def test_a_sweep_prints_one_line_per_job_and_no_banners(tmp_path):
+    proc = sweep(tmp_path, *QUICK_SWEEP, "seed=0,1")
+    assert proc.returncode == 0, proc.stderr
+    lines = (proc.stdout + proc.stderr).splitlines()
+    for banner in ("GPU available", "TPU available", "`Trainer.fit` stopped"):
+        assert not [line for line in lines if banner in line], banner
+    job_lines = [line for line in lines if "[train]" in line]
+    assert len(job_lines) == 2 and all("] - completed: " in line for line in job_lines)
+    assert "sweep: 2 jobs: 2 completed" in proc.stdout
