@@ -373,7 +373,13 @@ def main(argv: list[str] | None = None) -> None:
         + "); the page goes to <out>/reproductions.md unless --docs names one, as for any "
         "subset",
     )
-    parser.add_argument("--out", type=Path, default=REPO / "logs" / "reproductions")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=REPO / "logs" / "reproductions",
+        help="the folder the runs go in, one sweep folder per reproduction (default: %(default)s); "
+        "a reproduction run again with the same --out resumes, skipping finished jobs",
+    )
     parser.add_argument(
         "--docs",
         type=Path,

@@ -508,3 +508,17 @@ def test_the_layers_figure_names_each_layer_and_the_logits(tmp_path):
     assert (ax.get_xlabel(), ax.get_ylabel()) == ("step", "saturated fraction of units")
     assert ax.get_title() == "activation=tanh, init=normalized (xavier)"
     assert _legend(fig) == ["layer 1", "layer 2", "layer 3 (logits)"]
+
+
+def test_every_option_of_the_command_says_what_it_does():
+    proc = subprocess.run(
+        [sys.executable, "-m", "initlab.reproduce", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    options = proc.stdout.split("options:")[1]
+    for flag in ("--quick", "--out OUT", "--docs DOCS", "--data-dir NAME=DIR"):
+        described = options.split(flag, 1)[1].split("\n  -")[0]
+        assert len(described.split()) > 3, f"{flag}: no help text"
