@@ -397,3 +397,18 @@ def test_a_refusals_hint_leads_to_a_command_that_passes(start):
     assert len(followed) > len(start)  # it was refused, and the hint fixed it
     if start == ["init=t_fixup"] or start == ["init=gpt2"]:
         assert "model=vit" in followed  # made for transformers
+
+
+@pytest.mark.parametrize(
+    "overrides, owners, works",
+    [
+        (["+model.depth=20"], "model=deep_mlp, model=resnet, model=vit", ["model=deep_mlp"]),
+        (["+optimizer.momentum=0.9"], "optimizer=sgd", ["optimizer=sgd"]),
+    ],
+)
+def test_a_key_of_another_option_says_which_options_take_it(overrides, owners, works):
+    with pytest.raises(ConfigError) as err:
+        build(make_cfg(*overrides))
+    assert str(err.value).endswith(f"; it is a key of {owners}")
+    key, value = overrides[0].lstrip("+").split("=")
+    build(make_cfg(*works, f"{key}={value}"))  # following it works

@@ -29,6 +29,10 @@ class NotApplicable(ConfigError):
     is expected to meet some)."""
 
 
+class UnknownKey(ConfigError):
+    """A key the option does not take (a typo, or a key of another option of the group)."""
+
+
 def number(key: str, value, *, positive: bool = False) -> float:
     """``value`` as a float if it is a finite number (and > 0 with ``positive``), else a
     ConfigError naming ``key``."""
@@ -77,7 +81,5 @@ def call_with(fn: Callable, params: dict, *args, also: Sequence[str] = ()):
     accepted = [*list(inspect.signature(fn).parameters)[len(args) :], *also]
     for key, value in params.items():
         if key not in accepted:
-            raise ConfigError(
-                key, value, f"unknown key (accepted: {', '.join(accepted) or 'none'})"
-            )
+            raise UnknownKey(key, value, f"unknown key (accepted: {', '.join(accepted) or 'none'})")
     return fn(*args, **params)

@@ -10,6 +10,7 @@ accelerator is there). Nothing here reads data or writes to disk.
 
 from __future__ import annotations
 
+import inspect
 import math
 import sys
 from collections.abc import Callable
@@ -22,14 +23,21 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-from initlab.config.errors import ConfigError, call_with, integer, number, positive_int
+from initlab.config.errors import (
+    ConfigError,
+    UnknownKey,
+    call_with,
+    integer,
+    number,
+    positive_int,
+)
 from initlab.config.launcher_settings import runs_remotely
 from initlab.config.registry import Registry
 from initlab.config.trainer_settings import check_trainer
 from initlab.data import DATASETS, TensorDataModule
 from initlab.data.readers import DatasetUnavailable
 from initlab.diagnostics.callback import STATS, Diagnostics
-from initlab.initializers import Initializer, get_initializer, plan
+from initlab.initializers import INITIALIZERS, Initializer, get_initializer, plan
 from initlab.initializers.calibration import check as calibration_check
 from initlab.models.activations import ACTIVATIONS, Activation
 from initlab.models.builders import MODELS
@@ -76,8 +84,28 @@ def _params(cfg: DictConfig, group: str) -> tuple[str, dict]:
 def _in_group(group: str, fn: Callable, *args, **kwargs):
     try:
         return fn(*args, **kwargs)
+    except UnknownKey as err:
+        raise _with_owners(err, group).under(group) from None
     except ConfigError as err:
         raise err.under(group) from None
+
+
+def _with_owners(err: UnknownKey, group: str) -> UnknownKey:
+    """``err``, saying which of the group's options take the key (``+model.depth=20`` on the
+    MLP: ``depth`` is a key of ``model=deep_mlp``, …), where any does."""
+    registry = {"init": INITIALIZERS, "activation": ACTIVATIONS, "dataset": DATASETS}.get(
+        group, {"model": MODELS, "optimizer": OPTIMIZERS}.get(group)
+    )
+    if registry is None or "." in err.key:
+        return err
+    owners = [
+        f"{group}={name}"
+        for name in registry
+        if err.key in inspect.signature(registry[name]).parameters
+    ]
+    if not owners:
+        return err
+    return UnknownKey(err.key, err.value, f"{err.reason}; it is a key of {', '.join(owners)}")
 
 
 def _lookup(registry: Registry, name: str) -> Callable:
