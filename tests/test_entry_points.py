@@ -17,8 +17,8 @@ SCRIPTS = dict(re.findall(r'^([\w-]+) = "([\w.:]+)"', TABLE, re.M))
 
 def test_each_entry_module_has_a_console_script():
     entries = {target.split(":")[0] for target in SCRIPTS.values()}
-    assert entries == {"initlab.probe", "initlab.report", "initlab.reproduce"}
-    assert set(SCRIPTS) == {"initlab-probe", "initlab-report", "initlab-reproduce"}
+    assert entries == {"initlab.probe", "initlab.report", "initlab.reproduce", "initlab.list"}
+    assert set(SCRIPTS) == {"initlab-probe", "initlab-report", "initlab-reproduce", "initlab-list"}
 
 
 @pytest.mark.parametrize("script", sorted(SCRIPTS))
