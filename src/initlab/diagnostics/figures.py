@@ -1,5 +1,5 @@
 """The diagnostics' figures and histograms: the TensorBoard images (drawn often during training,
-so drawn cheaply) and the probe's PNG (drawn once, to be read at the README's width)."""
+so drawn cheaply) and the probe's PNG (drawn once, to be read at README width)."""
 
 from __future__ import annotations
 

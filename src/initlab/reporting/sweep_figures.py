@@ -1,7 +1,7 @@
 """The report's figures: the ranking or the heatmaps of a grid's test metrics, the curves
 against step and the step-0 statistics against depth, mean and ±1 std band over seeds.
 
-Each reads at the README's width (about 800 px): axes labelled with their units, a title in
+Each reads at README width (about 800 px): axes labelled with their units, a title in
 words with the number of seeds under it (no ± where there is one; :mod:`.wording`), a legend
 that names each line as the reproductions' captions do (``names``: a value -> its name, e.g.
 lecun -> "Xavier √(1/n) (lecun)").

@@ -18,7 +18,7 @@ WORDS = {
     "activation_std": "std of activations",
     "gradient_norm": "weight-gradient norm (L2)",
 }
-TEXT, SMALL = 9, 8  # font sizes (points) that read at the README's width
+TEXT, SMALL = 9, 8  # font sizes (points) that read at README width
 
 
 def words(tag: str) -> str:

@@ -40,7 +40,7 @@ CHECKS = [
         "test/acc",
         "matches batch norm after full training",
         None,
-        "100 steps, not a full schedule: reported (README: Residual nets compares "
+        "100 steps, not a full schedule: reported (docs/models.md: Residual nets compares "
         "batch norm over 300 steps and 3 epochs)",
     ),
 ]

@@ -41,7 +41,7 @@ REPRODUCTIONS = [
         protocol="the paper: MNIST pixel by pixel (784 steps), SGD with gradient clipping, "
         "long training; here FashionMNIST row by row (28 steps), a ReLU RNN of 128 units, "
         "Adam 1e-3, batch 100, 3 epochs (conf/experiment/irnn2015.yaml). Over 28 steps, with "
-        "Adam, the gap is expected small (README: Recurrent nets)",
+        "Adam, the gap is expected small (docs/models.md: Recurrent nets)",
         sweeps=[["experiment=irnn2015", "init=irnn,default", "seed=0,1,2"]],
         checks=[GAP, _accuracy("another data set and sequence: reported")],
         original=Original(
@@ -54,7 +54,8 @@ REPRODUCTIONS = [
         notes=[
             "What we found: the IRNN ends ahead by 0.0045 ± 0.0084 (seeds: +0.013, −0.004, "
             "+0.005), inside the seed spread: over 28 steps, with Adam, the paper's gap does not "
-            "show. (The README's Recurrent nets table, the same runs under the joblib launcher, "
+            "show. (The Recurrent nets table of docs/models.md, the same runs under the joblib "
+            "launcher, "
             "has 0.834 ± 0.008 against 0.820 ± 0.008; here 0.829 ± 0.005 against 0.824 ± 0.007. "
             "The difference is the torch thread count: joblib gives each of its 2 jobs 1 thread, "
             "the runs here have 2, and the order of floating-point sums changes; seed 0's IRNN "

@@ -1,5 +1,5 @@
 """Mishkin & Matas (2016), "All you need is a good init": LSUV on a deep MLP, against its
-orthonormal start, Xavier and He, over 3 seeds (the README's 20-layer table)."""
+orthonormal start, Xavier and He, over 3 seeds (the 20-layer table of docs/initializers.md)."""
 
 from __future__ import annotations
 
