@@ -231,3 +231,14 @@ def test_named_lines_come_in_the_order_the_names_are_given():
     series[((), "he")] = [CURVE]
     fig = line_panels(series, "t", "step", True, names=names)
     assert legend_texts(fig) == ["default", "he", "all ones (ones)", "all zeros (zeros)"]
+
+
+def test_a_seed_that_stopped_early_leaves_the_others_line_going_on():
+    # one of three seeds diverged at step 30: the mean goes on over the two that trained on
+    stopped = {s: v for s, v in CURVE.items() if s <= 30}
+    stopped[30] = float("nan")
+    fig = line_panels({((), "he"): [CURVE, CURVE, stopped]}, "Loss", "step", True)
+    (he,) = plotted(fig.axes[0]).values()
+    assert he[:, 0].tolist() == sorted(CURVE)  # to the last step, not to the divergence
+    assert np.allclose(he[:, 1], list(CURVE.values()))
+    assert fig.get_suptitle() == "Loss\nmean ± std over n=2-3 seeds"

@@ -134,14 +134,17 @@ def _named(values: Sequence[str], names: dict[str, str]) -> list[str]:
     return [names.get(v, v) for v in values]
 
 
-def _band(series: list[dict[int, float]]) -> tuple[list[int], np.ndarray, np.ndarray]:
-    """Steps every series has, with the mean and std over the series (NaN-safe)."""
-    steps = sorted(set.intersection(*(set(s) for s in series)))
-    values = np.array([[s[t] for t in steps] for s in series], dtype=float)
+def _band(series: list[dict[int, float]]) -> tuple[list[int], np.ndarray, np.ndarray, list[int]]:
+    """Every step any series has, with the mean and std over the series that have a finite
+    value there, and how many do: a seed that diverged or stopped early leaves the others'
+    line going on (the title then says n=2-3 seeds)."""
+    steps = sorted(set().union(*(set(s) for s in series)))
+    values = np.array([[s.get(t, np.nan) for t in steps] for s in series], dtype=float)
     values[~np.isfinite(values)] = np.nan
+    counts = np.isfinite(values).sum(axis=0).tolist()
     with warnings.catch_warnings():  # a step where every run is NaN stays NaN: a gap
         warnings.simplefilter("ignore", RuntimeWarning)
-        return steps, np.nanmean(values, axis=0), np.nanstd(values, axis=0)
+        return steps, np.nanmean(values, axis=0), np.nanstd(values, axis=0), counts
 
 
 def line_panels(
@@ -188,9 +191,9 @@ def line_panels(
             for (p, line), runs in series.items()
             if p == panel and runs
         }
-        steps_here = sorted({t for (steps, _, _), _ in bands.values() for t in steps})
+        steps_here = sorted({t for (steps, *_), _ in bands.values() for t in steps})
         few = len(steps_here) <= FEW
-        for line, ((steps, mean, std), n) in bands.items():
+        for line, ((steps, mean, std, per_step), n) in bands.items():
             if not steps:
                 continue
             color, dashes, marker = look[line]
@@ -223,7 +226,7 @@ def line_panels(
                 )
                 if n > 1:
                     ax.fill_between(steps, mean - std, mean + std, alpha=0.2, color=color)
-            counts.append(n)
+            counts += per_step
         if few:
             ax.set_xticks(range(len(steps_here)), [str(t) for t in steps_here])
             ax.set_xlim(-0.5, len(steps_here) - 0.5)
