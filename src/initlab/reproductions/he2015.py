@@ -57,13 +57,14 @@ REPRODUCTIONS = [
         figures=("curves_train_loss", "curves_val_acc"),
         names={"lecun": "Xavier √(1/n) (lecun)", "he": "He √(2/n) (he)"},
         notes=[
-            "What we found: Xavier's loss sits at ln 10 for the first ~200 steps (std 0.002 "
-            "over 3 seeds) while He's falls at once, as in the paper's figure; but here it "
-            "leaves chance after 300-500 steps and ends the 2 epochs at 0.61 validation "
-            "accuracy, where the paper's 30-layer ConvNet never leaves it. He's run is unstable "
-            "with momentum 0.9 at this depth (loss 0.74 at step 800, 1.01 at step 1100; seed std "
-            "of the final accuracy 0.08) and ends at 0.68, below the 0.7 set beforehand. Both "
-            "are reported as not matching."
+            "What we found (the run of 2026-12-06): Xavier's loss sits at ln 10 for the first "
+            "~250 steps (std 0.002 over 3 seeds) while He's falls at once, as in the paper's "
+            "figure; but here Xavier leaves chance after ~300 steps and ends the 2 epochs at "
+            "0.48 ± 0.22 validation accuracy (seeds 0.29, 0.72, 0.43), where the paper's "
+            "30-layer ConvNet never leaves it. He's run is unstable with momentum 0.9 at this "
+            "depth: one of three seeds diverges at step 128, the other two end at 0.78 and 0.76 "
+            "(0.55 ± 0.38 over the three, below the 0.7 set beforehand; an earlier run had no "
+            "divergence and 0.68 ± 0.08). Both are reported as not matching."
         ],
     )
 ]

@@ -52,16 +52,13 @@ REPRODUCTIONS = [
             [GAP, _accuracy("row by row (28 steps), not pixel by pixel (784): reported")],
         ),
         notes=[
-            "What we found: the IRNN ends ahead by 0.0045 ± 0.0084 (seeds: +0.013, −0.004, "
-            "+0.005), inside the seed spread: over 28 steps, with Adam, the paper's gap does not "
-            "show. (The Recurrent nets table of docs/models.md, the same runs under the joblib "
-            "launcher, "
-            "has 0.834 ± 0.008 against 0.820 ± 0.008; here 0.829 ± 0.005 against 0.824 ± 0.007. "
-            "The difference is the torch thread count: joblib gives each of its 2 jobs 1 thread, "
-            "the runs here have 2, and the order of floating-point sums changes; seed 0's IRNN "
-            "ends at 0.8343 with 1 thread and 0.8288 with 2, its default-init run at 0.8216 and "
-            "0.8162.) The row matches by its mean: read it as 'no worse', not as the paper's "
-            "result."
+            "What we found (the run of 2026-12-06): the IRNN ends ahead by 0.0108 ± 0.0018 "
+            "(seeds: +0.009, +0.010, +0.013), in every seed but by about one point: over 28 "
+            "steps, with Adam, the paper's large gap does not show. The exact figures move with "
+            "the order of floating-point sums (the torch thread count, the launcher): an earlier "
+            "run of the same sweep had +0.0045 ± 0.0084, and the Recurrent nets table of "
+            "docs/models.md (joblib, 1 thread a job) 0.834 ± 0.008 against 0.820 ± 0.008. The "
+            "row matches by its mean: read it as 'a little better', not as the paper's result."
         ],
     )
 ]
