@@ -190,7 +190,7 @@ class ValidateProbeBeforeRun(ValidateBeforeRun):
     """:class:`~initlab.training.spec.ValidateBeforeRun` plus the ``probe`` block: a bad value exits
     with status 2 and one line naming it, before Hydra creates the run folder."""
 
-    def check(self, config: DictConfig) -> None:
+    def check(self, config: DictConfig) -> RunSpec:
         check_root(config, extra=("probe",))
         settings = probe_settings(config)
         spec = build(config, local_devices=False)  # the trainer's devices are never used here
@@ -202,6 +202,7 @@ class ValidateProbeBeforeRun(ValidateBeforeRun):
                 settings.batch_size,
                 f"must be ≤ the {spec.n_train} training examples",
             )
+        return spec
 
 
 def main() -> None:

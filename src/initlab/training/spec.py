@@ -93,9 +93,8 @@ def _in_group(group: str, fn: Callable, *args, **kwargs):
 def _with_owners(err: UnknownKey, group: str) -> UnknownKey:
     """``err``, saying which of the group's options take the key (``+model.depth=20`` on the
     MLP: ``depth`` is a key of ``model=deep_mlp``, …), where any does."""
-    registry = {"init": INITIALIZERS, "activation": ACTIVATIONS, "dataset": DATASETS}.get(
-        group, {"model": MODELS, "optimizer": OPTIMIZERS}.get(group)
-    )
+    registries = (INITIALIZERS, ACTIVATIONS, DATASETS, MODELS, OPTIMIZERS)
+    registry = next((r for r in registries if r.group == group), None)
     if registry is None or "." in err.key:
         return err
     owners = [
@@ -327,7 +326,7 @@ class ValidateBeforeRun(Callback):
         # Hydra turns an exception from a callback into a warning and runs the job anyway, so
         # every failure of the check must end the process here (SystemExit passes through).
         try:
-            self.check(config)
+            spec = self.check(config)
         except ConfigError as err:
             _refuse(f"initlab: invalid config: {err}")
         except Exception as err:  # a bug in a check: still never let the run start
@@ -337,8 +336,6 @@ class ValidateBeforeRun(Callback):
             )
         if dry_run.requested(config):  # checked: say what would run, and stop before any folder
             try:
-                here = not runs_remotely(config)
-                spec = build(config, local_devices=here, local_paths=here)
                 folder = OmegaConf.select(config, "hydra.run.dir", default="")
                 overrides = list(OmegaConf.select(config, "hydra.overrides.task", default=[]))
                 dry_run.show(dry_run.describe_run(config, spec, folder, overrides))
@@ -361,14 +358,16 @@ class ValidateBeforeRun(Callback):
                 )
                 sys.exit(folder_lock.BUSY_EXIT)
 
-    def check(self, config: DictConfig) -> None:
-        """Raise :class:`ConfigError` for a bad value; entry points with more keys extend it.
-        Devices are checked against this machine unless the jobs run elsewhere (SLURM)."""
+    def check(self, config: DictConfig) -> RunSpec:
+        """The checked run (a dry run describes it); raise :class:`ConfigError` for a bad value.
+        Entry points with more keys extend it. Devices are checked against this machine unless
+        the jobs run elsewhere (SLURM)."""
         check_root(config)
         here = not runs_remotely(config)
         spec = build(config, local_devices=here, local_paths=here)
         if here:
             check_data(spec)
+        return spec
 
 
 def check_data(spec: RunSpec) -> None:
