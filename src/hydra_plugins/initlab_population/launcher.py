@@ -8,6 +8,10 @@ The jobs are grouped into populations (:mod:`initlab.population.groups`) of at m
 whose members each end with the folder, record, events, plan and checkpoint their sequential jobs
 would have. A job that cannot be stacked exactly, and a population of one, runs as an ordinary job
 (the task function, as Hydra's basic launcher runs it), with a line saying why.
+
+Populations train side by side, each in a worker process (:mod:`initlab.population.workers`), up
+to ``n_jobs`` at once (null: one per core, as many as fit in memory), all on the same device;
+with one worker, they train one after another in this process.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from hydra.plugins.launcher import Launcher
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, open_dict
 
-from initlab.population import groups, population_run
+from initlab.population import groups, population_run, workers
 from initlab.runtime import signals
 
 log = logging.getLogger(__name__)
@@ -40,9 +44,9 @@ def _folder(hydra_cfg) -> tuple[Path, list[str]]:
 class PopulationLauncher(Launcher):
     """Hydra launcher (``conf/hydra/launcher/population.yaml``)."""
 
-    def __init__(self, max_members: int = 256) -> None:
+    def __init__(self, max_members: int = 256, n_jobs: int | None = None) -> None:
         # checked with the grid (initlab.config.launcher_settings.check_launcher)
-        self.max_members = max_members
+        self.max_members, self.n_jobs = max_members, n_jobs
         self.config: DictConfig | None = None
         self.hydra_context: HydraContext | None = None
         self.task_function: TaskFunction | None = None
@@ -89,19 +93,62 @@ class PopulationLauncher(Launcher):
             ", ".join(map(str, sizes)),
         )
         returns: list[JobReturn | None] = [None] * len(configs)
+        stacked = [p for p in populations if len(p.jobs) > 1]
+        plan = workers.plan(stacked, configs, self.n_jobs)
+        if plan.workers > 1:
+            log.info("%s", plan)
+            self._side_by_side(populations, configs, folders, plan, returns)
+            return returns
         for population in populations:
             if len(population.jobs) == 1:
-                (i,) = population.jobs
-                if population.alone:
-                    log.info("%s trains alone: %s", folders[i].name, population.alone)
-                returns[i] = self._run_job(configs[i], self.task_function)
+                self._alone(population, configs, folders, returns)
             else:
-                for i, ret in zip(
-                    population.jobs, self._population(population, configs), strict=True
-                ):
-                    returns[i] = ret
+                prepared = self._prepare(population, configs)
+                records = self._train(population, prepared, plan.threads)
+                self._finish(population, prepared, records, returns)
             configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
         return returns
+
+    def _side_by_side(
+        self, populations, configs, folders: list[Path], plan: workers.Plan, returns: list
+    ) -> None:
+        """The populations in ``plan.workers`` worker processes; the jobs that train alone here,
+        meanwhile."""
+        prepared: dict[int, list[JobReturn]] = {}
+        by_key = {}
+        with workers.Workers(plan) as pool:
+            for key, population in enumerate(populations):
+                if len(population.jobs) == 1:
+                    continue
+                prepared[key] = self._prepare(population, configs)
+                jobs = [(ret.cfg, *ret.return_value) for ret in prepared[key]]
+                by_key[key] = population
+                folder = Path(str(self.config.hydra.sweep.dir)) / ".populations" / population.name
+                pool.submit(key, jobs, folder, population.name)
+            configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
+            for population in populations:
+                if len(population.jobs) == 1:
+                    self._alone(population, configs, folders, returns)
+                    configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
+            for done in pool.results():
+                population = by_key[done.key]
+                if done.error is not None:
+                    print(done.error)
+                    log.error(
+                        "population %s failed: %d members' folders say so",
+                        population.name,
+                        len(population.jobs),
+                    )
+                records = done.records or [None] * len(population.jobs)
+                self._finish(population, prepared[done.key], records, returns)
+
+    def _alone(
+        self, population: groups.Population, configs, folders: list[Path], returns: list
+    ) -> None:
+        (i,) = population.jobs
+        if population.alone:
+            log.info("%s trains alone: %s", folders[i].name, population.alone)
+        returns[i] = self._run_job(configs[i], self.task_function)
 
     def _run_job(self, cfg: DictConfig, task_function) -> JobReturn:
         return run_job(
@@ -112,30 +159,44 @@ class PopulationLauncher(Launcher):
             job_subdir_key="hydra.sweep.subdir",
         )
 
-    def _population(self, population: groups.Population, configs) -> list[JobReturn]:
-        """Hydra makes each member's folder and ``.hydra/`` (run_job, as for any job); then the
-        members train together."""
+    def _prepare(self, population: groups.Population, configs) -> list[JobReturn]:
+        """Hydra makes each member's folder and ``.hydra/`` (run_job, as for any job); the
+        members train later, together. Each return's value is (folder, overrides) for now."""
         prepared = [
             self._run_job(configs[i], lambda _cfg: _folder(HydraConfig.get()))
             for i in population.jobs
         ]
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
+        log.info("population %s: %d members, trained together", population.name, len(prepared))
+        return prepared
+
+    def _train(self, population: groups.Population, prepared: list[JobReturn], threads: int):
+        """The population trained in this process, with ``threads`` torch threads: each
+        member's record (None: not written)."""
         jobs = [(ret.cfg, *ret.return_value) for ret in prepared]
-        size = len(jobs)
-        log.info("population %s: %d members, trained together", population.name, size)
         sweep_dir = Path(str(self.config.hydra.sweep.dir))
         try:
-            records = population_run.run(
-                jobs, sweep_dir / ".populations" / population.name, population.name
+            return population_run.run(
+                jobs, sweep_dir / ".populations" / population.name, population.name, threads
             )
         except signals.Signalled:
             raise
         except Exception:  # each member says failed; the next population runs
             traceback.print_exc()
-            log.error("population %s failed: %d members' folders say so", population.name, size)
-            records = [None] * size
-        for ret, (_, folder, _), record in zip(prepared, jobs, records, strict=True):
+            log.error(
+                "population %s failed: %d members' folders say so", population.name, len(jobs)
+            )
+            return [None] * len(jobs)
+
+    def _finish(
+        self, population: groups.Population, prepared: list[JobReturn], records, returns: list
+    ) -> None:
+        """Each member's return holds its record; its job's log says how it ended."""
+        size = len(prepared)
+        for i, ret, record in zip(population.jobs, prepared, records, strict=True):
+            folder = ret.return_value[0]
             ret.return_value = record
+            returns[i] = ret
             if record is None:
                 continue
             shown = "  ".join(f"{k}={v:.4f}" for k, v in record["metrics"].items() if v is not None)
@@ -149,4 +210,3 @@ class PopulationLauncher(Launcher):
                     f"[{stamp}][{__name__}][INFO] - {record['status']}: {shown}\n"
                     f"[{stamp}][{__name__}][INFO] - run folder: {folder}\n"
                 )
-        return prepared

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from initlab.population import groups
+from initlab.population import groups, workers
 
 
 def describe_sweep(
@@ -73,6 +73,12 @@ def _populations(config, configs, folders, todo) -> list[str]:
         f"{len(populations)} population{'s' if len(populations) > 1 else ''} "
         f"(members: {', '.join(map(str, sizes))})"
     ]
+    stacked = [p for p in populations if len(p.jobs) > 1]
+    plan = workers.plan(stacked, [configs[i] for i in todo], config.hydra.launcher.n_jobs)
+    if plan.workers > 1:
+        lines.append(str(plan))
+    elif len(stacked) > 1:
+        lines.append("one after another, in this process")
     for p in populations:
         members = [folders[todo[j]].name for j in p.jobs]
         if len(members) == 1 and p.alone:

@@ -25,7 +25,8 @@ from initlab.config.errors import ConfigError, choice, positive_int
 # The keys each launcher takes: the plugins' own config classes, and ours.
 JOBLIB_KEYS = tuple(f.name for f in dataclasses.fields(JobLibLauncherConf))
 SLURM_KEYS = tuple(f.name for f in dataclasses.fields(SlurmQueueConf))
-POPULATION_KEYS = ("_target_", "max_members")  # initlab_population.launcher.PopulationLauncher
+# initlab_population.launcher.PopulationLauncher
+POPULATION_KEYS = ("_target_", "max_members", "n_jobs")
 SLURM_AT_LEAST = {  # the smallest value sbatch takes for each count
     "timeout_min": 1,
     "nodes": 1,

@@ -27,6 +27,7 @@ def run(
     jobs: list[tuple[DictConfig, Path, list[str]]],
     population_dir: Path,
     name: str,
+    threads: int | None = None,
 ) -> list[dict | None]:
     """Train and test ``jobs`` (config, run folder, overrides) as one population named ``name``;
     ``population_dir`` holds what belongs to the population alone (a resume's stacked
@@ -36,6 +37,10 @@ def run(
     The jobs must differ only in member keys (``seed``, ``init``) and resume from the same step
     (:mod:`initlab.population.groups`). A signal or an exception ends every unfinished member
     ``failed`` and is re-raised.
+
+    It computes with ``threads`` torch threads (None: this process's count), or, when it
+    resumes, with the count its members' records say it started with: a float sum's order can
+    depend on the count, and a resumed member must end as the uninterrupted one.
     """
     members = [Member(cfg, build(cfg), run_dir, overrides) for cfg, run_dir, overrides in jobs]
     with contextlib.ExitStack() as held:
@@ -48,16 +53,37 @@ def run(
                 continue
             kept.append(m)
         if kept:
-            _run_locked(kept, Path(population_dir), name)
+            _run_locked(kept, Path(population_dir), name, threads)
     return [m.record if m in kept else None for m in members]
 
 
-def _run_locked(members: list[Member], population_dir: Path, name: str) -> None:
+def _run_locked(members: list[Member], population_dir: Path, name: str, threads) -> None:
     size = len(members)
-    for i, m in enumerate(members):
+    for m in members:
         m.locate()
-        m.record["population"] = {"name": name, "size": size, "member": i}
+    threads = _started_with(members) or threads or torch.get_num_threads()
+    for i, m in enumerate(members):
+        m.record["population"] = {"name": name, "size": size, "member": i, "threads": threads}
         m.begin()
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        _fit_and_test(members, population_dir, name)
+    finally:
+        torch.set_num_threads(before)
+
+
+def _started_with(members: list[Member]) -> int | None:
+    """The torch threads the resumed members' population started with (their records'), if
+    they resume."""
+    if not members[0].resume:  # grouped by resume step: all resume, or none
+        return None
+    previous = record_lib.read(members[0].run_dir) or {}
+    return (previous.get("population") or {}).get("threads")
+
+
+def _fit_and_test(members: list[Member], population_dir: Path, name: str) -> None:
+    size = len(members)
     spec = members[0].spec
     checkpoints = spec.trainer.get("enable_checkpointing", True)
     with Recording(members) as recording:
