@@ -33,6 +33,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from hydra_plugins.initlab_sweeper import compose_jobs
 from hydra_plugins.initlab_sweeper.sweep_dry_run import describe_sweep
 from initlab.config.errors import ConfigError, NotApplicable
 from initlab.config.launcher_settings import check_launcher
@@ -67,7 +68,7 @@ class Sweeper(private_api.basic_sweeper()):
                 file=sys.stderr,
             )
             sys.exit(2)
-        configs = [loader.load_sweep_config(self.config, job) for job in jobs]
+        configs = compose_jobs.compose(loader, self.config, jobs)
         inapplicable = self._validate(jobs, configs)
         dry = _dry_run(jobs, configs)
         if inapplicable:

@@ -1,0 +1,77 @@
+"""A large grid is composed on every core: the configs are the ones Hydra composes one by one."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from hydra import initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.types import RunMode
+from omegaconf import OmegaConf
+
+from hydra_plugins.initlab_sweeper import compose_jobs
+from initlab.config.hydra_conf import CONF_DIR
+
+INITS = ["he", "xavier", "lecun", "orthogonal", "lsuv", "zeros", "fixup", "normal"]
+JOBS = [[f"init={i}", f"activation={a}", "dataset=digits"] for i in INITS for a in ("relu", "tanh")]
+
+
+@pytest.fixture
+def loader_and_master():
+    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+        loader = GlobalHydra.instance().config_loader()
+        master = loader.load_configuration(
+            "config", ["hydra/launcher=population"], RunMode.MULTIRUN
+        )
+        yield loader, master
+
+
+def same(a, b) -> bool:
+    return OmegaConf.to_yaml(a) == OmegaConf.to_yaml(b) and all(
+        a._get_flag(flag) == b._get_flag(flag) for flag in ("struct", "readonly")
+    )
+
+
+def test_forked_composers_give_hydras_configs(loader_and_master, monkeypatch):
+    loader, master = loader_and_master
+    monkeypatch.setattr(compose_jobs.os, "sched_getaffinity", lambda _pid: set(range(2)))
+    forks = []
+    real = compose_jobs.multiprocessing.get_context
+
+    def counted(method):
+        forks.append(method)
+        return real(method)
+
+    monkeypatch.setattr(compose_jobs.multiprocessing, "get_context", counted)
+    got = compose_jobs.compose(loader, master, JOBS)
+    assert forks == ["fork"]
+    expected = [loader.load_sweep_config(master, job) for job in JOBS]
+    assert len(got) == len(JOBS)
+    assert all(same(a, b) for a, b in zip(got, expected, strict=True))
+    assert [c.init.name for c in got] == [job[0].removeprefix("init=") for job in JOBS]
+
+
+def test_no_fork_while_another_thread_runs(loader_and_master, monkeypatch):
+    loader, master = loader_and_master
+    monkeypatch.setattr(compose_jobs.os, "sched_getaffinity", lambda _pid: set(range(2)))
+    monkeypatch.setattr(
+        compose_jobs.multiprocessing, "get_context", lambda _m: pytest.fail("forked")
+    )
+    stop = threading.Event()
+    thread = threading.Thread(target=stop.wait)
+    thread.start()
+    try:
+        got = compose_jobs.compose(loader, master, JOBS)
+    finally:
+        stop.set()
+        thread.join()
+    assert [c.activation.name for c in got] == [job[1].removeprefix("activation=") for job in JOBS]
+
+
+def test_a_small_grid_is_composed_here(loader_and_master, monkeypatch):
+    loader, master = loader_and_master
+    monkeypatch.setattr(
+        compose_jobs.multiprocessing, "get_context", lambda _m: pytest.fail("forked")
+    )
+    assert len(compose_jobs.compose(loader, master, JOBS[:4])) == 4
