@@ -29,6 +29,7 @@ from pathlib import Path
 import pytest
 import pytorch_lightning as pl
 import torch
+import torch.nn.functional as F
 from conftest import REPO, make_cfg
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -516,3 +517,27 @@ def test_a_member_that_diverged_is_recorded_so_at_once(tmp_path, monkeypatch):
     assert diverged["status"] == "diverged" and diverged["diverged_at_step"] == 7
     assert diverged["steps"] == 8 and diverged["metrics"]["val/acc"] is not None
     assert json.loads((tmp_path / "std=0.05" / "metrics.json").read_text())["status"] == "failed"
+
+
+@pytest.mark.parametrize("shared", [True, False])
+def test_the_members_losses_are_a_vmap_of_cross_entropy_bit_for_bit(shared):
+    from torch.func import vmap
+
+    from initlab.population.population_module import _losses
+
+    gen = torch.Generator().manual_seed(0)
+    per_member = vmap(F.cross_entropy, in_dims=(0, None if shared else 0))
+    for members, batch, scale in [(1, 1, 1.0), (26, 100, 1.0), (7, 33, 1e-3), (5, 64, 1e3)]:
+        base = torch.randn(members, batch, 10, generator=gen) * scale
+        y = torch.randint(0, 10, (batch,) if shared else (members, batch), generator=gen)
+        results = []
+        for losses_of in (
+            lambda logits, y=y: per_member(logits, y),
+            lambda logits, y=y: _losses(logits, y, shared)[0],
+        ):
+            logits = base.clone().requires_grad_()
+            losses = losses_of(logits)
+            losses.sum().backward()
+            results.append((losses.detach(), logits.grad))
+        (a, grad_a), (b, grad_b) = results
+        assert torch.equal(a, b) and torch.equal(grad_a, grad_b)

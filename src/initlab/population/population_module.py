@@ -25,7 +25,6 @@ import torch
 import torch.nn.functional as F
 from omegaconf import DictConfig
 from torch import nn
-from torch.func import vmap
 
 from initlab.diagnostics.callback import Diagnostics
 from initlab.population.dropout import MemberRNG
@@ -57,10 +56,17 @@ class Member(Attempt):
 
 
 def _losses(logits: torch.Tensor, y: torch.Tensor, shared: bool):
-    """Each member's mean cross-entropy (members,) and correct count (members,)."""
-    per_member = vmap(F.cross_entropy, in_dims=(0, None if shared else 0))
+    """Each member's mean cross-entropy (members,) and correct count (members,).
+
+    ``logits`` (members, B, classes), ``y`` (B,) shared or (members, B). Written out as
+    ``F.cross_entropy`` computes it (log-softmax, the target's entry, its mean over the batch),
+    bit for bit, forward and backward, as a ``vmap`` of ``F.cross_entropy`` over the members
+    (tests/population/test_population.py) — which would go through its Python decomposition,
+    a share of a small population's step."""
+    target = y.expand(logits.shape[:-1]) if shared else y
+    picked = F.log_softmax(logits, -1).gather(-1, target.unsqueeze(-1)).squeeze(-1)
     correct = (logits.argmax(-1) == y).sum(-1)
-    return per_member(logits, y), correct
+    return -picked.sum(-1) / target.shape[-1], correct
 
 
 class PopulationModule(LeanModule):
@@ -137,7 +143,7 @@ class PopulationModule(LeanModule):
         losses, correct = _losses(logits, y, shared)
         optimizer = self.optimizers()
         optimizer.zero_grad()
-        self.manual_backward(losses[active].sum())
+        self.manual_backward(losses.sum() if len(active) == len(losses) else losses[active].sum())
         for i in due:
             self._member_diagnostics(i, seen)
         optimizer.step()
@@ -155,8 +161,9 @@ class PopulationModule(LeanModule):
                 m.logger.log_metrics(
                     {"train/loss": values[i], "train/acc": counts[i] / n}, step=step
                 )
-            if i in due:
-                m.diagnostics.write(m.logger)
+        for i in due:
+            self.members[i].diagnostics.write(self.members[i].logger)
+        for i in active:
             if not math.isfinite(values[i]):
                 self._diverge(i, step, values[i])
         if not any(m.active for m in self.members):
