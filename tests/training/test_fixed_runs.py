@@ -59,8 +59,9 @@ def _record(folder: Path) -> dict:
     record = json.loads((folder / "metrics.json").read_text())
     for key in VOLATILE:
         record.pop(key, None)
-    if "population" in record:
+    if "population" in record:  # its time, and its torch threads: the machine's cores
         record["population"].pop("fit_seconds", None)
+        record["population"].pop("threads", None)
     return record
 
 
