@@ -9,7 +9,8 @@ Modules:
 - ``member_data``: each member's own splits and batch order;
 - ``population_module``: the LightningModule of the stacked members;
 - ``member_checkpoints``: each member's checkpoint, as its own run writes it;
-- ``population_run``: one population, from its members' folders to their records.
+- ``population_run``: one population, from its members' folders to their records;
+- ``workers``: the sweep's populations side by side, one worker process each.
 
 ``hydra/launcher=population`` (``src/hydra_plugins/initlab_population``) runs a sweep this way.
 
