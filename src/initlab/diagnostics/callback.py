@@ -13,7 +13,8 @@ import pytorch_lightning as pl
 import torch
 
 from initlab.config.errors import ConfigError, positive_int
-from initlab.diagnostics.figures import add_histogram, depth_figure, histogram_figure
+from initlab.diagnostics.figures import depth_figure, histogram_figure
+from initlab.diagnostics.offload import offload
 from initlab.diagnostics.sites import ActivationRecorder, Site, sites
 from initlab.models.activations import Activation
 from initlab.models.residual_blocks import Scalar
@@ -104,11 +105,16 @@ class Diagnostics(pl.Callback):
         if self._step is not None:
             self.write(trainer.logger)
 
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        offload().drain()  # before the epoch's checkpoint: it covers every event so far
+
     def on_train_end(self, trainer, pl_module) -> None:
         self._close()
+        offload().drain()
 
     def on_exception(self, trainer, pl_module, exception: BaseException) -> None:
         self._close()
+        offload().discard()
 
     def due(self, step: int) -> bool:
         """Whether ``step`` is a logging point."""
@@ -166,17 +172,19 @@ class Diagnostics(pl.Callback):
             return
         logged = {tag: v for tag, v in scalars.items() if tag.split("/", 1)[0] in self.stats}
         logger.log_metrics(logged, step=step)
-        writer = logger.experiment
+        writer, work = logger.experiment, offload()
         for tag, tensor in self._tensors.items():
-            add_histogram(writer, tag, tensor, step)
+            work.histogram(writer, tag, tensor, step)
         self._tensors = {}
         if self._image_step and recorder is not None:
             names = [site.name for site in self.sites if site.output is not None]
             act_std = {n: scalars[f"activations/{n}/std"] for n in names}
             grad = {n: scalars.get(f"gradients/{n}/norm", float("nan")) for n in names}
-            hist = histogram_figure(recorder.outputs, f"step {step}")
-            writer.add_figure("diagnostics/activation_histograms", hist, step)
-            writer.add_figure("diagnostics/depth", depth_figure(act_std, grad), step)
+            outputs = {name: t.detach().float().cpu() for name, t in recorder.outputs.items()}
+            tag = "diagnostics/activation_histograms"
+            work.figure(writer, tag, step, histogram_figure, outputs, f"step {step}")
+            work.figure(writer, "diagnostics/depth", step, depth_figure, act_std, grad)
+        work.send()
 
     def _close(self) -> None:
         if self.recorder is not None:

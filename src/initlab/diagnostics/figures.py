@@ -138,32 +138,34 @@ def probe_figure(outputs: dict[str, torch.Tensor], title: str = "", bins: int = 
     return fig
 
 
-def add_histogram(writer, tag: str, values: torch.Tensor, step: int, bins: int = 64) -> None:
-    """TensorBoard's histogram of the finite values, in its own proto layout (right bucket
-    limits, an empty bucket first so the left edge shows). Counted by ``torch.histc`` over the
-    exact range: ``SummaryWriter.add_histogram`` goes through float64 numpy, ~10× slower on the
-    200k weights of the default first layer, at every logging point."""
-    t = values.detach().flatten().float()
+def histogram_stats(values: torch.Tensor, bins: int = 64) -> dict | None:
+    """TensorBoard's histogram of the finite values (None: there are none), as the keyword
+    arguments of ``SummaryWriter.add_histogram_raw``: its own proto layout (right bucket limits,
+    an empty bucket first so the left edge shows). Counted by ``torch.histc`` over the exact
+    range: ``SummaryWriter.add_histogram`` goes through float64 numpy, much slower on the 200k
+    weights of the default first layer, at every logging point. The sums are numpy's pairwise
+    float64 sums: the same whatever the number of threads (a float32 reduction's rounding
+    depends on how it is split)."""
+    t = values.detach().flatten().float().cpu()
     lo, hi = (float(v) for v in torch.aminmax(t))
     if not (math.isfinite(lo) and math.isfinite(hi)):
         t = t[torch.isfinite(t)]
         if not t.numel():
-            return
+            return None
         lo, hi = (float(v) for v in torch.aminmax(t))
     if lo == hi:  # one value: a bin of width 1 around it, as numpy does
         lo, hi = lo - 0.5, hi + 0.5
     counts = torch.histc(t, bins, lo, hi)
-    writer.add_histogram_raw(
-        tag,
-        min=lo,
-        max=hi,
-        num=t.numel(),
-        sum=float(t.sum()),
-        sum_squares=float(t.dot(t)),
-        bucket_limits=torch.linspace(lo, hi, bins + 1).tolist(),
-        bucket_counts=[0.0, *counts.tolist()],
-        global_step=step,
-    )
+    finite = t.numpy().astype(np.float64)
+    return {
+        "min": lo,
+        "max": hi,
+        "num": t.numel(),
+        "sum": float(finite.sum()),
+        "sum_squares": float((finite * finite).sum()),
+        "bucket_limits": torch.linspace(lo, hi, bins + 1).tolist(),
+        "bucket_counts": [0.0, *counts.tolist()],
+    }
 
 
 def depth_figure(act_std: dict[str, float], grad_norm: dict[str, float] | None) -> Figure:

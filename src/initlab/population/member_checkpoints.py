@@ -22,6 +22,7 @@ from pathlib import Path
 import pytorch_lightning as pl
 import torch
 
+from initlab.diagnostics.offload import offload
 from initlab.population.stack import stacked_name
 from initlab.runtime import private_api
 from initlab.training.init_module import CONFIG_KEY, STATE_KEY
@@ -118,6 +119,7 @@ class MemberCheckpoints(pl.Callback):
     does for a run), each active member's checkpoint in its own folder, replacing its last."""
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module) -> None:
+        offload().drain()  # the members' histograms and figures so far, before their checkpoints
         population = private_api.dump_checkpoint(trainer)
         name = f"epoch={trainer.current_epoch}-step={trainer.global_step}.ckpt"
         for i, m in enumerate(pl_module.members):

@@ -27,6 +27,7 @@ from omegaconf import DictConfig
 from torch import nn
 
 from initlab.diagnostics.callback import Diagnostics
+from initlab.diagnostics.offload import offload
 from initlab.population.dropout import MemberRNG
 from initlab.population.stack import Stack
 from initlab.runtime import private_api
@@ -220,6 +221,10 @@ class PopulationModule(LeanModule):
         for i, m in enumerate(self.members):
             if m.active:
                 m.train_sums.correct = counts[i]
+        offload().drain()  # without checkpoints, the end of an epoch still writes them all
+
+    def on_train_end(self) -> None:
+        offload().drain()
 
     # --- validation and test: every member on its own split ---------------------------------
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig
 
+from initlab.diagnostics.offload import offload
 from initlab.population.member_checkpoints import MemberCheckpoints, population_checkpoint, save
 from initlab.population.member_data import PopulationData
 from initlab.population.population_module import Member, PopulationModule
@@ -69,6 +70,9 @@ def _run_locked(members: list[Member], population_dir: Path, name: str, threads)
     torch.set_num_threads(threads)
     try:
         _fit_and_test(members, population_dir, name)
+    except BaseException:
+        offload().discard()  # the members' unwritten diagnostics: they failed
+        raise
     finally:
         torch.set_num_threads(before)
 
