@@ -20,6 +20,7 @@ from torch.utils.tensorboard.summary import histogram as tb_histogram
 from initlab.diagnostics import offload as offload_module
 from initlab.diagnostics.figures import depth_figure, histogram_figure, histogram_stats
 from initlab.diagnostics.offload import Offload, _render
+from initlab.runtime import folder_lock
 from initlab.training.run import run
 
 
@@ -160,6 +161,8 @@ def test_a_run_writes_the_same_events_with_and_without_the_helper(tmp_path, monk
         dirs[mode] = tmp_path / mode
         run(make_cfg(*overrides), dirs[mode], overrides)
         assert offload_module._PROCESS_OFFLOAD.inline == (mode == "1")
+        # the helper, forked while the run held its folder, lives on and does not hold it
+        assert not folder_lock.is_held(dirs[mode])
         offload_module._PROCESS_OFFLOAD.close()
     a, b = events(dirs["0"]), events(dirs["1"])
     assert a.Tags()["histograms"] and a.Tags()["images"]

@@ -6,6 +6,11 @@ leaves the folder alone (:class:`FolderBusy`), so two processes never train the 
 into the same checkpoints and event files. The kernel drops the lock when its holder exits,
 killed or not, so a dead run never leaves its folder claimed; the lock file names the holder's
 pid and host for the message.
+
+A lock lives while any copy of its descriptor is open, and a forked process gets copies of them
+all: a child that outlived its run (the diagnostics' helper process lives as long as the process
+that forked it) would keep the run's folder claimed. So every fork closes the child's copies at
+once (``os.register_at_fork``); each lock stays its holder's alone.
 """
 
 from __future__ import annotations
@@ -34,6 +39,17 @@ class FolderBusy(RuntimeError):
 
 
 _CLAIMED: dict[Path, int] = {}  # folder -> the descriptor holding its lock, taken by claim()
+_HELD: set[int] = set()  # every descriptor of this process that holds a folder's lock
+
+
+def _close_copies_in_child() -> None:
+    for fd in _HELD:
+        os.close(fd)
+    _HELD.clear()
+    _CLAIMED.clear()
+
+
+os.register_at_fork(after_in_child=_close_copies_in_child)
 
 
 def claim(folder: Path) -> None:
@@ -55,6 +71,7 @@ def hold(folder: Path) -> Iterator[None]:
     try:
         yield
     finally:
+        _HELD.discard(fd)
         os.close(fd)  # closing the descriptor releases the lock
 
 
@@ -75,6 +92,7 @@ def _lock(folder: Path) -> int:
         _warn_unsupported(folder, err)
     os.ftruncate(fd, 0)
     os.write(fd, f"pid {os.getpid()} on {socket.gethostname()}\n".encode())
+    _HELD.add(fd)
     return fd
 
 
