@@ -3,6 +3,7 @@ order asked for, and no helper outliving its parent."""
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import signal
 import subprocess
@@ -144,6 +145,25 @@ def test_the_helper_dies_with_its_parent():
             pytest.fail(f"the helper {helper} outlived its parent")
     finally:
         parent.kill()
+
+
+def _work_in_a_child() -> None:
+    work = Offload(inline=False)
+    work.histogram(Writer(), "t", torch.arange(10.0), 0)
+    work.drain()
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+def test_a_process_whose_child_used_the_helper_ends(method):
+    # a joblib (loky) worker, or any multiprocessing child: its exit joins its own children
+    # before Python's exit handlers run, so the helper must be told to end before that
+    child = multiprocessing.get_context(method).Process(target=_work_in_a_child)
+    child.start()
+    child.join(timeout=30)
+    if child.is_alive():
+        child.kill()
+        pytest.fail("the process that used the helper did not end")
+    assert child.exitcode == 0
 
 
 def events(run_dir) -> EventAccumulator:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import ctypes
 import gc
 import multiprocessing
+import multiprocessing.util
 import os
 import signal
 from collections import deque
@@ -142,6 +143,12 @@ class Offload:
             executor.submit(int).result()
         finally:
             gc.unfreeze()
+        # A multiprocessing child (a joblib worker) joins its children before Python's exit
+        # handlers, which would end the helper, run: it is ended first, among the finalizers
+        # that run before that join.
+        multiprocessing.util.Finalize(
+            None, executor.shutdown, kwargs={"cancel_futures": True}, exitpriority=10
+        )
         return executor
 
     def drain(self) -> None:
