@@ -147,6 +147,23 @@ def test_the_helper_dies_with_its_parent():
         parent.kill()
 
 
+def test_the_helper_leaves_a_preemption_signal_to_its_parent(tmp_path):
+    handled = tmp_path / "handled"
+    before = signal.signal(signal.SIGUSR2, lambda *_: handled.write_text(str(os.getpid())))
+    work = Offload(inline=False)
+    try:
+        work.histogram(Writer(), "t", torch.arange(10.0), 0)
+        work.drain()
+        (pid,) = work._executor._processes
+        os.kill(pid, signal.SIGUSR2)  # what SLURM sends every process of a job it preempts
+        time.sleep(0.5)
+        os.kill(pid, 0)  # still alive
+        assert not handled.exists()  # and the parent's handler did not run in it
+    finally:
+        work.close()
+        signal.signal(signal.SIGUSR2, before)
+
+
 def _work_in_a_child() -> None:
     work = Offload(inline=False)
     work.histogram(Writer(), "t", torch.arange(10.0), 0)

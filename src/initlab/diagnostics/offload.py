@@ -40,8 +40,12 @@ PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 def _child_start(parent: int) -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops it, not the terminal
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    # The parent's handlers are not its own: Ctrl-C and a preemption's SIGUSR1/2 (SLURM sends
+    # them to every process of the job) are the parent's to handle; it ends the helper.
+    for signum in (signal.SIGINT, signal.SIGUSR1, signal.SIGUSR2):
+        signal.signal(signum, signal.SIG_IGN)
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, signal.SIG_DFL)
     ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != parent:
         os._exit(0)
