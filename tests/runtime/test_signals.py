@@ -122,11 +122,13 @@ def test_a_single_run_into_a_busy_folder_leaves_it_alone(tmp_path):
 
 @pytest.mark.slow
 def test_two_sweeps_into_one_folder_never_run_a_job_twice(tmp_path):
-    # Two jobs of ~3 s; the second sweep starts while the first runs job seed=0.
-    grid = ["dataset=digits", "trainer.max_epochs=8", "trainer.progress_bar=none", "seed=0,1"]
-    args = ["-m", f"hydra.sweep.dir={tmp_path}", *grid]
+    # Two jobs of ~10 s; the second sweep starts (its imports take seconds) while the first
+    # runs job seed=0.
+    epochs = 25
+    grid = ["dataset=digits", f"trainer.max_epochs={epochs}", "trainer.progress_bar=none"]
+    args = ["-m", f"hydra.sweep.dir={tmp_path}", *grid, "seed=0,1"]
     first = start(tmp_path, *args)
-    job0 = tmp_path / "dataset=digits,seed=0,trainer.max_epochs=8,trainer.progress_bar=none"
+    job0 = tmp_path / f"dataset=digits,seed=0,trainer.max_epochs={epochs},trainer.progress_bar=none"
     wait_for(lambda: folder_lock.is_held(job0), first, "job 0")
     second = start(tmp_path, *args)
     outs = [p.communicate(timeout=300) for p in (first, second)]
@@ -140,7 +142,7 @@ def test_two_sweeps_into_one_folder_never_run_a_job_twice(tmp_path):
         acc = EventAccumulator(str(folder), size_guidance={"scalars": 0})
         acc.Reload()
         steps = [e.step for e in acc.Scalars("train/loss")]
-        assert len(steps) == len(set(steps)) == 8 * 40 // 10  # every step once
+        assert len(steps) == len(set(steps)) == epochs * 40 // 10  # every step once
 
 
 def test_under_submitit_its_preemption_handler_runs_once(monkeypatch):
@@ -233,7 +235,7 @@ def test_the_run_start_check_takes_the_folder_so_a_run_started_with_it_loses(tmp
     anything used to only look at the lock, and both could pass it before either took it (the
     loser then rewrote the winner's .hydra/). The check now takes the lock, and the run keeps
     it: a second process finds the folder busy from that moment."""
-    from test_validation import hydra_cfg
+    from conftest import hydra_cfg
 
     from initlab.training.spec import ValidateBeforeRun
 
