@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
+from pathlib import Path
 
 import pytest
 from hydra import initialize_config_dir
@@ -42,11 +43,12 @@ import multiprocessing, os, sys
 from hydra import initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.types import RunMode
-from omegaconf import OmegaConf
 from hydra_plugins.initlab_sweeper import compose_jobs
 from initlab.config.hydra_conf import CONF_DIR
 
-jobs = [line.split() for line in sys.stdin.read().splitlines()]
+sys.path.insert(0, sys.argv[1])
+from test_compose_jobs import JOBS as jobs, same
+
 os.sched_getaffinity = lambda _pid: set(range(2))
 forks = []
 real = multiprocessing.get_context
@@ -56,9 +58,6 @@ with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
     master = loader.load_configuration("config", ["hydra/launcher=population"], RunMode.MULTIRUN)
     got = compose_jobs.compose(loader, master, jobs)
     expected = [loader.load_sweep_config(master, job) for job in jobs]
-def same(a, b):
-    return OmegaConf.to_yaml(a) == OmegaConf.to_yaml(b) and all(
-        a._get_flag(flag) == b._get_flag(flag) for flag in ("struct", "readonly"))
 print("forks", *forks)
 print("composed", len(got), sum(same(a, b) for a, b in zip(got, expected, strict=True)))
 print("inits", *(c.init.name for c in got))
@@ -67,8 +66,7 @@ print("inits", *(c.init.name for c in got))
 
 def test_forked_composers_give_hydras_configs():
     out = subprocess.run(
-        [sys.executable, "-c", FORKED],
-        input="\n".join(" ".join(job) for job in JOBS),
+        [sys.executable, "-c", FORKED, str(Path(__file__).parent)],
         capture_output=True,
         text=True,
         timeout=300,

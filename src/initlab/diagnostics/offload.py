@@ -65,10 +65,6 @@ def _render(draw, args) -> np.ndarray:
     return np.ascontiguousarray(np.moveaxis(rgba[:, :, :3], 2, 0))
 
 
-def _histogram(values: torch.Tensor):
-    return histogram_stats(values)
-
-
 def _make(jobs: list[tuple]) -> list:
     """A logging point's results, in order: one task (one round trip) per point."""
     return [fn(*args) for fn, args in jobs]
@@ -100,7 +96,7 @@ class Offload:
             if stats is not None:
                 writer.add_histogram_raw(tag, global_step=step, **stats)
 
-        self._point.append(((_histogram, (values,)), write))
+        self._point.append(((histogram_stats, (values,)), write))
 
     def figure(self, writer, tag: str, step: int, draw, *args) -> None:
         """The figure ``draw(*args)`` (host values only) as ``tag``'s image at ``step``."""
@@ -131,9 +127,13 @@ class Offload:
             if self._executor is None:
                 self._executor = self._start()
             return self._executor.submit(_make, jobs)
-        except BrokenProcessPool:  # the helper died (killed): from now on, inline
-            self._executor, self.inline = None, True
+        except BrokenProcessPool:
+            self._helper_died()
             return None
+
+    def _helper_died(self) -> None:
+        """The helper was killed: from now on, everything is made inline."""
+        self._executor, self.inline = None, True
 
     def _start(self) -> ProcessPoolExecutor:
         executor = ProcessPoolExecutor(
@@ -166,8 +166,8 @@ class Offload:
         future, jobs, writes = self._pending.popleft()
         try:
             results = future.result()
-        except BrokenProcessPool:  # the helper died (killed): from now on, inline
-            self._executor, self.inline = None, True
+        except BrokenProcessPool:
+            self._helper_died()
             results = _make(jobs)
         for write, result in zip(writes, results, strict=True):
             write(result)
