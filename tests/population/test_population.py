@@ -319,15 +319,17 @@ def test_every_stackable_model_matches(tmp_path, model):
 
 
 @pytest.mark.slow
-def test_a_diverging_member_stops_where_its_job_does_and_the_others_go_on(tmp_path):
-    # N(0, 3²) weights at SGD lr 1 diverge at step 7; N(0, 0.05²) ones train.
+@pytest.mark.parametrize("log_every", [1, 10])
+def test_a_diverging_member_stops_where_its_job_does_and_the_others_go_on(tmp_path, log_every):
+    # N(0, 3²) weights at SGD lr 1 diverge at step 7; N(0, 0.05²) ones train. Both stop at the
+    # first read after it: step 7 itself when every step is read, the logging step 9 otherwise.
     grid = [
         *DIGITS,
         "init=normal",
         "init.std=0.05,3",
         "optimizer=sgd",
         "optimizer.lr=1.0",
-        "trainer.log_every_n_steps=1",
+        f"trainer.log_every_n_steps={log_every}",
     ]
     seq, pop = sweep(tmp_path / "seq", *grid), sweep(tmp_path / "pop", *grid, launcher="population")
     assert seq.returncode == pop.returncode == 0, pop.stderr[-3000:]
@@ -339,7 +341,7 @@ def test_a_diverging_member_stops_where_its_job_does_and_the_others_go_on(tmp_pa
         assert got.get("diverged_at_step") == expected.get("diverged_at_step")
         assert (got["steps"], got["epochs"]) == (expected["steps"], expected["epochs"])
         if expected["status"] == "diverged":
-            assert got["diverged_at_step"] == 7
+            assert got["diverged_at_step"] == 7 and got["steps"] == (8 if log_every == 1 else 10)
             assert got["metrics"] == expected["metrics"]  # NaN losses: null; the same accuracy
             a, b = events(folder), events(tmp_path / "pop" / name)
             for tag in ("val/acc", "epoch"):
@@ -494,8 +496,8 @@ def test_dropout_while_validating_draws_each_members_masks(tmp_path):
 
 
 def test_a_member_that_diverged_is_recorded_so_at_once(tmp_path, monkeypatch):
-    """Its record says ``diverged`` from the step it stops, not from the population's end: a
-    population killed later (here at step 20) keeps that result, and a rerun of the sweep
+    """Its record says ``diverged`` from the read point it stops at, not from the population's
+    end: a population killed later (here at step 20) keeps that result, and a rerun of the sweep
     skips the member, as it skips the job. It used to stay ``running`` until the end, and a
     stop marked it ``failed``."""
     grid = [*DIGITS, "init=normal", "optimizer=sgd", "optimizer.lr=1.0"]
@@ -515,7 +517,8 @@ def test_a_member_that_diverged_is_recorded_so_at_once(tmp_path, monkeypatch):
         population_run.run(members, tmp_path / "p", "p")
     diverged = json.loads((tmp_path / "std=3" / "metrics.json").read_text())
     assert diverged["status"] == "diverged" and diverged["diverged_at_step"] == 7
-    assert diverged["steps"] == 8 and diverged["metrics"]["val/acc"] is not None
+    # Found at the first read after step 7: the logging step 9.
+    assert diverged["steps"] == 10 and diverged["metrics"]["val/acc"] is not None
     assert json.loads((tmp_path / "std=0.05" / "metrics.json").read_text())["status"] == "failed"
 
 

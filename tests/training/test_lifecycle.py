@@ -5,6 +5,7 @@ importing the package changes nothing in the process (the entry points do that).
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import subprocess
@@ -17,6 +18,7 @@ from conftest import QUICK, make_cfg
 
 from initlab.runtime import signals
 from initlab.runtime.signals import Signalled
+from initlab.training.held_losses import HeldLosses
 from initlab.training.lifecycle import Attempt, Recording, epochs_done
 from initlab.training.module_base import EpochSums
 from initlab.training.spec import build
@@ -96,8 +98,10 @@ def test_epochs_done_counts_whole_epochs_and_falls_back_before_the_data():
 def test_epoch_sums_mean_the_steps_and_survive_a_checkpoint():
     sums = EpochSums(torch.zeros((), dtype=torch.long))
     assert sums.metrics() == {}
-    sums.add(0.5, 10, torch.tensor(7))
-    sums.add(1.0, 30, torch.tensor(12))
+    sums.add(0.5, 10)
+    sums.correct += torch.tensor(7)
+    sums.add(1.0, 30)
+    sums.correct += torch.tensor(12)
     assert sums.metrics() == {"train/loss": (0.5 * 10 + 1.0 * 30) / 40, "train/acc": 19 / 40}
     again = EpochSums()
     again.load(sums.state())
@@ -156,3 +160,17 @@ def test_a_swallowed_signal_stops_the_fit_at_the_next_batch(signals_installed):
     _SignalledInAFinalizer()
     with pytest.raises(Signalled):
         Recording([]).on_train_batch_end(None, None, None, None, 0)
+
+
+def test_held_losses_are_read_in_step_order_with_a_count_in_one_transfer():
+    held = HeldLosses()
+    assert held.read() == ([], None)
+    for step, loss in enumerate([0.25, float("nan"), 1.5]):
+        held.hold(step, 32 - step, torch.tensor(loss, dtype=torch.bfloat16))
+    read, count = held.read(torch.tensor(17))
+    assert [(s, n) for s, n, _ in read] == [(0, 32), (1, 31), (2, 30)]
+    assert read[0][2] == 0.25 and math.isnan(read[1][2]) and read[2][2] == 1.5
+    assert count == 17 and held.read() == ([], None)  # nothing held twice
+    held.hold(7, 8, torch.tensor([0.1, 0.2], dtype=torch.float64))  # a population's, in float64
+    read, count = held.read(torch.tensor([3, 2**24 - 1]))
+    assert read == [(7, 8, [0.1, 0.2])] and count == [3, 2**24 - 1]

@@ -90,21 +90,24 @@ def test_hparams_carry_the_config(tmp_path):
     assert {m.name.tag for m in experiment.experiment.metric_infos} >= {"test/acc", "val/acc"}
 
 
-def test_divergence_is_a_result(tmp_path):
+DIVERGING = ["init=normal", "init.std=10", "optimizer=sgd", "optimizer.lr=10"]
+
+
+@pytest.mark.parametrize("log_every", [10, 1])
+def test_divergence_is_a_result(tmp_path, log_every):
+    """The run stops at the first read of the losses after its loss turned NaN or ±inf: the
+    next Lightning logging step (every step with ``log_every_n_steps=1``)."""
     overrides = [
         *QUICK,
-        "init=normal",
-        "init.std=10",
-        "optimizer=sgd",
-        "optimizer.lr=10",
+        *DIVERGING,
         "optimizer.momentum=0.9",
+        f"trainer.log_every_n_steps={log_every}",
     ]
     record = run(make_cfg(*overrides), tmp_path, overrides)
     assert record["status"] == "diverged"
-    assert (
-        isinstance(record["diverged_at_step"], int)
-        and record["steps"] <= record["diverged_at_step"] + 1
-    )
+    diverged = record["diverged_at_step"]
+    assert isinstance(diverged, int)
+    assert record["steps"] == log_every * -(-(diverged + 1) // log_every)
     assert record["steps"] < 40  # it stopped early, not after the epoch
     assert record["epochs"] == 0  # no whole epoch done, though Lightning's counter moved on
     assert record["error"] is None

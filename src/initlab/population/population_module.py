@@ -8,8 +8,10 @@ active member on its own batch, the sum of their mean losses as the objective (e
 gradient is its own loss's), and one optimizer step on the stacked parameters: Adam and SGD act
 element by element, so the stacked optimizer makes each member's own step.
 
-A member whose loss turns NaN/inf stops where its sequential run would: it is validated at once,
-as Lightning validates a run stopped mid-epoch, its record says ``diverged`` from then on, and it
+A member whose loss turns NaN/inf stops where its sequential run would, at the read point that
+finds it (:mod:`initlab.training.held_losses`: all members' losses are read together, at the
+points a run reads its own): it is validated at once, as Lightning validates a run stopped
+mid-epoch, its record says ``diverged`` from then on, and it
 leaves the objective; the others go on.
 Metrics and diagnostics go to each member's own TensorBoard logger, with the tags and steps its
 sequential run writes.
@@ -32,6 +34,7 @@ from initlab.population.dropout import MemberRNG
 from initlab.population.stack import Stack
 from initlab.runtime import private_api
 from initlab.training import record as record_lib
+from initlab.training.held_losses import HeldLosses, read_point
 from initlab.training.init_module import CONFIG_KEY, STATE_KEY, initialize, rng_states, write_plan
 from initlab.training.lifecycle import Attempt, epochs_done
 from initlab.training.module_base import EpochSums, LeanModule
@@ -82,6 +85,7 @@ class PopulationModule(LeanModule):
         self.stack: Stack | None = None
         self._site_paths: list[str] = []
         self._correct: torch.Tensor | None = None
+        self.held = HeldLosses()  # the members' losses (members,) since the last read point
         self._eval: tuple[torch.Tensor, torch.Tensor, int] | None = None
 
     # --- set-up: each member as its own run sets itself up, then the stack -------------------
@@ -148,25 +152,41 @@ class PopulationModule(LeanModule):
         for i in due:
             self._member_diagnostics(i, seen)
         optimizer.step()
-        values = losses.tolist()  # one read from the device
-        n = y.shape[-1]
         # A diverged member's count froze at its divergence (Member.train_sums): its row here
         # goes on counting, unread.
         self._correct += correct
-        logging = (step + 1) % self.trainer.log_every_n_steps == 0
-        counts = correct.tolist() if logging else None
-        for i in active:
-            m = self.members[i]
-            m.train_sums.add(values[i], n)
-            if logging:
-                m.logger.log_metrics(
-                    {"train/loss": values[i], "train/acc": counts[i] / n}, step=step
-                )
+        self.held.hold(step, y.shape[-1], losses)
+        diverged = {}
+        if read_point(self.trainer, step, batch_idx):
+            logging = (step + 1) % self.trainer.log_every_n_steps == 0
+            diverged = self._read(correct if logging else None)
         for i in due:
             self.members[i].diagnostics.write(self.members[i].logger)
-        for i in active:
-            if not math.isfinite(values[i]):
-                self._diverge(i, step, values[i])
+        self._stop(diverged)
+
+    def _read(self, correct: torch.Tensor | None = None) -> dict[int, tuple[int, float]]:
+        """Read the held losses of every member at once into their sums; given the last step's
+        ``correct`` counts (members,), log that step's loss and accuracy. The members whose
+        loss was NaN or ±inf: {member: (its first such step, that loss)}."""
+        held, counts = self.held.read(correct)
+        active = [i for i, m in enumerate(self.members) if m.active]
+        diverged: dict[int, tuple[int, float]] = {}
+        for step, n, values in held:
+            for i in active:
+                self.members[i].train_sums.add(values[i], n)
+                if i not in diverged and not math.isfinite(values[i]):
+                    diverged[i] = (step, values[i])
+        if counts is not None:
+            step, n, values = held[-1]
+            for i in active:
+                self.members[i].logger.log_metrics(
+                    {"train/loss": values[i], "train/acc": counts[i] / n}, step=step
+                )
+        return diverged
+
+    def _stop(self, diverged: dict[int, tuple[int, float]]) -> None:
+        for i, (step, value) in diverged.items():
+            self._diverge(i, step, value)
         if not any(m.active for m in self.members):
             self.trainer.should_stop = True
 
@@ -186,8 +206,9 @@ class PopulationModule(LeanModule):
         m.diagnostics.after_backward()
 
     def _diverge(self, i: int, step: int, loss: float) -> None:
-        """Member i's run would stop after this step: validate it as Lightning validates a run
-        stopped mid-epoch, and take it out of the objective."""
+        """Member i's loss was NaN or ±inf at ``step``: its run would stop at this read point.
+        Validate it as Lightning validates a run stopped mid-epoch, and take it out of the
+        objective."""
         m = self.members[i]
         m.stopped = True
         m.train_sums.correct = int(self._correct[i])
@@ -210,13 +231,14 @@ class PopulationModule(LeanModule):
             status="diverged",
             diverged_at_step=step,
             metrics=record_lib.finite({**m.train_sums.metrics(), **m.val}),
-            steps=step + 1,
-            epochs=epochs_done(step + 1, self.trainer),
+            steps=self.trainer.global_step,
+            epochs=epochs_done(self.trainer.global_step, self.trainer),
             resumed_from_step=m.resumed_from_step,
         )
         record_lib.write(m.run_dir, m.record)
 
     def on_train_epoch_end(self) -> None:
+        self._stop(self._read())
         counts = self._correct.tolist()
         for i, m in enumerate(self.members):
             if m.active:
@@ -224,6 +246,7 @@ class PopulationModule(LeanModule):
         offload().drain()  # without checkpoints, the end of an epoch still writes them all
 
     def on_train_end(self) -> None:
+        self._stop(self._read())
         offload().drain()
 
     # --- validation and test: every member on its own split ---------------------------------
@@ -264,6 +287,9 @@ class PopulationModule(LeanModule):
         super().on_validation_model_train()
         self.stack.eval_dropout = False
 
+    def on_validation_start(self) -> None:
+        self._stop(self._read())  # every step's loss, read before the members are validated
+
     def on_validation_epoch_start(self) -> None:
         self._eval_start()
 
@@ -286,6 +312,7 @@ class PopulationModule(LeanModule):
     # --- checkpoints: the members' states, stacked ------------------------------------------
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
+        self._stop(self._read())  # the sums it keeps hold every step so far
         counts = self._correct.tolist() if self._correct is not None else [0] * len(self.members)
         checkpoint[CONFIG_KEY] = [m.config for m in self.members]
         checkpoint[STATE_KEY] = [

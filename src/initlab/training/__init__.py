@@ -10,6 +10,7 @@ Modules:
 - ``lifecycle``: what every run does around its fit, once: resume point, logger, trainer,
   record from ``running`` to how it ended (a run, a DDP rank, a population member);
 - ``module_base``: what the run's and the population's LightningModules share;
+- ``held_losses``: each step's loss kept on the device, read at logging points only;
 - ``record``: ``metrics.json``: a run's status and metrics, written whole.
 
 May import: runtime, config, models, data, initializers, diagnostics.

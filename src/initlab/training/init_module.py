@@ -16,6 +16,7 @@ from initlab.initializers.calibration import calibrate
 from initlab.initializers.residual_schemes import scalar_records
 from initlab.runtime import private_api
 from initlab.runtime.markdown import markdown_table
+from initlab.training.held_losses import HeldLosses, read_point
 from initlab.training.module_base import EpochSums, LeanModule
 from initlab.training.optimizers import OptimizerFactory
 
@@ -124,8 +125,10 @@ def _plan_text(initializer, seed, net, init_plan, calibration, calibration_secon
 class InitModule(LeanModule):
     """Cross-entropy classification of ``net``'s logits.
 
-    Training stops cleanly at the first step whose loss is NaN or ±inf; ``diverged_at`` holds
-    that step. ``setup("fit")`` initialises the net with ``initializer`` from a generator seeded by
+    Training stops cleanly once a step's loss is NaN or ±inf; ``diverged_at`` holds the first
+    such step. Losses are read from the device at read points only
+    (:mod:`initlab.training.held_losses`): the run stops at the read that finds the divergence.
+    ``setup("fit")`` initialises the net with ``initializer`` from a generator seeded by
     ``seed`` — exactly once: never for validate/test, never a second time when ``fit`` is
     called again, and never over a checkpoint's weights. Lightning restores a checkpoint after
     ``setup``, so ``trainer.fit(m, ckpt_path=p)`` always ends up with the checkpoint's weights;
@@ -171,6 +174,7 @@ class InitModule(LeanModule):
         # The train epoch so far (the record's train/loss and train/acc): its correct count is a
         # tensor, added to on the device, so no step waits for it.
         self.train_sums = EpochSums(torch.zeros((), dtype=torch.long))
+        self.held = HeldLosses()  # the steps' losses since the last read point
 
     def setup(self, stage: str) -> None:
         if stage != "fit" or self.init_plan is not None:
@@ -196,6 +200,7 @@ class InitModule(LeanModule):
             )
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
+        self._read()  # the sums it keeps hold every step so far
         checkpoint[CONFIG_KEY] = self.config  # a resumed run checks it is the same run
         checkpoint[STATE_KEY] = {
             "rng": rng_states(self.trainer.strategy.root_device),
@@ -237,23 +242,44 @@ class InitModule(LeanModule):
         optimizer.zero_grad()
         self.manual_backward(loss)
         optimizer.step()
-        value = loss.item()  # one scalar read; torch.isfinite would launch a kernel every step
-        if not math.isfinite(value):
-            self._diverge(step, value)
-        n, correct = len(y), (logits.argmax(1) == y).sum()
-        self.train_sums.add(value, n, correct)
-        # Written straight to the logger at Lightning's own logging steps: self.log goes through
-        # Lightning's result collection, which costs more than the step, for two step-only scalars.
-        if (step + 1) % self.trainer.log_every_n_steps == 0 and self.logger is not None:
-            metrics = {"train/loss": value, "train/acc": correct.item() / n}
-            self.logger.log_metrics(metrics, step=step)
+        correct = (logits.argmax(1) == y).sum()
+        self.train_sums.correct += correct
+        self.held.hold(step, len(y), loss)
+        if read_point(self.trainer, step, batch_idx):
+            logging = (step + 1) % self.trainer.log_every_n_steps == 0 and self.logger is not None
+            self._read(correct if logging else None)
         return loss
 
+    def _read(self, correct: torch.Tensor | None = None) -> None:
+        """Read the held losses into the epoch's sums, stop at a NaN or ±inf one, and, given the
+        last step's ``correct`` count, log that step's loss and accuracy."""
+        held, count = self.held.read(correct)
+        for step, n, value in held:
+            self.train_sums.add(value, n)
+            if not math.isfinite(value):
+                self._diverge(step, value)
+        if count is not None:
+            # Written straight to the logger at Lightning's own logging steps: self.log goes
+            # through Lightning's result collection, which costs more than the step, for two
+            # step-only scalars.
+            step, n, value = held[-1]
+            self.logger.log_metrics({"train/loss": value, "train/acc": count / n}, step=step)
+
     def _diverge(self, step: int, loss: float) -> None:
-        """A diverging run is a result, not a crash: stop cleanly after this step."""
+        """A diverging run is a result, not a crash: stop cleanly."""
         if self.diverged_at is None:
             self.diverged_at, self.trainer.should_stop = step, True
             print(f"Loss became {loss} at step {step}: the run diverged; stopping.")
+
+    # Values a hook needs: every step's, read before it.
+    def on_validation_start(self) -> None:
+        self._read()
+
+    def on_train_epoch_end(self) -> None:
+        self._read()
+
+    def on_train_end(self) -> None:
+        self._read()
 
     def on_validation_model_eval(self) -> None:
         super().on_validation_model_eval()

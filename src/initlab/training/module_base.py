@@ -31,10 +31,9 @@ class EpochSums:
     def reset(self, correct=0) -> None:
         self.loss_sum, self.correct, self.seen = 0.0, correct, 0
 
-    def add(self, loss: float, n: int, correct=0) -> None:
-        """A step's mean ``loss`` over ``n`` examples, ``correct`` of them right."""
+    def add(self, loss: float, n: int) -> None:
+        """A step's mean ``loss`` over ``n`` examples."""
         self.loss_sum += loss * n
-        self.correct += correct
         self.seen += n
 
     def metrics(self) -> dict[str, float]:

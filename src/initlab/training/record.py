@@ -5,8 +5,8 @@ A run writes ``status: running`` before it trains and its final record when it e
 whole (a temporary file and a rename). The statuses:
 
 - ``completed``: trained and tested; ``metrics`` holds every final metric.
-- ``diverged``: the loss became NaN/inf at ``diverged_at_step``; training stopped there. A
-  result, not a crash.
+- ``diverged``: the loss became NaN/inf at ``diverged_at_step``; training stopped at the next
+  read of the losses (:mod:`initlab.training.held_losses`). A result, not a crash.
 - ``failed``: an exception or a signal; ``error`` says which. The process exits non-zero.
 - ``running``: the run is in progress, or was killed before it could write anything else
   (SIGKILL, a power cut). :func:`status_of` tells the two apart by the folder's lock
