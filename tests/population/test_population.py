@@ -475,8 +475,8 @@ def test_records_say_the_population(tmp_path):
     assert records[1]["population"].pop("fit_seconds") == fit > 0
     threads = torch.get_num_threads()
     assert [r["population"] for r in records] == [
-        {"name": "two", "size": 2, "member": 0, "threads": threads},
-        {"name": "two", "size": 2, "member": 1, "threads": threads},
+        {"name": "two", "size": 2, "member": 0, "threads": threads, "compile": False},
+        {"name": "two", "size": 2, "member": 1, "threads": threads, "compile": False},
     ]
     assert all(r["fit_seconds"] == round(fit / 2, 3) for r in records)
     assert all(math.isfinite(r["metrics"]["test/acc"]) for r in records)

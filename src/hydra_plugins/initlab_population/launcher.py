@@ -44,9 +44,11 @@ def _folder(hydra_cfg) -> tuple[Path, list[str]]:
 class PopulationLauncher(Launcher):
     """Hydra launcher (``conf/hydra/launcher/population.yaml``)."""
 
-    def __init__(self, max_members: int = 256, n_jobs: int | None = None) -> None:
+    def __init__(
+        self, max_members: int = 256, n_jobs: int | None = None, compile: bool = False
+    ) -> None:
         # checked with the grid (initlab.config.launcher_settings.check_launcher)
-        self.max_members, self.n_jobs = max_members, n_jobs
+        self.max_members, self.n_jobs, self.compile = max_members, n_jobs, compile
         self.config: DictConfig | None = None
         self.hydra_context: HydraContext | None = None
         self.task_function: TaskFunction | None = None
@@ -116,7 +118,7 @@ class PopulationLauncher(Launcher):
         meanwhile."""
         prepared: dict[int, list[JobReturn]] = {}
         by_key = {}
-        with workers.Workers(plan) as pool:
+        with workers.Workers(plan, self.compile) as pool:
             for key, population in enumerate(populations):
                 if len(population.jobs) == 1:
                     continue
@@ -177,7 +179,11 @@ class PopulationLauncher(Launcher):
         sweep_dir = Path(str(self.config.hydra.sweep.dir))
         try:
             return population_run.run(
-                jobs, sweep_dir / ".populations" / population.name, population.name, threads
+                jobs,
+                sweep_dir / ".populations" / population.name,
+                population.name,
+                threads,
+                compile=self.compile,
             )
         except signals.Signalled:
             raise

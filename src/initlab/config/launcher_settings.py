@@ -26,7 +26,7 @@ from initlab.config.errors import ConfigError, choice, positive_int
 JOBLIB_KEYS = tuple(f.name for f in dataclasses.fields(JobLibLauncherConf))
 SLURM_KEYS = tuple(f.name for f in dataclasses.fields(SlurmQueueConf))
 # initlab_population.launcher.PopulationLauncher
-POPULATION_KEYS = ("_target_", "max_members", "n_jobs")
+POPULATION_KEYS = ("_target_", "max_members", "n_jobs", "compile")
 SLURM_AT_LEAST = {  # the smallest value sbatch takes for each count
     "timeout_min": 1,
     "nodes": 1,
@@ -72,6 +72,8 @@ def check_launcher(hydra_cfg: DictConfig) -> None:
         _check_joblib(launcher)
     if "PopulationLauncher" in target:
         _known_keys(launcher, POPULATION_KEYS)
+        if not isinstance(launcher.get("compile", False), bool):
+            raise ConfigError("hydra.launcher.compile", launcher.compile, "must be true or false")
     if "SlurmLauncher" in target:
         _check_slurm(launcher)
     raw = OmegaConf.select(launcher, "n_jobs", throw_on_resolution_failure=False)

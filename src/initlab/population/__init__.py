@@ -8,6 +8,7 @@ Modules:
 - ``dropout``: each member's dropout masks, drawn as its own run draws them;
 - ``member_data``: each member's own splits and batch order;
 - ``population_module``: the LightningModule of the stacked members;
+- ``compiled``: its training objective through ``torch.compile`` (``hydra.launcher.compile``);
 - ``member_checkpoints``: each member's checkpoint, as its own run writes it;
 - ``population_run``: one population, from its members' folders to their records;
 - ``workers``: the sweep's populations side by side, one worker process each.

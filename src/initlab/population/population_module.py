@@ -30,6 +30,7 @@ from torch import nn
 
 from initlab.diagnostics.callback import Diagnostics
 from initlab.diagnostics.offload import offload
+from initlab.population.compiled import compiled, eager_because
 from initlab.population.dropout import MemberRNG
 from initlab.population.stack import Stack
 from initlab.runtime import private_api
@@ -77,7 +78,9 @@ class PopulationModule(LeanModule):
     """The members (:class:`Member`, same structure, same data shape, same optimizer) trained
     together. ``stack`` exists from ``setup("fit")`` on."""
 
-    def __init__(self, members: list[Member], optimizer: OptimizerFactory, in_shape):
+    def __init__(
+        self, members: list[Member], optimizer: OptimizerFactory, in_shape, compile: bool = False
+    ):
         super().__init__()
         self.automatic_optimization = False  # as InitModule: the step is written out
         self.members = members  # a plain list: the members' own nets are not submodules
@@ -87,6 +90,8 @@ class PopulationModule(LeanModule):
         self._correct: torch.Tensor | None = None
         self.held = HeldLosses()  # the members' losses (members,) since the last read point
         self._eval: tuple[torch.Tensor, torch.Tensor, int] | None = None
+        self.compile = compile  # hydra.launcher.compile: the training objective compiled
+        self._compiled = None  # from on_train_start, where compile is on and can trace the net
 
     # --- set-up: each member as its own run sets itself up, then the stack -------------------
 
@@ -113,6 +118,12 @@ class PopulationModule(LeanModule):
         return self.optimizer_factory(list(params.values()))  # the net's own order
 
     def on_train_start(self) -> None:
+        if self.compile:
+            why = eager_because(self.stack)
+            if why:
+                print(f"hydra.launcher.compile=true: this population trains eager: {why}")
+            else:
+                self._compiled = compiled(self._objective, self.device)
         shims = [SimpleNamespace(net=m.net, in_shape=self.in_shape) for m in self.members]
         for m, shim in zip(self.members, shims, strict=True):
             if m.diagnostics is not None:
@@ -144,8 +155,12 @@ class PopulationModule(LeanModule):
         for i in due:  # the member's net holds its weights before the step
             self.members[i].net.load_state_dict(self.stack.member_state(i))
             self.members[i].diagnostics.begin(step, hooks=False)
-        logits, seen = self.stack(x, shared, self._active(), self._site_paths if due else ())
-        losses, correct = _losses(logits, y, shared)
+        if self._compiled is not None and not due:  # a diagnostics point records the sites
+            losses, correct = self._compiled(x, y, shared, self._active())
+            seen = {}
+        else:
+            logits, seen = self.stack(x, shared, self._active(), self._site_paths if due else ())
+            losses, correct = _losses(logits, y, shared)
         optimizer = self.optimizers()
         optimizer.zero_grad()
         self.manual_backward(losses.sum() if len(active) == len(losses) else losses[active].sum())
@@ -163,6 +178,11 @@ class PopulationModule(LeanModule):
         for i in due:
             self.members[i].diagnostics.write(self.members[i].logger)
         self._stop(diverged)
+
+    def _objective(self, x, y, shared: bool, active: list[bool]):
+        """What :func:`compiled` compiles: the stacked forward and the members' losses."""
+        logits, _ = self.stack(x, shared, active)
+        return _losses(logits, y, shared)
 
     def _read(self, correct: torch.Tensor | None = None) -> dict[int, tuple[int, float]]:
         """Read the held losses of every member at once into their sums; given the last step's

@@ -29,6 +29,7 @@ def run(
     population_dir: Path,
     name: str,
     threads: int | None = None,
+    compile: bool = False,
 ) -> list[dict | None]:
     """Train and test ``jobs`` (config, run folder, overrides) as one population named ``name``;
     ``population_dir`` holds what belongs to the population alone (a resume's stacked
@@ -41,7 +42,8 @@ def run(
 
     It computes with ``threads`` torch threads (None: this process's count), or, when it
     resumes, with the count its members' records say it started with: a float sum's order can
-    depend on the count, and a resumed member must end as the uninterrupted one.
+    depend on the count, and a resumed member must end as the uninterrupted one. ``compile``:
+    the training objective through ``torch.compile`` (:mod:`initlab.population.compiled`).
     """
     members = [Member(cfg, build(cfg), run_dir, overrides) for cfg, run_dir, overrides in jobs]
     with contextlib.ExitStack() as held:
@@ -54,22 +56,30 @@ def run(
                 continue
             kept.append(m)
         if kept:
-            _run_locked(kept, Path(population_dir), name, threads)
+            _run_locked(kept, Path(population_dir), name, threads, compile)
     return [m.record if m in kept else None for m in members]
 
 
-def _run_locked(members: list[Member], population_dir: Path, name: str, threads) -> None:
+def _run_locked(
+    members: list[Member], population_dir: Path, name: str, threads, compile: bool
+) -> None:
     size = len(members)
     for m in members:
         m.locate()
     threads = _started_with(members) or threads or torch.get_num_threads()
     for i, m in enumerate(members):
-        m.record["population"] = {"name": name, "size": size, "member": i, "threads": threads}
+        m.record["population"] = {
+            "name": name,
+            "size": size,
+            "member": i,
+            "threads": threads,
+            "compile": compile,
+        }
         m.begin()
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
-        _fit_and_test(members, population_dir, name)
+        _fit_and_test(members, population_dir, name, compile)
     except BaseException:
         offload().discard()  # the members' unwritten diagnostics: they failed
         raise
@@ -86,12 +96,14 @@ def _started_with(members: list[Member]) -> int | None:
     return (previous.get("population") or {}).get("threads")
 
 
-def _fit_and_test(members: list[Member], population_dir: Path, name: str) -> None:
+def _fit_and_test(members: list[Member], population_dir: Path, name: str, compile: bool) -> None:
     size = len(members)
     spec = members[0].spec
     checkpoints = spec.trainer.get("enable_checkpointing", True)
     with Recording(members) as recording:
-        module = PopulationModule(members, spec.optimizer, spec.datamodule.dataset.in_shape)
+        module = PopulationModule(
+            members, spec.optimizer, spec.datamodule.dataset.in_shape, compile=compile
+        )
         data = PopulationData([m.spec.datamodule for m in members])
         population_dir.mkdir(parents=True, exist_ok=True)
         trainer = recording.trainer = make_trainer(

@@ -57,6 +57,10 @@ class Stack(nn.Module):
         self.__dict__["template"] = template
         self.rngs = list(rngs)
 
+    @property
+    def has_dropout(self) -> bool:
+        return bool(self._dropouts)
+
     def stacked(self) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
         """(parameters, buffers) by the net's own names, (members, *shape) each."""
         params = {k: self.params[stacked_name(k)] for k in self.names}

@@ -149,7 +149,7 @@ def _die_with_parent(parent: int) -> None:
         os.kill(os.getpid(), signal.SIGTERM)
 
 
-def _serve(tasks, done, parent: int, threads: int) -> None:
+def _serve(tasks, done, parent: int, threads: int, compile: bool) -> None:
     """A worker's life: populations from ``tasks`` until None, each one's :class:`Done`."""
     from initlab.runtime import signals
 
@@ -169,7 +169,7 @@ def _serve(tasks, done, parent: int, threads: int) -> None:
         key, jobs, population_dir, name = task
         done.put(("start", key, os.getpid()))
         try:
-            records = population_run.run(jobs, Path(population_dir), name, threads)
+            records = population_run.run(jobs, Path(population_dir), name, threads, compile=compile)
         except signals.Signalled as stop:
             done.put(Done(key=key, error=str(stop)))
             done.close()
@@ -186,8 +186,8 @@ class Workers:
     each one's :class:`Done` as it ends. Leaving the ``with`` block ends them: normally, after
     their last population; on an exception (a signal included), by SIGTERM at once."""
 
-    def __init__(self, plan: Plan):
-        self.plan = plan
+    def __init__(self, plan: Plan, compile: bool = False):
+        self.plan, self.compile = plan, compile
         self._context = multiprocessing.get_context("spawn")
         self._tasks = self._context.Queue()
         self._done = self._context.Queue()
@@ -203,7 +203,7 @@ class Workers:
     def _start(self) -> None:
         proc = self._context.Process(
             target=_serve,
-            args=(self._tasks, self._done, os.getpid(), self.plan.threads),
+            args=(self._tasks, self._done, os.getpid(), self.plan.threads, self.compile),
             name="initlab-population-worker",
             daemon=True,
         )
