@@ -51,7 +51,8 @@ def test_bad_joblib_settings_are_refused(setting, shown):
 def test_an_unknown_population_setting_is_refused():
     with pytest.raises(
         ConfigError,
-        match=r"^hydra.launcher.max_member=3: unknown key \(accepted: max_members, n_jobs, compile\)",
+        match=r"^hydra.launcher.max_member=3: unknown key "
+        r"\(accepted: max_members, n_jobs, compile\)",
     ):
         check_launcher(hydra_cfg("hydra/launcher=population", "+hydra.launcher.max_member=3").hydra)
 

@@ -16,7 +16,7 @@ import torch
 from conftest import REPO, make_cfg
 from test_population import DIGITS, events, folders
 
-from initlab.population import workers
+from initlab.population import groups, workers
 from initlab.training import record as record_lib
 from initlab.training.spec import build
 
@@ -134,6 +134,43 @@ def test_a_finished_side_by_side_sweep_runs_nothing_again(side_by_side):
     again = sweep(root / "both", *GRID, "hydra.launcher.n_jobs=2", env=ONE_THREAD)
     assert again.returncode == 0, again.stderr[-3000:]
     assert "4 jobs: 4 completed (4 skipped as already finished)" in again.stdout + again.stderr
+
+
+def pops(*sizes: int) -> list[groups.Population]:
+    start, made = 0, []
+    for size in sizes:
+        made.append(groups.Population(list(range(start, start + size))))
+        start += size
+    return made
+
+
+def test_populations_are_split_so_the_workers_end_together():
+    split = groups.balance(pops(26, 26, 26), 2)
+    assert [len(p.jobs) for p in split] == [13] * 6
+    assert [j for p in split for j in p.jobs] == list(range(78))  # every job once, in order
+    assert [len(p.jobs) for p in groups.balance(pops(26, 1, 26, 26), 2)] == [13, 13, 1, *[13] * 4]
+    assert [len(p.jobs) for p in groups.balance(pops(9, 9, 9), 2)] == [4, 5] * 3
+    unchanged = [pops(26, 26), pops(26), pops(5, 5, 5, 5, 5)]  # a multiple; fewer; parts of < 2
+    for populations in unchanged:
+        workers_ = 3 if len(populations) == 5 else 2
+        assert groups.balance(populations, workers_) == populations
+
+
+@pytest.mark.slow
+def test_three_populations_on_two_workers_train_as_six(tmp_path):
+    grid = [*DIGITS, "activation=relu,tanh,gelu", "init=he,xavier,lecun,orthogonal"]
+    split = sweep(tmp_path / "split", *grid, "hydra.launcher.n_jobs=2", env=ONE_THREAD)
+    whole = sweep(tmp_path / "whole", *grid, "hydra.launcher.n_jobs=1", env=ONE_THREAD)
+    assert split.returncode == whole.returncode == 0, split.stderr[-3000:]
+    line = "3 populations split into 6, so that the 2 workers end together"
+    assert line in split.stdout + split.stderr
+    a, b = folders(tmp_path / "whole"), folders(tmp_path / "split")
+    assert set(a) == set(b) and len(a) == 12
+    for name, folder in a.items():
+        expected = json.loads((folder / "metrics.json").read_text())
+        got = json.loads((b[name] / "metrics.json").read_text())
+        assert (expected["population"]["size"], got["population"]["size"]) == (4, 2)
+        assert got["metrics"] == expected["metrics"], name  # bit for bit
 
 
 # --- no orphans -----------------------------------------------------------------------------

@@ -99,6 +99,15 @@ class PopulationLauncher(Launcher):
         plan = workers.plan(stacked, configs, self.n_jobs)
         if plan.workers > 1:
             log.info("%s", plan)
+            balanced = groups.balance(populations, plan.workers)
+            if len(balanced) > len(populations):
+                log.info(
+                    "%d populations split into %d, so that the %d workers end together",
+                    len(stacked),
+                    len(balanced) - len(populations) + len(stacked),
+                    plan.workers,
+                )
+                populations = balanced
             self._side_by_side(populations, configs, folders, plan, returns)
             return returns
         for population in populations:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -91,6 +92,29 @@ def plan(configs: list[DictConfig], folders: list[Path], max_members: int) -> li
         for start in range(0, len(group.jobs), max_members):
             populations.append(Population(group.jobs[start : start + max_members]))
     return sorted(populations + alone, key=lambda p: p.jobs[0])
+
+
+def balance(populations: list[Population], workers: int) -> list[Population]:
+    """``populations`` split so that ``workers`` side by side end together: with P populations
+    of two members or more, P > workers and P not a multiple of it, each such population is split
+    into workers / gcd(P, workers) parts of nearly equal size (lcm(P, workers) populations in
+    all), as long as every part keeps two members. Three populations of 26 on two workers
+    otherwise train as 26 + 26 members on one and 26 on the other; split, 39 on each."""
+    stacked = [p for p in populations if len(p.jobs) > 1]
+    count = len(stacked)
+    if count <= workers or count % workers == 0:
+        return populations
+    parts = workers // math.gcd(count, workers)
+    if min(len(p.jobs) for p in stacked) < 2 * parts:
+        return populations
+    split = []
+    for p in populations:
+        if len(p.jobs) < 2:
+            split.append(p)
+            continue
+        bounds = [round(k * len(p.jobs) / parts) for k in range(parts + 1)]
+        split += [Population(p.jobs[a:b]) for a, b in zip(bounds, bounds[1:], strict=False)]
+    return split
 
 
 def _why_alone(spec, net) -> str | None:
