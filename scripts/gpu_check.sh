@@ -6,7 +6,9 @@
 #   3. hydra/launcher=population trainer=gpu: the whole init × activation grid (32 × 11 jobs, of
 #      which the 286 that apply to the MLP run), 1 seed, 5 epochs, as 11 populations on the GPU;
 #   4. a handful of the same grid's jobs one after another (basic launcher, trainer=gpu), for the
-#      population's speed-up per job.
+#      population's speed-up per job;
+#   5. scripts/sync_check.py: no device synchronization in a training step between logging
+#      points, for a run and a population (torch.cuda.set_sync_debug_mode).
 #     bash scripts/gpu_check.sh
 # The same script on a CPU, small, checks it end to end (tests/test_gpu_check.py):
 #     ACCEL=cpu GPU_JOBS=2 DATASET=digits EPOCHS=1 ACTIVATIONS=relu,tanh INITS=he,xavier \
@@ -51,3 +53,4 @@ timed sequential "$PYTHON" train.py -m "${COMMON[@]}" trainer.max_epochs="$EPOCH
   "init=$SEQ_INITS" "activation=${SEQ_ACTS:-relu}" "${GRID[@]}" hydra.sweep.dir="$OUT/sequential"
 
 "$PYTHON" scripts/gpu_check_table.py "$OUT" "$ACCEL"
+"$PYTHON" scripts/sync_check.py || echo "FAILED: sync check"
