@@ -11,8 +11,8 @@ element by element, so the stacked optimizer makes each member's own step.
 A member whose loss turns NaN/inf stops where its sequential run would, at the read point that
 finds it (:mod:`initlab.training.held_losses`: all members' losses are read together, at the
 points a run reads its own): it is validated at once, as Lightning validates a run stopped
-mid-epoch, its record says ``diverged`` from then on, and it
-leaves the objective; the others go on.
+mid-epoch, its record says ``diverged`` from then on, and it leaves the objective; the others
+go on.
 Metrics and diagnostics go to each member's own TensorBoard logger, with the tags and steps its
 sequential run writes.
 """
