@@ -1,0 +1,7 @@
+"""``python -m initlab.theory`` (:mod:`initlab.theory.command`)."""
+
+import sys
+
+from initlab.theory.command import main
+
+sys.exit(main())
