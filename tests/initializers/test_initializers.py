@@ -175,6 +175,14 @@ REFERENCE = {
     "sparse": lambda k=15, std=1.0: lambda fi, fo: Sparse(k, std),
     "identity": lambda: lambda fi, fo: Identity(),
     "delta_orthogonal": lambda gain=1.0: lambda fi, fo: DeltaOrthogonal(gain),
+    # mean-field theory's parametrization (its biases: tests/initializers/test_mean_field_rule.py)
+    "mean_field": lambda sigma_w2=1.0, sigma_b2=0.0, weights="normal": (
+        lambda fi, fo: (
+            Normal(0.0, math.sqrt(sigma_w2 / fi))
+            if weights == "normal"
+            else Orthogonal(math.sqrt(sigma_w2))
+        )
+    ),
     "zero_hadamard": lambda: lambda fi, fo: ZerO(),
     # Le et al. (2015): N(0, input_std²) but the hidden-to-hidden blocks
     # (tests/initializers/test_weight_blocks.py)
@@ -218,6 +226,8 @@ EXTRA_CASES = [
     ("orthogonal", {"gain": 1.7}),
     ("delta_orthogonal", {"gain": 1.7}),
     ("sparse", {"k": 40, "std": 0.3}),
+    ("mean_field", {"sigma_w2": 1.76, "sigma_b2": 0.05}),
+    ("mean_field", {"sigma_w2": 2.0, "weights": "orthogonal"}),
 ] + [
     ("variance_scaling", {"scale": 2.0, "mode": mode, "distribution": dist, "gain": 1.3})
     for mode in ("fan_in", "fan_out", "fan_avg")

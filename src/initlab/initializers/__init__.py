@@ -21,6 +21,7 @@ Modules:
 - ``catalog``: the ``init`` registry, where each rule is registered by name;
 - ``rules``: the variance-scaling family and the other closed-form draws;
 - ``structural``: orthogonal, identity, sparse, recurrent matrices;
+- ``mean_field_rule``: ``init=mean_field``, weights σ_w²/fan_in and biases N(0, σ_b²);
 - ``residual_schemes``: zero-γ, Fixup, SkipInit, ZerO, GPT-2, T-Fixup: residual branches;
 - ``calibrated``: the data-dependent entries (LSUV, DBN, data-dependent);
 - ``calibration``: their measuring on a training batch;

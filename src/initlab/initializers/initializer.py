@@ -14,7 +14,8 @@ from initlab.config.errors import ConfigError, call_with, choice, number
 from initlab.initializers import coverage, residual_schemes, structural
 from initlab.initializers.calibrated import Calibrated, Calibration
 from initlab.initializers.catalog import INITIALIZERS
-from initlab.initializers.fans import Rule
+from initlab.initializers.fans import Draw, Rule
+from initlab.initializers.mean_field_rule import WithBias
 from initlab.initializers.residual_schemes import Residual
 from initlab.initializers.structural import Recurrent
 
@@ -25,13 +26,14 @@ RECURRENT = ("same", "orthogonal", "identity")  # init.recurrent
 @dataclass(frozen=True, kw_only=True)
 class Initializer:
     """A weight rule and a bias setting: ``"zeros"``, ``"default"`` (each layer type's own torch
-    default for its biases, e.g. U(±1/√fan_in) for Linear and direct convolutions) or a number
-    (constant); the rule for the hidden-to-hidden blocks of recurrent layers (``None``: the
-    weight rule); for the data-dependent methods, the calibration that follows on a batch."""
+    default for its biases, e.g. U(±1/√fan_in) for Linear and direct convolutions), a number
+    (constant) or, for ``init=mean_field``, a :class:`Draw` (N(0, σ_b²)); the rule for the
+    hidden-to-hidden blocks of recurrent layers (``None``: the weight rule); for the
+    data-dependent methods, the calibration that follows on a batch."""
 
     name: str
     weight: Rule
-    bias: str | float = "zeros"
+    bias: str | float | Draw = "zeros"
     calibration: Calibration | None = None
     uncovered: str = "error"  # parameters no rule sets: refuse, or keep torch's default
     recurrent: Rule | None = None
@@ -40,6 +42,13 @@ class Initializer:
     recurrent_option: str = "same"  # init.recurrent as given (not same: a model without refused)
     residual: str | None = None  # a residual init's scheme (zero_gamma, fixup, …): its branches
     residual_start: float = 0.0  # the start value of the scalars the scheme adds
+
+    @property
+    def bias_text(self) -> str:
+        """The bias setting as a plan's heading says it."""
+        if isinstance(self.bias, Draw):
+            return f"N(0, {self.bias.std:.4g}²)"
+        return str(self.bias)
 
     @property
     def needs_residual(self) -> bool:
@@ -113,6 +122,14 @@ def get_initializer(
     scheme, start = None, 0.0
     if isinstance(made, Residual):
         made, scheme, start = made.rule, made.scheme, made.start
+    if isinstance(made, WithBias):  # init=mean_field: a sigma_b2 > 0 draws the biases
+        if made.bias is not None and bias != "zeros":
+            raise ConfigError(
+                "bias",
+                bias,
+                f"init={name} draws every bias from N(0, sigma_b2): leave bias at zeros",
+            )
+        made, bias = made.rule, made.bias or bias
     needs_recurrent = isinstance(made, Recurrent)
     if needs_recurrent:
         made, recurrent_rule = made.rule, recurrent_rule or made.recurrent

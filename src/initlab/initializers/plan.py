@@ -82,8 +82,11 @@ def _check_applies(init: Initializer, blocks: list[Block]) -> None:
         )
 
 
-def bias_draw(setting: str | float, bias: Bias) -> Draw:
-    """``init.bias`` for one bias: zeros, the layer type's torch default, or a constant."""
+def bias_draw(setting: str | float | Draw, bias: Bias) -> Draw:
+    """``init.bias`` for one bias: zeros, the layer type's torch default, a constant, or the
+    draw a rule gave every bias (``init=mean_field``)."""
+    if isinstance(setting, Draw):
+        return setting
     if setting == "zeros":
         return constant_draw(0.0)
     if setting == "default":

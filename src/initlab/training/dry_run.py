@@ -68,7 +68,7 @@ def describe_run(cfg: DictConfig, spec: RunSpec, folder: str, overrides: list[st
         f"seed {spec.seed}; {epochs} epochs" if epochs is not None else f"seed {spec.seed}",
         f"would write to: {folder}",
         "",
-        f"init plan: init={spec.initializer.name}, bias {spec.initializer.bias}"
+        f"init plan: init={spec.initializer.name}, bias {spec.initializer.bias_text}"
         + (
             f", then {spec.initializer.calibration.method} on a training batch"
             if spec.initializer.calibration is not None

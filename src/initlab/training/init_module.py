@@ -104,9 +104,8 @@ def write_plan(
 
 
 def _plan_text(initializer, seed, net, init_plan, calibration, calibration_seconds) -> str:
-    text = f"**init={initializer.name}**, seed {seed}, bias {initializer.bias}\n\n" + plan_table(
-        init_plan
-    )
+    heading = f"**init={initializer.name}**, seed {seed}, bias {initializer.bias_text}"
+    text = heading + "\n\n" + plan_table(init_plan)
     for title, rows in (
         ("Normalization layers: weight 1, bias 0", coverage.norm_layers(net)),
         ("Residual scalars the initializer added", scalar_records(net)),
