@@ -3,8 +3,8 @@
 # 8 minutes on one H100/H200:
 #   1. trainer=gpu: one run of the default job;
 #   2. hydra/launcher=gpus trainer=gpu: more jobs than GPUs (each job claims a free GPU);
-#   3. hydra/launcher=population trainer=gpu: the whole init × activation grid (32 × 11 jobs, of
-#      which the 286 that apply to the MLP run), 1 seed, 5 epochs, as 11 populations on the GPU;
+#   3. hydra/launcher=population trainer=gpu: the whole init × activation grid (33 × 11 jobs, of
+#      which the 297 that apply to the MLP run), 1 seed, 5 epochs, as 11 populations on the GPU;
 #   4. a handful of the same grid's jobs one after another (basic launcher, trainer=gpu), for the
 #      population's speed-up per job;
 #   5. scripts/sync_check.py: no device synchronization in a training step between logging
