@@ -20,7 +20,15 @@ from omegaconf import OmegaConf
 from initlab.config.errors import ConfigError
 from initlab.config.hydra_conf import CONF_DIR
 from initlab.initializers import apply
-from initlab.probe import COLUMNS, ValidateProbeBeforeRun, caption, probe, write
+from initlab.probe import (
+    COLUMNS,
+    ValidateProbeBeforeRun,
+    caption,
+    probe,
+    theory,
+    write,
+    write_theory,
+)
 from initlab.training.spec import build
 
 CS231N = ["experiment=cs231n_probe"]  # 10 tanh layers × 500, 1000 × 500 inputs, W = 0.01·randn
@@ -227,7 +235,9 @@ def test_command_line_writes_files_and_prints_the_table(tmp_path):
         timeout=120,
     )
     assert proc.returncode == 0, proc.stderr
-    assert {"probe.csv", "probe.md", "probe.png"} <= {p.name for p in run_dir.iterdir()}
+    written = {p.name for p in run_dir.iterdir()}
+    assert {"probe.csv", "probe.md", "probe.png", "theory.md", "theory.png"} <= written
+    assert "mean-field theory:\n| layer | q measured | q theory |" in proc.stdout
     _, table = (run_dir / "probe.md").read_text().split("\n\n", 1)
     assert table.strip() in proc.stdout
     assert "| layer1 | 100 | 100 |" in proc.stdout
@@ -312,3 +322,49 @@ def test_a_probe_sweep_records_each_job_and_lists_a_bad_one_before_any(tmp_path)
     assert {r["status"] for r in records} == {"completed"}
     again = run(*DLFS, "init=lecun,he")  # finished: skipped, as a training sweep's jobs are
     assert "2 of 2 jobs already finished, skipped" in again.stdout
+
+
+# --- mean-field theory beside the probe ------------------------------------------------------
+
+
+def test_the_theory_beside_a_deep_tanh_mlp(tmp_path):
+    cfg = probe_cfg(
+        "activation=tanh",
+        "init=mean_field",
+        "init.sigma_w2=1.76",
+        "init.sigma_b2=0.05",
+        "model=deep_mlp",
+    )
+    c = theory(cfg)
+    assert c.layers == [f"layer{k}" for k in range(1, 12)]
+    # 64 inputs × 256 units a hidden layer; the logits (10 units) are left out
+    for measured, predicted in zip(c.q_measured[:-1], c.q_predicted[:-1], strict=True):
+        assert measured == pytest.approx(predicted, rel=0.1)
+    for measured, predicted in zip(c.c_measured[:-1], c.c_predicted[:-1], strict=True):
+        assert measured == pytest.approx(predicted, abs=0.06)
+    assert c.c_predicted[-2] > 5 * c.c_predicted[0]  # σ_b² > 0: inputs grow alike with depth
+    assert len(c.jacobian) == 4 * 256 and "∂h^10/∂h^1" in c.jacobian_note
+    measured_mean = sum(c.jacobian) / len(c.jacobian)
+    assert measured_mean == pytest.approx(c.jacobian_mean, rel=0.3)
+    text = write_theory(c, tmp_path, "title")
+    assert (tmp_path / "theory.md").read_text() == f"# title\n\n{text}\n"
+    assert matplotlib.image.imread(tmp_path / "theory.png").shape[2] in (3, 4)
+
+
+def test_orthogonal_weights_are_predicted_as_orthogonal():
+    base = ["activation=tanh", "model=deep_mlp", "model.depth=6"]
+    orthogonal = theory(probe_cfg(*base, "init=orthogonal"))
+    gaussian = theory(probe_cfg(*base, "init=lecun"))
+    assert "orthogonal weights" in orthogonal.jacobian_note
+    assert orthogonal.jacobian_variance < gaussian.jacobian_variance
+
+
+def test_no_theory_for_a_resnet_and_a_line_saying_why(tmp_path):
+    said = theory(probe_cfg("model=resnet"))
+    assert said.startswith("no theory for model=resnet: ")
+    assert "Conv2d (convolutions" in said
+    assert write_theory(said, tmp_path) == said
+    assert (tmp_path / "theory.md").read_text() == said + "\n"
+    assert not (tmp_path / "theory.png").exists()
+    batch_norm = theory(probe_cfg("model=deep_mlp", "model.batch_norm=true"))
+    assert "BatchNorm1d (normalization" in batch_norm

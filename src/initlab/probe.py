@@ -37,6 +37,8 @@ from initlab.initializers import apply
 from initlab.initializers.calibration import calibrate
 from initlab.runtime import console_noise
 from initlab.runtime.markdown import markdown_table
+from initlab.theory import comparison_figure
+from initlab.theory.network import Comparison, compare, why_not
 from initlab.training import record
 from initlab.training.spec import RunSpec, ValidateBeforeRun, build, check_data, check_root
 
@@ -92,6 +94,23 @@ def _inputs(spec: RunSpec, settings: ProbeSettings) -> torch.Tensor:
     return x[: settings.batch_size]
 
 
+def _initialised(cfg: DictConfig) -> tuple[RunSpec, nn.Module, list, torch.Tensor]:
+    """The configured net, initialised (and calibrated) as a run would, in evaluation mode but
+    for batch norm (the batch's own statistics); its plan; the probe's batch."""
+    check_root(cfg, ("probe",))
+    settings = probe_settings(cfg)
+    spec = build(cfg, local_devices=False)  # the probe runs on the CPU, whatever the trainer
+    net = spec.make_net()
+    layers = apply(spec.initializer, net, spec.seed, spec.datamodule.dataset.in_shape)
+    x = _inputs(spec, settings)
+    calibrate(spec.initializer, net, x, spec.seed)  # data-dependent inits measure on this batch
+    net.eval()
+    for module in net.modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm):
+            module.train()
+    return spec, net, layers, x
+
+
 def probe(cfg: DictConfig) -> list[dict]:
     """Initialise the configured net and push one batch through it.
 
@@ -107,20 +126,8 @@ def probe(cfg: DictConfig) -> list[dict]:
     Dropout is off (the question is what the initializer does, not a random mask); batch norm
     normalises with the batch's own statistics, as on the first training step.
     """
-    check_root(cfg, ("probe",))
-    settings = probe_settings(cfg)
-    spec = build(cfg, local_devices=False)  # the probe runs on the CPU, whatever the trainer
-    net = spec.make_net()
+    spec, net, layers, x = _initialised(cfg)
     in_shape = spec.datamodule.dataset.in_shape
-    layers = apply(spec.initializer, net, spec.seed, in_shape)
-    x = _inputs(spec, settings)
-    calibrate(
-        spec.initializer, net, x, spec.seed
-    )  # data-dependent inits (lsuv, …) measure on this batch
-    net.eval()
-    for module in net.modules():
-        if isinstance(module, nn.modules.batchnorm._BatchNorm):
-            module.train()
     with (
         torch.no_grad(),
         ActivationRecorder(sites(net, spec.activation, in_shape), keep=True) as recorder,
@@ -137,6 +144,55 @@ def probe(cfg: DictConfig) -> list[dict]:
         for lp in layers
         if lp.layer in recorder.stats  # blocks with an output of their own (sites)
     ]
+
+
+def theory(cfg: DictConfig) -> Comparison | str:
+    """Mean-field theory beside the same net and batch (:mod:`initlab.theory.network`): the
+    comparison, or why the theory does not describe this net."""
+    spec, net, layers, x = _initialised(cfg)
+    reason = why_not(net, type(spec.activation.make()))
+    if reason is not None:
+        return f"no theory for model={cfg.model.name}: {reason}"
+    hidden = [lp.weight.method for lp in layers[1:-1]]
+    weights = "orthogonal" if hidden and set(hidden) == {"orthogonal"} else "gaussian"
+    return compare(net, spec.activation.make(), x, weights)
+
+
+THEORY_COLUMNS = ("layer", "q measured", "q theory", "c measured", "c theory")
+
+
+def theory_markdown(comparison: Comparison | str) -> str:
+    """The comparison as a table and a line on the Jacobian (or the line saying why none)."""
+    if isinstance(comparison, str):
+        return comparison
+    c = comparison
+    rows = zip(c.layers, c.q_measured, c.q_predicted, c.c_measured, c.c_predicted, strict=True)
+    lines = [markdown_table(THEORY_COLUMNS, rows)]
+    if c.jacobian:
+        measured = torch.tensor(c.jacobian, dtype=torch.float64)
+        lines.append(
+            f"\nJacobian {c.jacobian_note}: squared singular values measured mean "
+            f"{measured.mean().item():.4g}, variance {measured.var().item():.4g}"
+            + (
+                f"; theory mean {c.jacobian_mean:.4g}, variance {c.jacobian_variance:.4g}"
+                if c.jacobian_mean is not None
+                else ""
+            )
+        )
+    elif c.jacobian_note:
+        lines.append(f"\n{c.jacobian_note}")
+    return "\n".join(lines)
+
+
+def write_theory(comparison: Comparison | str, folder: Path, title: str = "") -> str:
+    """``theory.md`` (and, for a comparison, ``theory.png``) in ``folder``; return the text."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    text = theory_markdown(comparison)
+    (folder / "theory.md").write_text(f"# {title}\n\n{text}\n" if title else f"{text}\n")
+    if not isinstance(comparison, str):
+        comparison_figure.figure(comparison, title).savefig(folder / "theory.png")
+    return text
 
 
 def markdown(rows: list[dict]) -> str:
@@ -224,6 +280,7 @@ def _probe_job(cfg: DictConfig) -> None:
     try:
         title = describe(cfg)
         table = write(probe(cfg), folder, title, probe_settings(cfg).bins, caption(cfg))
+        beside = write_theory(theory(cfg), folder, f"mean-field theory beside {title}")
     except Exception as err:
         record.write(folder, {**done, "status": "failed", "error": f"{type(err).__name__}: {err}"})
         if hydra_cfg.mode != RunMode.MULTIRUN:
@@ -232,7 +289,7 @@ def _probe_job(cfg: DictConfig) -> None:
         print(f"failed: probe folder {folder}", file=sys.stderr)
         return
     record.write(folder, {**done, "status": "completed"})
-    print(f"{title}\n\n{table}\n\nprobe folder: {folder}")
+    print(f"{title}\n\n{table}\n\nmean-field theory:\n{beside}\n\nprobe folder: {folder}")
 
 
 if __name__ == "__main__":

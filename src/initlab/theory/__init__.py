@@ -14,6 +14,9 @@ Modules:
   the phase and the edge of chaos;
 - ``jacobian``: the first two moments of the input-output Jacobian's squared singular values,
   for Gaussian or orthogonal weights;
+- ``network``: a built net's own prediction beside its measurement (q^l, c^l, the Jacobian's
+  spectrum), or why the theory does not describe it;
+- ``comparison_figure``: that comparison drawn;
 - ``presets``: where the ``init`` group's closed-form presets sit in the (σ_w², σ_b²) plane;
 - ``phase_diagram``: the figure of χ₁ = 1 and ξ_c over (σ_w², σ_b²), with the presets on it;
 - ``command``: ``python -m initlab.theory``, one ``name = value`` a line (``__main__`` runs it).

@@ -48,17 +48,24 @@ def moments(
     ``weights`` ``"gaussian"`` or ``"orthogonal"``; each layer's pre-activations at ``q``
     (one variance a layer; None: every layer at the fixed point q*)."""
     positive_int("depth", depth)
-    if weights not in WEIGHT_VARIANCE:
-        raise ConfigError("weights", weights, f"must be one of {', '.join(WEIGHT_VARIANCE)}")
     if q is None:
         q = [field.q_star] * depth
     if len(q) != depth:
         raise ConfigError("q", q, f"must hold one variance a layer ({depth})")
-    mean, spread = 1.0, 0.0
-    for q_l in q:
+    return spread([(field, q_l) for q_l in q], weights)
+
+
+def spread(steps: list[tuple[MeanField, float]], weights: str = "gaussian") -> Spread:
+    """JJᵀ's moments for a product of layers, each ``(field, q)``: the layer's weight
+    variance and activation (``field``) and the variance ``q`` of the pre-activations its
+    φ′ is taken at; layers may differ (a net's own σ_w² per layer)."""
+    if weights not in WEIGHT_VARIANCE:
+        raise ConfigError("weights", weights, f"must be one of {', '.join(WEIGHT_VARIANCE)}")
+    mean, total = 1.0, 0.0
+    for field, q_l in steps:
         q_l = min(max(q_l, 1e-12), 1e8)
-        mu1 = expect(lambda u: field.dphi(u) ** 2, q_l)
-        mu2 = expect(lambda u: field.dphi(u) ** 4, q_l)
+        mu1 = expect(lambda u, f=field: f.dphi(u) ** 2, q_l)
+        mu2 = expect(lambda u, f=field: f.dphi(u) ** 4, q_l)
         mean *= field.sigma_w2 * mu1
-        spread += mu2 / mu1**2 - 1 + WEIGHT_VARIANCE[weights]
-    return Spread(mean=mean, second_moment=mean**2 * (1 + spread))
+        total += mu2 / mu1**2 - 1 + WEIGHT_VARIANCE[weights]
+    return Spread(mean=mean, second_moment=mean**2 * (1 + total))

@@ -1,0 +1,162 @@
+"""The theory beside what a built net does: for a stack of fully connected layers with one
+elementwise activation, each layer's pre-activation second moment q^l and the correlation c^l of
+two inputs, predicted (:mod:`.mean_field`, at each layer's own σ_w² and σ_b²) and measured on
+the same inputs; and the squared singular values of the hidden-to-hidden Jacobian ∂h^{L−1}/∂h¹,
+computed exactly (``torch.func.jacrev``), beside their predicted mean and variance
+(:mod:`.jacobian`).
+
+σ_w² and σ_b² are read from the net's own tensors (fan_in · mean W², mean b²), so they are what
+the initializer did, calibration (LSUV) included. Nets the theory does not describe — batch norm,
+convolutions, residual branches, attention, recurrent layers — get no prediction, and
+:func:`why_not` says why in a line.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass, field, replace
+
+import torch
+from torch import nn
+
+from initlab.theory.jacobian import spread
+from initlab.theory.mean_field import MeanField
+
+PASSIVE = (nn.Flatten, nn.Dropout, nn.Identity)  # no effect on the propagation at evaluation
+INPUTS = 64  # inputs whose q^l is predicted and measured
+PAIRS = 8  # input pairs whose c^l is
+JACOBIAN_INPUTS = 4  # inputs whose Jacobian's spectrum is computed
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Prediction beside measurement, per weight layer ``layerK`` (the last one: the logits)."""
+
+    layers: list[str]
+    q_measured: list[float]
+    q_predicted: list[float]
+    c_measured: list[float]
+    c_predicted: list[float]
+    jacobian: list[float] = field(default_factory=list)  # measured squared singular values
+    jacobian_mean: float | None = None  # predicted
+    jacobian_variance: float | None = None
+    jacobian_note: str = ""  # why there is no Jacobian prediction, or what it covers
+
+
+def _kind(module: nn.Module) -> str:
+    name = type(module).__name__
+    if isinstance(module, nn.modules.batchnorm._BatchNorm) or "Norm" in name:
+        return f"{name} (normalization: the statistics are reset, not propagated)"
+    if isinstance(module, nn.modules.conv._ConvNd):
+        return f"{name} (convolutions: Xiao et al.'s delta-orthogonal theory is not implemented)"
+    if isinstance(module, nn.RNNBase):
+        return f"{name} (recurrent layers)"
+    if "Residual" in name or "Block" in name:
+        return f"{name} (residual branches)"
+    if "Attention" in name:
+        return f"{name} (attention)"
+    return name
+
+
+def why_not(net: nn.Module, activation: type[nn.Module]) -> str | None:
+    """None where the theory describes ``net``; else why not, in a line."""
+    if not isinstance(net, nn.Sequential):
+        return f"it describes a stack of fully connected layers; this net is a {type(net).__name__}"
+    for module in net:
+        if not isinstance(module, (nn.Linear, activation, *PASSIVE)):
+            has = _kind(module)
+            return f"it describes fully connected layers and one activation; this net has {has}"
+    if sum(isinstance(m, nn.Linear) for m in net) < 2:
+        return "it describes a signal crossing layers; this net has one"
+    return None
+
+
+def _pre_activations(net: nn.Sequential, x: torch.Tensor) -> list[torch.Tensor]:
+    """Each Linear's output for the inputs ``x``, in order (float64)."""
+    out, h = [], x.double()
+    for module in net:
+        h = module(h)
+        if isinstance(module, nn.Linear):
+            out.append(h)
+    return out
+
+
+def _fields(net: nn.Sequential, phi: nn.Module) -> list[MeanField]:
+    """Each Linear's (σ_w², σ_b²) from its tensors, as a :class:`MeanField` of ``phi``."""
+    fields = []
+    for module in net:
+        if isinstance(module, nn.Linear):
+            w = module.weight.detach().double()
+            b = module.bias.detach().double() if module.bias is not None else torch.zeros(1)
+            sigma_w2 = module.in_features * (w * w).mean().item()
+            fields.append(MeanField(phi, sigma_w2, (b.double() ** 2).mean().item()))
+    return fields
+
+
+def compare(net: nn.Sequential, phi: nn.Module, x: torch.Tensor, weights: str) -> Comparison:
+    """The comparison for ``net`` (checked by :func:`why_not`) on the inputs ``x`` (a batch),
+    with ``weights`` ``"gaussian"`` (i.i.d. draws) or ``"orthogonal"`` for the Jacobian."""
+    net = copy.deepcopy(net).double().eval()
+    x = x.double().flatten(1)
+    fields = _fields(net, phi)
+    with torch.no_grad():
+        hs = _pre_activations(net, x[:INPUTS])
+    layers = [f"layer{k}" for k in range(1, len(fields) + 1)]
+    q_in = (x[:INPUTS] ** 2).mean(1).tolist()
+    q_pred = [0.0] * len(fields)
+    for q0 in q_in:
+        q = q0
+        for k, f in enumerate(fields):
+            q = f.sigma_w2 * q + f.sigma_b2 if k == 0 else f.length_map(q)
+            q_pred[k] += q / len(q_in)
+    pairs = min(PAIRS, len(x) // 2)
+    c_meas, c_pred = [0.0] * len(fields), [0.0] * len(fields)
+    for p in range(pairs):
+        a, b = x[2 * p], x[2 * p + 1]
+        qa, qb, qab = (a * a).mean().item(), (b * b).mean().item(), (a * b).mean().item()
+        for k, f in enumerate(fields):
+            if k == 0:
+                qa, qb, qab = (f.sigma_w2 * v + f.sigma_b2 for v in (qa, qb, qab))
+            else:
+                c = qab / math.sqrt(qa * qb)
+                qa, qb, qab = f.length_map(qa), f.length_map(qb), f.covariance_map(qa, qb, c)
+            c_pred[k] += qab / math.sqrt(qa * qb) / pairs
+            ha, hb = hs[k][2 * p], hs[k][2 * p + 1]
+            c_meas[k] += ((ha * hb).sum() / (ha.norm() * hb.norm())).item() / pairs
+    comparison = Comparison(
+        layers=layers,
+        q_measured=[(h * h).mean().item() for h in hs],
+        q_predicted=q_pred,
+        c_measured=c_meas,
+        c_predicted=c_pred,
+    )
+    return _with_jacobian(comparison, net, fields, x, weights)
+
+
+def _with_jacobian(comparison, net, fields, x, weights) -> Comparison:
+    """The spectrum of ∂h^{L−1}/∂h¹ (the hidden layers' pre-activations) and its prediction."""
+    linears = [i for i, m in enumerate(net) if isinstance(m, nn.Linear)]
+    if len(linears) < 3:
+        return replace(comparison, jacobian_note="no Jacobian: it needs two hidden layers or more")
+    hidden = net[linears[0] + 1 : linears[-2] + 1]  # from after layer1 to layer L−1's output
+    widths = {net[i].out_features for i in linears[:-1]}
+    first = net[: linears[0] + 1]
+    eigen = []
+    for xi in x[:JACOBIAN_INPUTS]:
+        with torch.no_grad():
+            h1 = first(xi.unsqueeze(0))[0]
+        jac = torch.func.jacrev(lambda h: hidden(h.unsqueeze(0))[0])(h1)
+        eigen += (torch.linalg.svdvals(jac) ** 2).tolist()
+    if len(widths) > 1:
+        note = "hidden widths differ: the prediction is for square layers"
+        return replace(comparison, jacobian=eigen, jacobian_note=note)
+    steps = [(fields[k + 1], comparison.q_predicted[k]) for k in range(len(linears) - 2)]
+    predicted = spread(steps, weights)
+    return replace(
+        comparison,
+        jacobian=eigen,
+        jacobian_mean=predicted.mean,
+        jacobian_variance=predicted.variance,
+        jacobian_note=f"∂h^{len(linears) - 1}/∂h^1, {weights} weights, {JACOBIAN_INPUTS} inputs",
+    )
