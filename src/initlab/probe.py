@@ -126,7 +126,10 @@ def probe(cfg: DictConfig) -> list[dict]:
     Dropout is off (the question is what the initializer does, not a random mask); batch norm
     normalises with the batch's own statistics, as on the first training step.
     """
-    spec, net, layers, x = _initialised(cfg)
+    return _rows(*_initialised(cfg))
+
+
+def _rows(spec: RunSpec, net: nn.Module, layers: list, x: torch.Tensor) -> list[dict]:
     in_shape = spec.datamodule.dataset.in_shape
     with (
         torch.no_grad(),
@@ -149,7 +152,10 @@ def probe(cfg: DictConfig) -> list[dict]:
 def theory(cfg: DictConfig) -> Comparison | str:
     """Mean-field theory beside the same net and batch (:mod:`initlab.theory.network`): the
     comparison, or why the theory does not describe this net."""
-    spec, net, layers, x = _initialised(cfg)
+    return _theory(cfg, *_initialised(cfg))
+
+
+def _theory(cfg, spec: RunSpec, net: nn.Module, layers: list, x: torch.Tensor):
     reason = why_not(net, type(spec.activation.make()))
     if reason is not None:
         return f"no theory for model={cfg.model.name}: {reason}"
@@ -279,8 +285,9 @@ def _probe_job(cfg: DictConfig) -> None:
     done = record.new(cfg, list(hydra_cfg.overrides.task))
     try:
         title = describe(cfg)
-        table = write(probe(cfg), folder, title, probe_settings(cfg).bins, caption(cfg))
-        beside = write_theory(theory(cfg), folder, f"mean-field theory beside {title}")
+        built = _initialised(cfg)  # once, for the table and the theory
+        table = write(_rows(*built), folder, title, probe_settings(cfg).bins, caption(cfg))
+        beside = write_theory(_theory(cfg, *built), folder, f"mean-field theory beside {title}")
     except Exception as err:
         record.write(folder, {**done, "status": "failed", "error": f"{type(err).__name__}: {err}"})
         if hydra_cfg.mode != RunMode.MULTIRUN:
