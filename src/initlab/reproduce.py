@@ -144,6 +144,25 @@ def _probe_value(rows: list[dict], metric: str) -> float:
     return next((float(r[stat]) for r in rows if r["layer"] == layer), float("nan"))
 
 
+def _with_theory(rows: list[dict], beside) -> list[dict]:
+    """Each layer's row with the theory's comparison (``q_over_theory``, ``c_minus_theory``);
+    unchanged where the theory does not describe the net (a check on them reads nan)."""
+    if isinstance(beside, str):
+        return rows
+    by_layer = {
+        layer: {"q_over_theory": qm / qp, "c_minus_theory": cm - cp}
+        for layer, qm, qp, cm, cp in zip(
+            beside.layers,
+            beside.q_measured,
+            beside.q_predicted,
+            beside.c_measured,
+            beside.c_predicted,
+            strict=True,
+        )
+    }
+    return [{**r, **by_layer.get(r["layer"], {})} for r in rows]
+
+
 def run_probes(reproduction: Reproduction, folder: Path) -> list[Sample]:
     """Each probe for seeds 0-2 (its table and histograms under ``folder/<slug>/seed=K``)."""
     samples = []
@@ -157,6 +176,9 @@ def run_probes(reproduction: Reproduction, folder: Path) -> list[Sample]:
                     rows, out, title=probe_lib.describe(cfg), words=probe_lib.caption(cfg)
                 )
                 rows = [{k: v for k, v in r.items() if k != "values"} for r in rows]
+                beside = probe_lib.theory(cfg)
+                probe_lib.write_theory(beside, out, f"mean-field theory beside {slug(overrides)}")
+                rows = _with_theory(rows, beside)
                 samples.append(
                     Sample(_labels(overrides, seed), lambda m, rows=rows: _probe_value(rows, m))
                 )
@@ -213,6 +235,11 @@ def figures(
         name = f"{reproduction.label}_{slug(overrides)}.png"
         shutil.copyfile(folder / slug(overrides) / "seed=0" / "probe.png", into / name)
         names.append(name)
+        beside = folder / slug(overrides) / "seed=0" / "theory.png"
+        if reproduction.theory and beside.exists():  # the theory beside the probe
+            name = f"{reproduction.label}_{slug(overrides)}_theory.png"
+            shutil.copyfile(beside, into / name)
+            names.append(name)
     if reproduction.against:
         name = f"{reproduction.label}_against.png"
         against_figure(reproduction, samples).savefig(into / name)

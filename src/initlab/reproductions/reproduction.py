@@ -77,6 +77,7 @@ class Reproduction:
     # {"lecun": "Xavier √(1/n) (lecun)"}; a value without one is shown as it is
     names: dict[str, str] = field(default_factory=dict)
     quick: bool = False  # in ``--quick``: fits the test suite
+    theory: bool = False  # its probes' mean-field comparison (theory.png) shown too
     original: Original | None = None  # the published data set, when the analogue runs here
     data: str | None = None  # the dataset its sweeps are switched to (the original's); None: as
     # its experiments set it

@@ -25,7 +25,7 @@ from initlab.theory.mean_field import MeanField
 
 PASSIVE = (nn.Flatten, nn.Dropout, nn.Identity)  # no effect on the propagation at evaluation
 INPUTS = 64  # inputs whose q^l is predicted and measured
-PAIRS = 8  # input pairs whose c^l is
+PAIRS = 32  # input pairs whose c^l is
 JACOBIAN_INPUTS = 4  # inputs whose Jacobian's spectrum is computed
 
 
