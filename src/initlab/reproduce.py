@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import math
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -145,8 +146,10 @@ def _probe_value(rows: list[dict], metric: str) -> float:
 
 
 def _with_theory(rows: list[dict], beside) -> list[dict]:
-    """Each layer's row with the theory's comparison (``q_over_theory``, ``c_minus_theory``);
-    unchanged where the theory does not describe the net (a check on them reads nan)."""
+    """Each layer's row with the theory's comparison (``q_over_theory``, ``c_minus_theory``),
+    and a row ``net`` for the Jacobian's spectrum (``jacobian_mean``, ``jacobian_variance``,
+    ``jacobian_spread`` = variance/mean², ``jacobian_variance_over_theory``); unchanged where
+    the theory does not describe the net (a check on them reads nan)."""
     if isinstance(beside, str):
         return rows
     by_layer = {
@@ -160,7 +163,20 @@ def _with_theory(rows: list[dict], beside) -> list[dict]:
             strict=True,
         )
     }
-    return [{**r, **by_layer.get(r["layer"], {})} for r in rows]
+    rows = [{**r, **by_layer.get(r["layer"], {})} for r in rows]
+    if beside.jacobian and beside.jacobian_mean is not None:  # the whole net's: ``…@net``
+        mean = statistics.fmean(beside.jacobian)
+        variance = statistics.variance(beside.jacobian)
+        rows.append(
+            {
+                "layer": "net",
+                "jacobian_mean": mean,
+                "jacobian_variance": variance,
+                "jacobian_spread": variance / mean**2,  # the normalized variance
+                "jacobian_variance_over_theory": variance / beside.jacobian_variance,
+            }
+        )
+    return rows
 
 
 def run_probes(reproduction: Reproduction, folder: Path) -> list[Sample]:

@@ -5,7 +5,7 @@
 
 Modules: ``reproduction`` (what a reproduction and its checks are) and one per source:
 ``cs231n``, ``dlfs``, ``fixup2019``, ``glorot2010``, ``he2015``, ``irnn2015``, ``lsuv2016``,
-``poole2016``, ``saxe2013``, ``udacity``, ``zta``.
+``pennington2017``, ``poole2016``, ``saxe2013``, ``udacity``, ``zta``.
 
 May import: anything but the entry points.
 """
@@ -20,6 +20,7 @@ from initlab.reproductions import (
     he2015,
     irnn2015,
     lsuv2016,
+    pennington2017,
     poole2016,
     saxe2013,
     udacity,
@@ -37,6 +38,7 @@ REPRODUCTIONS = {
         he2015,
         saxe2013,
         poole2016,
+        pennington2017,
         lsuv2016,
         fixup2019,
         irnn2015,
