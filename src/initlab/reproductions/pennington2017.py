@@ -3,8 +3,8 @@ dynamical isometry": at the edge of chaos, orthogonal weights with tanh (small �
 concentrate the input-output Jacobian's singular values, where Gaussian weights spread them and
 ReLU spreads them with any weights. Measured exactly at initialization by the probe (the
 hidden-to-hidden Jacobian of 4 inputs, ``torch.func.jacrev``), beside the free-probability
-prediction (:mod:`initlab.theory.jacobian`). The paper's second claim, that orthogonal tanh
-nets then train faster, is not checked here yet."""
+prediction (:mod:`initlab.theory.jacobian`); and, trained (``pennington2017_training``), the
+paper's second claim: orthogonal tanh nets at the edge of chaos reach a training loss sooner."""
 
 from __future__ import annotations
 
@@ -79,3 +79,48 @@ REPRODUCTIONS = [
         theory=True,
     )
 ]
+
+# The training-loss criterion, set before measuring: well under ln 10 ≈ 2.3 (chance), where a
+# FashionMNIST MLP is plainly learning.
+CRITERION = 1.0
+
+REPRODUCTIONS.append(
+    Reproduction(
+        name="pennington2017_training",
+        title="Pennington 2017: orthogonal tanh nets at the edge of chaos train faster",
+        source="Pennington, Schoenholz & Ganguli 2017, fig. 4 (CIFAR-10, depth 200: orthogonal "
+        "weights reach a given training accuracy in far fewer steps than Gaussian ones)",
+        protocol="20 tanh layers of 256 on FashionMNIST (not the paper's CIFAR-10 and depth "
+        "200), σ_b² = 0.001 at its critical σ_w² = 1.18919, orthogonal or Gaussian weights "
+        "(init=mean_field), SGD lr 0.01, batch 100, 1 epoch (conf/experiment/pennington2017.yaml)"
+        f"; the time is the first logged step (every 10) with a training loss ≤ {CRITERION}; "
+        "a run that never gets there counts as never (inf)",
+        sweeps=[
+            [
+                "experiment=pennington2017",
+                "init.weights=orthogonal,normal",
+                "seed=0,1,2",
+            ]
+        ],
+        checks=[
+            Check(
+                f"steps to loss {CRITERION}, orthogonal / Gaussian weights",
+                {"init.weights": "orthogonal"},
+                f"train/loss<={CRITERION}",
+                "orthogonal sooner",
+                (0.0, 0.9),
+                "below 0.9: sooner by more than the 10-step logging grain at ~100 steps",
+                over={"init.weights": "normal"},
+            )
+        ],
+        figures=("curves_train_loss",),
+        names={"normal": "Gaussian", "orthogonal": "orthogonal"},
+        notes=[
+            "What we found: at 20 layers the two curves almost coincide; orthogonal weights "
+            f"reach {CRITERION} about one logging step sooner (ratio 0.85 ± 0.14 on 2026-12-07), "
+            "inside the band but by little. The theory's Jacobian spread at this depth is "
+            "about 1.7 (orthogonal) against 11 (Gaussian) (pennington2017); the paper's large "
+            "gap in training speed is at depth 200, beyond what 2 cores train in minutes.",
+        ],
+    )
+)
