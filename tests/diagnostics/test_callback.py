@@ -173,3 +173,55 @@ def test_recorder_statistics_and_hooks_removed():
     assert stats["saturation"].item() == pytest.approx((a.abs() > 0.99).float().mean().item())
     assert torch.equal(rec.outputs["layer2"], net(x).detach())  # the logits
     assert all(not s.output._forward_hooks for s in found)  # removed on exit
+
+
+# --- mean-field theory at step 0 ---------------------------------------------------------------
+
+
+def test_the_theory_figure_comes_at_step_0_only(tmp_path):
+    run(make_cfg(*QUICK, "activation=tanh"), tmp_path)
+    acc = events(tmp_path)
+    assert steps(acc, "images", "diagnostics/theory") == [0]
+    image = acc.Images("diagnostics/theory")[0]
+    assert image.encoded_image_string.startswith(b"\x89PNG") and image.width > 400
+
+
+def test_the_theory_figure_can_be_switched_off(tmp_path):
+    run(make_cfg(*QUICK, "diagnostics.theory=false"), tmp_path)
+    assert "diagnostics/theory" not in events(tmp_path).Tags()["images"]
+    assert "diagnostics/depth" in events(tmp_path).Tags()["images"]
+
+
+def test_a_net_the_theory_does_not_describe_gets_a_line_saying_why(tmp_path):
+    run(make_cfg(*QUICK, "model=cnn"), tmp_path)
+    acc = EventAccumulator(str(tmp_path), size_guidance={"tensors": 0, "images": 0})
+    acc.Reload()
+    assert "diagnostics/theory" not in acc.Tags()["images"]
+    (said,) = acc.Tensors("diagnostics/theory/text_summary")
+    text = said.tensor_proto.string_val[0].decode()
+    assert text.startswith("no prediction: it describes fully connected layers")
+    assert "Conv2d (convolutions" in text
+
+
+def test_the_step_0_comparison_follows_the_recorded_layers():
+    """from_pre_activations on a wide tanh net's own pre-activations: the theory carried from
+    layer 1 as measured meets the deeper layers."""
+    from initlab.theory.network import from_pre_activations
+
+    g = torch.Generator().manual_seed(0)
+    width, sigma_w2, sigma_b2 = 1000, 1.76, 0.05
+    h = torch.randn(16, width, generator=g, dtype=torch.float64)
+    hs, ws, bs = [], [], []
+    for k in range(5):
+        w = torch.randn(width, width, generator=g, dtype=torch.float64) * (sigma_w2 / width) ** 0.5
+        b = torch.randn(width, generator=g, dtype=torch.float64) * sigma_b2**0.5
+        h = (torch.tanh(h) if k else h) @ w.T + b
+        hs.append(h)
+        ws.append(width * (w * w).mean().item())
+        bs.append((b * b).mean().item())
+    c = from_pre_activations(hs, ws, bs, torch.nn.Tanh())
+    assert c.q_predicted[0] == pytest.approx(c.q_measured[0], rel=1e-12)  # it starts there
+    for measured, predicted in zip(c.q_measured[1:], c.q_predicted[1:], strict=True):
+        assert measured == pytest.approx(predicted, rel=0.06)
+    for measured, predicted in zip(c.c_measured, c.c_predicted, strict=True):
+        assert measured == pytest.approx(predicted, abs=0.05)

@@ -8,5 +8,5 @@ Modules:
 - ``figures``: the histograms and depth figures, for TensorBoard and the probe's PNG;
 - ``offload``: the helper process that draws them and writes them while training goes on.
 
-May import: runtime, config, models, initializers.
+May import: runtime, config, models, initializers, theory.
 """

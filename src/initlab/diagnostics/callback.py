@@ -18,6 +18,8 @@ from initlab.diagnostics.offload import offload
 from initlab.diagnostics.sites import ActivationRecorder, Site, sites
 from initlab.models.activations import Activation
 from initlab.models.residual_blocks import Scalar
+from initlab.theory import comparison_figure
+from initlab.theory.network import why_not
 
 STATS = ("weights", "activations", "gradients")
 
@@ -42,8 +44,11 @@ class Diagnostics(pl.Callback):
     With ``images``, two figures: ``diagnostics/activation_histograms`` (the layers side by
     side) and ``diagnostics/depth`` (activation std and gradient norm against depth), at step 0,
     the last step, and the first logging point after every ``images_every_n_steps`` steps
-    (``None``: once an epoch). A figure costs as much to render as many steps of the default MLP
-    (``scripts/bench.py``, diagnostics on and off), so they come less often than the scalars.
+    (``None``: once an epoch); and with ``theory`` too, at step 0, ``diagnostics/theory``: each
+    layer's q^l and c^l beside mean-field theory's prediction (:mod:`initlab.theory.network`),
+    or, as text, why the theory does not describe this net. A figure costs as much to render
+    as many steps of the default MLP (``scripts/bench.py``, diagnostics on and off), so they
+    come less often than the scalars.
 
     Forward hooks are attached at the start of a logging step and removed after its forward
     pass; the steps in between cost a comparison.
@@ -57,6 +62,7 @@ class Diagnostics(pl.Callback):
         histograms: bool = True,
         images: bool = True,
         images_every_n_steps: int | None = None,
+        theory: bool = True,
     ):
         for key, value in (
             ("every_n_steps", every_n_steps),
@@ -67,12 +73,13 @@ class Diagnostics(pl.Callback):
         stats = list(stats)
         if not stats or any(s not in STATS for s in stats) or len(set(stats)) < len(stats):
             raise ConfigError("stats", stats, f"must be a non-empty list of {', '.join(STATS)}")
-        for key, value in (("histograms", histograms), ("images", images)):
+        for key, value in (("histograms", histograms), ("images", images), ("theory", theory)):
             if not isinstance(value, bool):
                 raise ConfigError(key, value, "must be true or false")
         self.activation, self.stats = activation, set(stats)
         self.every_n_steps, self.histograms = every_n_steps, histograms
         self.images, self.images_every_n_steps = images, images_every_n_steps
+        self.theory = theory
         self.sites: list[Site] = []
         self._residual_scalars: list[tuple[str, Scalar]] = []
         self._every = self._images_every = 1
@@ -88,6 +95,9 @@ class Diagnostics(pl.Callback):
         self._residual_scalars = [
             (path, m) for path, m in pl_module.net.named_modules() if isinstance(m, Scalar)
         ]
+        self._no_theory = (
+            why_not(pl_module.net, type(self.activation.make())) if self.theory else "off"
+        )
         per_epoch = max(1, int(trainer.num_training_batches))
         self._every = self.every_n_steps or max(1, per_epoch // 10)
         self._images_every = self.images_every_n_steps or per_epoch
@@ -136,9 +146,14 @@ class Diagnostics(pl.Callback):
                     self._tensors[f"weights/{site.name}"] = w.clone()
             for path, m in self._residual_scalars:
                 self._scalars[f"weights/{path}/value"] = m.value.detach().clone()
+        self._theory = None  # step 0's theory figure: each layer's (σ_w², σ_b²) before the step
+        if step == 0 and self._image_step and self._no_theory is None:
+            self._theory = [_variances(site) for site in self.sites]
         if "activations" in self.stats or self._image_step:
             keep = self._image_step or (self.histograms and "activations" in self.stats)
-            self.recorder = ActivationRecorder(self.sites, keep=keep)
+            self.recorder = ActivationRecorder(
+                self.sites, keep=keep, keep_pre=self._theory is not None
+            )
             if hooks:
                 self.recorder.__enter__()
 
@@ -184,9 +199,42 @@ class Diagnostics(pl.Callback):
             tag = "diagnostics/activation_histograms"
             work.figure(writer, tag, step, histogram_figure, outputs, f"step {step}")
             work.figure(writer, "diagnostics/depth", step, depth_figure, act_std, grad)
+        if self._image_step and step == 0:
+            self._theory_figure(writer, work, recorder)
         work.send()
+
+    def _theory_figure(self, writer, work, recorder) -> None:
+        """Step 0: mean-field theory beside the net's q^l and c^l (``diagnostics/theory``), or
+        a line saying why the theory does not describe this net."""
+        if self._no_theory == "off":
+            return
+        if self._no_theory is not None:
+            writer.add_text("diagnostics/theory", f"no prediction: {self._no_theory}", 0)
+        elif self._theory is not None and recorder is not None and recorder.pre:
+            pre = [recorder.pre[site.name].detach().cpu() for site in self.sites]
+            sigma_w2 = [float(w) for w, _ in self._theory]
+            sigma_b2 = [float(b) for _, b in self._theory]
+            phi = self.activation.make()
+            work.figure(
+                writer,
+                "diagnostics/theory",
+                0,
+                comparison_figure.at_step_0,
+                pre,
+                sigma_w2,
+                sigma_b2,
+                phi,
+            )
 
     def _close(self) -> None:
         if self.recorder is not None:
             self.recorder.__exit__(None, None, None)
         self._step, self.recorder = None, None
+
+
+def _variances(site) -> tuple[torch.Tensor, torch.Tensor]:
+    """A fully connected layer's σ_w² (fan_in · mean W²) and σ_b² (mean b²), as 0-d tensors."""
+    w = site.weight().detach()
+    bias = getattr(site.layer, "bias", None)
+    b = bias.detach() if bias is not None else torch.zeros(1, device=w.device)
+    return w.shape[1] * (w * w).mean(), (b * b).mean()

@@ -95,13 +95,15 @@ class ActivationRecorder:
 
     After the block, ``stats[name]`` holds the activation's mean, std and saturated fraction (0-d
     tensors, not yet read, so nothing waits on the device) and, with ``keep``, ``outputs[name]``
-    the detached activation itself (for histograms).
+    the detached activation itself (for histograms); with ``keep_pre``, ``pre[name]`` the
+    layer's pre-activation (for the theory's comparison at step 0).
     """
 
-    def __init__(self, sites: Sequence[Site], keep: bool = False):
-        self.sites, self.keep = list(sites), keep
+    def __init__(self, sites: Sequence[Site], keep: bool = False, keep_pre: bool = False):
+        self.sites, self.keep, self.keep_pre = list(sites), keep, keep_pre
         self.stats: dict[str, dict[str, torch.Tensor]] = {}
         self.outputs: dict[str, torch.Tensor] = {}
+        self.pre: dict[str, torch.Tensor] = {}  # with keep_pre: each layer's pre-activation
         self._handles: list = []
 
     def __enter__(self) -> ActivationRecorder:
@@ -135,3 +137,5 @@ class ActivationRecorder:
         }
         if self.keep:
             self.outputs[site.name] = a
+        if self.keep_pre:  # what enters the activation; the logits layer's own output
+            self.pre[site.name] = a if site.output is site.layer else x

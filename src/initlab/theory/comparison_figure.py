@@ -9,35 +9,36 @@ import math
 import numpy as np
 from matplotlib.figure import Figure
 
-from initlab.theory.network import Comparison
+from initlab.theory.network import Comparison, from_pre_activations
 
 
-def figure(comparison: Comparison, title: str = "") -> Figure:
-    fig = Figure(figsize=(10.5, 3.2), dpi=100)
-    axes = fig.subplots(1, 3)
+def figure(comparison: Comparison, title: str = "", log_q: bool = True) -> Figure:
+    spectrum = bool(comparison.jacobian) or comparison.jacobian_mean is not None
+    fig = Figure(figsize=(10.5 if spectrum else 7.0, 3.2), dpi=100)
+    axes = fig.subplots(1, 3 if spectrum else 2)
     depth = np.arange(1, len(comparison.layers) + 1)
+    c = comparison
     for ax, measured, predicted, label in (
-        (
-            axes[0],
-            comparison.q_measured,
-            comparison.q_predicted,
-            "$q^l$: mean squared pre-activation",
-        ),
-        (
-            axes[1],
-            comparison.c_measured,
-            comparison.c_predicted,
-            "$c^l$: correlation of two inputs",
-        ),
+        (axes[0], c.q_measured, c.q_predicted, "q^l: mean squared pre-activation"),
+        (axes[1], c.c_measured, c.c_predicted, "c^l: correlation of two inputs"),
     ):
         ax.plot(depth, predicted, "-", color="C0", label="theory")
         ax.plot(depth, measured, "o", color="C1", ms=4, label="measured")
         ax.set_xlabel("layer (the last: logits)")
+        ax.xaxis.get_major_locator().set_params(integer=True)
         ax.set_title(label, fontsize=9)
         ax.legend(fontsize=7, frameon=False)
-    if comparison.q_measured and min(comparison.q_measured + comparison.q_predicted) > 0:
+    if log_q and min(comparison.q_measured + comparison.q_predicted, default=0) > 0:
         axes[0].set_yscale("log")
-    ax = axes[2]
+    if spectrum:
+        _spectrum(axes[2], comparison)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.subplots_adjust(left=0.07, right=0.98, bottom=0.2, top=0.82, wspace=0.3)
+    return fig
+
+
+def _spectrum(ax, comparison: Comparison) -> None:
     if comparison.jacobian:
         ax.hist(comparison.jacobian, bins=40, color="C1", alpha=0.7, label="measured")
         ax.set_yscale("log")
@@ -50,7 +51,10 @@ def figure(comparison: Comparison, title: str = "") -> Figure:
     ax.set_title("Jacobian: squared singular values", fontsize=9)
     ax.set_xlabel(comparison.jacobian_note, fontsize=7)
     ax.legend(fontsize=7, frameon=False)
-    if title:
-        fig.suptitle(title, fontsize=9)
-    fig.subplots_adjust(left=0.07, right=0.98, bottom=0.2, top=0.82, wspace=0.3)
-    return fig
+
+
+def at_step_0(pre: list, sigma_w2: list[float], sigma_b2: list[float], phi) -> Figure:
+    """The figure of the diagnostics at step 0, from each layer's recorded pre-activations."""
+    comparison = from_pre_activations(pre, sigma_w2, sigma_b2, phi)
+    title = "step 0: mean-field theory (lines) beside the net (dots)"
+    return figure(comparison, title, log_q=False)  # linear: a log axis doubles the drawing

@@ -27,6 +27,7 @@ PASSIVE = (nn.Flatten, nn.Dropout, nn.Identity)  # no effect on the propagation 
 INPUTS = 64  # inputs whose q^l is predicted and measured
 PAIRS = 32  # input pairs whose c^l is
 JACOBIAN_INPUTS = 4  # inputs whose Jacobian's spectrum is computed
+STEP_0_INPUTS = 16  # the diagnostics' figure at step 0, from a training batch: 8 pairs
 
 
 @dataclass(frozen=True)
@@ -96,42 +97,67 @@ def _fields(net: nn.Sequential, phi: nn.Module) -> list[MeanField]:
 
 def compare(net: nn.Sequential, phi: nn.Module, x: torch.Tensor, weights: str) -> Comparison:
     """The comparison for ``net`` (checked by :func:`why_not`) on the inputs ``x`` (a batch),
-    with ``weights`` ``"gaussian"`` (i.i.d. draws) or ``"orthogonal"`` for the Jacobian."""
+    with ``weights`` ``"gaussian"`` (i.i.d. draws) or ``"orthogonal"`` for the Jacobian. The
+    prediction starts from the inputs: layer 1's is σ_w² x·x′/n + σ_b²."""
     net = copy.deepcopy(net).double().eval()
     x = x.double().flatten(1)
     fields = _fields(net, phi)
     with torch.no_grad():
         hs = _pre_activations(net, x[:INPUTS])
-    layers = [f"layer{k}" for k in range(1, len(fields) + 1)]
-    q_in = (x[:INPUTS] ** 2).mean(1).tolist()
+    first = fields[0]
+
+    def layer1(a: torch.Tensor, b: torch.Tensor) -> float:
+        return first.sigma_w2 * (a * b).mean().item() + first.sigma_b2
+
+    comparison = _compared(hs, fields, x[:INPUTS], layer1)
+    return _with_jacobian(comparison, net, fields, x, weights)
+
+
+def from_pre_activations(
+    hs: list[torch.Tensor], sigma_w2: list[float], sigma_b2: list[float], phi: nn.Module
+) -> Comparison:
+    """The comparison from each layer's recorded pre-activations ``hs`` ((batch, units), layer
+    1 first) and each layer's σ_w², σ_b² (the diagnostics at step 0): the prediction starts from
+    layer 1 as measured and propagates it; no Jacobian (the probe has it)."""
+    hs = [h.detach().double().flatten(1)[:STEP_0_INPUTS] for h in hs]
+    fields = [MeanField(phi, w, b) for w, b in zip(sigma_w2, sigma_b2, strict=True)]
+
+    def layer1(a: torch.Tensor, b: torch.Tensor) -> float:
+        return (a * b).mean().item()
+
+    comparison = _compared(hs, fields, hs[0], layer1)
+    return replace(comparison, jacobian_note="the Jacobian's spectrum: python -m initlab.probe")
+
+
+def _compared(hs, fields, rows: torch.Tensor, layer1) -> Comparison:
+    """Measured and predicted q^l and c^l. ``layer1(a, b)`` is layer 1's predicted covariance
+    of two of ``rows`` (the inputs, or layer 1's own pre-activations); the maps of
+    ``fields[1:]`` carry it on. Pairs are rows (0, 1), (2, 3), …"""
     q_pred = [0.0] * len(fields)
-    for q0 in q_in:
-        q = q0
+    for a in rows:
+        q = layer1(a, a)
         for k, f in enumerate(fields):
-            q = f.sigma_w2 * q + f.sigma_b2 if k == 0 else f.length_map(q)
-            q_pred[k] += q / len(q_in)
-    pairs = min(PAIRS, len(x) // 2)
+            q = q if k == 0 else f.length_map(q)
+            q_pred[k] += q / len(rows)
+    pairs = min(PAIRS, len(rows) // 2)
     c_meas, c_pred = [0.0] * len(fields), [0.0] * len(fields)
     for p in range(pairs):
-        a, b = x[2 * p], x[2 * p + 1]
-        qa, qb, qab = (a * a).mean().item(), (b * b).mean().item(), (a * b).mean().item()
+        a, b = rows[2 * p], rows[2 * p + 1]
+        qa, qb, qab = layer1(a, a), layer1(b, b), layer1(a, b)
         for k, f in enumerate(fields):
-            if k == 0:
-                qa, qb, qab = (f.sigma_w2 * v + f.sigma_b2 for v in (qa, qb, qab))
-            else:
+            if k:
                 c = qab / math.sqrt(qa * qb)
                 qa, qb, qab = f.length_map(qa), f.length_map(qb), f.covariance_map(qa, qb, c)
             c_pred[k] += qab / math.sqrt(qa * qb) / pairs
             ha, hb = hs[k][2 * p], hs[k][2 * p + 1]
             c_meas[k] += ((ha * hb).sum() / (ha.norm() * hb.norm())).item() / pairs
-    comparison = Comparison(
-        layers=layers,
+    return Comparison(
+        layers=[f"layer{k}" for k in range(1, len(fields) + 1)],
         q_measured=[(h * h).mean().item() for h in hs],
         q_predicted=q_pred,
         c_measured=c_meas,
         c_predicted=c_pred,
     )
-    return _with_jacobian(comparison, net, fields, x, weights)
 
 
 def _with_jacobian(comparison, net, fields, x, weights) -> Comparison:
