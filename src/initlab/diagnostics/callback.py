@@ -80,6 +80,8 @@ class Diagnostics(pl.Callback):
         self.every_n_steps, self.histograms = every_n_steps, histograms
         self.images, self.images_every_n_steps = images, images_every_n_steps
         self.theory = theory
+        self._no_theory: str | None = None  # why the theory does not describe the net
+        self._theory: list | None = None  # at step 0: each layer's (σ_w², σ_b²)
         self.sites: list[Site] = []
         self._residual_scalars: list[tuple[str, Scalar]] = []
         self._every = self._images_every = 1
@@ -95,9 +97,8 @@ class Diagnostics(pl.Callback):
         self._residual_scalars = [
             (path, m) for path, m in pl_module.net.named_modules() if isinstance(m, Scalar)
         ]
-        self._no_theory = (
-            why_not(pl_module.net, type(self.activation.make())) if self.theory else "off"
-        )
+        if self.theory:
+            self._no_theory = why_not(pl_module.net, type(self.activation.make()))
         per_epoch = max(1, int(trainer.num_training_batches))
         self._every = self.every_n_steps or max(1, per_epoch // 10)
         self._images_every = self.images_every_n_steps or per_epoch
@@ -146,8 +147,8 @@ class Diagnostics(pl.Callback):
                     self._tensors[f"weights/{site.name}"] = w.clone()
             for path, m in self._residual_scalars:
                 self._scalars[f"weights/{path}/value"] = m.value.detach().clone()
-        self._theory = None  # step 0's theory figure: each layer's (σ_w², σ_b²) before the step
-        if step == 0 and self._image_step and self._no_theory is None:
+        self._theory = None  # read before the step: the initializer's weights
+        if self.theory and step == 0 and self._image_step and self._no_theory is None:
             self._theory = [_variances(site) for site in self.sites]
         if "activations" in self.stats or self._image_step:
             keep = self._image_step or (self.histograms and "activations" in self.stats)
@@ -206,7 +207,7 @@ class Diagnostics(pl.Callback):
     def _theory_figure(self, writer, work, recorder) -> None:
         """Step 0: mean-field theory beside the net's q^l and c^l (``diagnostics/theory``), or
         a line saying why the theory does not describe this net."""
-        if self._no_theory == "off":
+        if not self.theory:
             return
         if self._no_theory is not None:
             writer.add_text("diagnostics/theory", f"no prediction: {self._no_theory}", 0)
