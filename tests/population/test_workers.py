@@ -243,8 +243,9 @@ def test_kill_9_of_the_sweep_leaves_no_worker_alive(tmp_path):
     proc.wait()
     assert wait_gone(pids) == []
     # Each worker ended its members by the SIGTERM its parent's death sent: failed, not finished.
-    statuses = {record_lib.status_of(f) for f in folders(tmp_path / "s").values()}
-    assert statuses == {"failed"}
+    ended = {name: record_lib.status_of(f) for name, f in folders(tmp_path / "s").items()}
+    records = {name: record_lib.read(f) for name, f in folders(tmp_path / "s").items()}
+    assert set(ended.values()) == {"failed"}, (ended, records)
     record = record_lib.read(next(iter(folders(tmp_path / "s").values())))
     assert record["error"] == "Signalled: stopped by SIGTERM"
 

@@ -174,3 +174,20 @@ def test_held_losses_are_read_in_step_order_with_a_count_in_one_transfer():
     held.hold(7, 8, torch.tensor([0.1, 0.2], dtype=torch.float64))  # a population's, in float64
     read, count = held.read(torch.tensor([3, 2**24 - 1]))
     assert read == [(7, 8, [0.1, 0.2])] and count == [3, 2**24 - 1]
+
+
+def test_one_records_failed_write_still_writes_the_others(tmp_path, monkeypatch):
+    """A signal (or an error) while the first member's record is written must not leave the
+    second member's ``running`` on disk (it would read ``killed`` once the process is gone)."""
+    first, second = attempts(tmp_path)
+    written = first.write
+
+    def interrupted() -> None:
+        written()
+        raise Signalled(signal.SIGTERM)  # a SIGTERM landing in the first write's HPARAMS
+
+    monkeypatch.setattr(first, "write", interrupted)
+    with pytest.raises(Signalled), Recording([first, second]):
+        raise Signalled(signal.SIGTERM)
+    assert on_disk(first)["status"] == "failed"
+    assert on_disk(second)["status"] == "failed"

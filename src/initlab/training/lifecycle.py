@@ -194,13 +194,22 @@ class Recording(pl.Callback):
                 if stop is not None and stop is not err:
                     raise stop from err
         finally:
+            # Every attempt is written, whatever interrupts one write (a signal landing in it,
+            # a full disk): a record left ``running`` by a process that goes on to die would
+            # read ``killed``. The first such interruption is raised after the others.
+            interrupted: BaseException | None = None
             for a in self.attempts:
                 if self.trainer is not None and not a.stopped:
                     a.record["steps"] = self.trainer.global_step
                     a.record["epochs"] = epochs_done(self.trainer.global_step, self.trainer)
                 a.record["resumed_from_step"] = a.resumed_from_step
                 if self.write:
-                    a.write()
+                    try:
+                        a.write()
+                    except BaseException as error:  # noqa: BLE001 - re-raised below
+                        interrupted = interrupted or error
+            if interrupted is not None:
+                raise interrupted
         return False
 
 
