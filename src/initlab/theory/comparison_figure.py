@@ -9,7 +9,7 @@ import math
 import numpy as np
 from matplotlib.figure import Figure
 
-from initlab.theory.network import Comparison, from_pre_activations
+from initlab.theory.network import Comparison
 
 
 def figure(comparison: Comparison, title: str = "", log_q: bool = True) -> Figure:
@@ -53,8 +53,7 @@ def _spectrum(ax, comparison: Comparison) -> None:
     ax.legend(fontsize=7, frameon=False)
 
 
-def at_step_0(pre: list, sigma_w2: list[float], sigma_b2: list[float], phi) -> Figure:
-    """The figure of the diagnostics at step 0, from each layer's recorded pre-activations."""
-    comparison = from_pre_activations(pre, sigma_w2, sigma_b2, phi)
+def at_step_0(comparison: Comparison) -> Figure:
+    """The diagnostics' figure at step 0 (of :func:`.network.from_pre_activations`)."""
     title = "step 0: mean-field theory (lines) beside the net (dots)"
     return figure(comparison, title, log_q=False)  # linear: a log axis doubles the drawing
