@@ -40,7 +40,7 @@ from initlab.reporting.jobs import load, scalars
 from initlab.reporting.sweep import report
 from initlab.reporting.sweep_figures import line_panels
 from initlab.reporting.wording import heading, words
-from initlab.reproductions import REPRODUCTIONS
+from initlab.reproductions import REPRODUCTIONS, trainable_region
 from initlab.reproductions.reproduction import (
     UNQUOTABLE,
     Original,
@@ -256,6 +256,17 @@ def figures(
             name = f"{reproduction.label}_{slug(overrides)}_theory.png"
             shutil.copyfile(beside, into / name)
             names.append(name)
+    if reproduction.region:
+        name = f"{reproduction.label}_region.png"
+        region = reproduction.region
+        what = reproduction.names.get(region.x, region.x)
+        trainable_region.figure(
+            region,
+            samples,
+            f"{region.metric} after training, and the theory's deepest trainable net",
+            f"{what} ({region.x})" if what != region.x else region.x,
+        ).savefig(into / name)
+        names.append(name)
     if reproduction.against:
         name = f"{reproduction.label}_against.png"
         against_figure(reproduction, samples).savefig(into / name)
@@ -472,6 +483,8 @@ def main(argv: list[str] | None = None) -> None:
         folder = args.out / rep.label
         run_sweeps(rep, folder)
         samples = run_probes(rep, folder) + (sweep_samples(folder) if rep.sweeps else [])
+        if rep.region:  # each column's deepest trained net, for the checks
+            samples += trainable_region.samples(rep.region, samples)
         rows += check_rows(rep, samples)
         shown[rep.label] = figures(rep, folder, into, samples)
         print(f"{rep.label}: {time.perf_counter() - start:.0f} s", flush=True)

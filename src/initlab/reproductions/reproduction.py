@@ -26,6 +26,10 @@ import math
 import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from initlab.reproductions.trainable_region import Region
 
 # What a quoted Hydra override value cannot carry as plain text (``dataset.data_dir='…'``).
 UNQUOTABLE = ("'", "\\", "${")
@@ -78,6 +82,9 @@ class Reproduction:
     names: dict[str, str] = field(default_factory=dict)
     quick: bool = False  # in ``--quick``: fits the test suite
     theory: bool = False  # its probes' mean-field comparison (theory.png) shown too
+    # the sweep's trainable region over (a hyperparameter, depth): its checks may read each
+    # column's deepest trained net, and its figure draws the theory's curve over the grid
+    region: Region | None = None
     original: Original | None = None  # the published data set, when the analogue runs here
     data: str | None = None  # the dataset its sweeps are switched to (the original's); None: as
     # its experiments set it
@@ -133,11 +140,15 @@ def verdict(value: float, band: tuple[float, float] | None) -> str:
 
 
 def _per_seed(samples: Sequence[Sample], point: dict[str, str], metric: str) -> dict[str, float]:
-    return {
-        s.labels.get("seed", ""): s.value(metric)
-        for s in samples
-        if all(s.labels.get(k) == v for k, v in point.items())
-    }
+    """seed -> the metric, over the samples at the point that have it (not NaN): a run and the
+    summary of its column (:mod:`.trainable_region`) can share a point's labels."""
+    values = {}
+    for s in samples:
+        if all(s.labels.get(k) == v for k, v in point.items()):
+            value = s.value(metric)
+            if not math.isnan(value):
+                values[s.labels.get("seed", "")] = value
+    return values
 
 
 def measure(check: Check, samples: Sequence[Sample]) -> tuple[float, float, int]:
