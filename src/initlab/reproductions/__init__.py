@@ -5,7 +5,8 @@
 
 Modules: ``reproduction`` (what a reproduction and its checks are) and one per source:
 ``cs231n``, ``dlfs``, ``fixup2019``, ``glorot2010``, ``he2015``, ``irnn2015``, ``lsuv2016``,
-``pennington2017``, ``poole2016``, ``saxe2013``, ``udacity``, ``zta``.
+``pennington2017``, ``poole2016``, ``saxe2013``, ``schoenholz2017``, ``udacity``, ``zta``;
+and ``trainable_region`` (a sweep's trainable region over a hyperparameter and depth).
 
 May import: anything but the entry points.
 """
@@ -23,6 +24,7 @@ from initlab.reproductions import (
     pennington2017,
     poole2016,
     saxe2013,
+    schoenholz2017,
     udacity,
     zta,
 )
@@ -38,6 +40,7 @@ REPRODUCTIONS = {
         he2015,
         saxe2013,
         poole2016,
+        schoenholz2017,
         pennington2017,
         lsuv2016,
         fixup2019,
