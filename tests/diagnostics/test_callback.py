@@ -225,3 +225,55 @@ def test_the_step_0_comparison_follows_the_recorded_layers():
         assert measured == pytest.approx(predicted, rel=0.06)
     for measured, predicted in zip(c.c_measured, c.c_predicted, strict=True):
         assert measured == pytest.approx(predicted, abs=0.05)
+
+
+@pytest.mark.parametrize("orthogonal", [False, True])
+def test_the_step_0_jacobian_from_the_recorded_layers_is_the_probes_exact_one(orthogonal):
+    """The Jacobian from each layer's weights and recorded pre-activations is the one
+    torch.func.jacrev gives the net itself (the probe's), to rounding; orthogonal hidden weights
+    are recognised from the weights alone."""
+    from initlab.theory.network import compare, from_pre_activations
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(20, 32))
+    for _ in range(4):
+        net.extend([torch.nn.Tanh(), torch.nn.Linear(32, 32)])
+    net.extend([torch.nn.Tanh(), torch.nn.Linear(32, 10)])
+    linears = [m for m in net if isinstance(m, torch.nn.Linear)]
+    if orthogonal:
+        for m in linears[1:-1]:
+            torch.nn.init.orthogonal_(m.weight, gain=1.3)
+    x = torch.randn(16, 20, dtype=torch.float64)
+    kind = "orthogonal" if orthogonal else "gaussian"
+    exact = compare(net, torch.nn.Tanh(), x, kind)
+    hs, h = [], x
+    for m in net.double():
+        h = m(h)
+        if isinstance(m, torch.nn.Linear):
+            hs.append(h.detach())
+    sigma_w2 = [m.in_features * (m.weight**2).mean().item() for m in linears]
+    sigma_b2 = [(m.bias**2).mean().item() for m in linears]
+    weights = [m.weight for m in linears]
+    recorded = from_pre_activations(hs, sigma_w2, sigma_b2, torch.nn.Tanh(), weights)
+    assert recorded.jacobian == pytest.approx(exact.jacobian, rel=1e-9, abs=1e-12)
+    assert len(recorded.jacobian) == 4 * 32
+    assert recorded.jacobian_note == f"∂h^5/∂h^1, {kind} weights, 4 inputs"
+    assert recorded.jacobian_mean == pytest.approx(exact.jacobian_mean, rel=0.2)
+    assert recorded.jacobian_variance == pytest.approx(exact.jacobian_variance, rel=0.2)
+
+
+def test_the_theory_figure_at_step_0_has_the_jacobians_spectrum(tmp_path, monkeypatch):
+    from initlab.diagnostics import callback
+
+    drawn, original = [], callback.from_pre_activations
+
+    def recorded(*args):
+        drawn.append(original(*args))
+        return drawn[-1]
+
+    monkeypatch.setattr(callback, "from_pre_activations", recorded)
+    overrides = ("activation=tanh", "model=deep_mlp", "model.depth=4", "model.width=16")
+    run(make_cfg(*QUICK, *overrides), tmp_path)
+    (compared,) = drawn
+    assert len(compared.jacobian) == 4 * 16 and compared.jacobian_mean is not None
+    assert compared.jacobian_note.startswith("∂h^4/∂h^1, gaussian weights")

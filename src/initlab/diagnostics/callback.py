@@ -45,8 +45,9 @@ class Diagnostics(pl.Callback):
     side) and ``diagnostics/depth`` (activation std and gradient norm against depth), at step 0,
     the last step, and the first logging point after every ``images_every_n_steps`` steps
     (``None``: once an epoch); and with ``theory`` too, at step 0, ``diagnostics/theory``: each
-    layer's q^l and c^l beside mean-field theory's prediction (:mod:`initlab.theory.network`),
-    or, as text, why the theory does not describe this net. A figure costs as much to render
+    layer's q^l and c^l, and the spectrum of the hidden-to-hidden Jacobian, beside mean-field
+    theory's prediction (:mod:`initlab.theory.network`), or, as text, why the theory does not
+    describe this net. A figure costs as much to render
     as many steps of the default MLP (``scripts/bench.py``, diagnostics on and off), so they
     come less often than the scalars.
 
@@ -81,7 +82,7 @@ class Diagnostics(pl.Callback):
         self.images, self.images_every_n_steps = images, images_every_n_steps
         self.theory = theory
         self._no_theory: str | None = None  # why the theory does not describe the net
-        self._theory: list | None = None  # at step 0: each layer's (σ_w², σ_b²)
+        self._theory: list | None = None  # at step 0: each layer's (σ_w², σ_b², weight)
         self.sites: list[Site] = []
         self._residual_scalars: list[tuple[str, Scalar]] = []
         self._every = self._images_every = 1
@@ -149,7 +150,9 @@ class Diagnostics(pl.Callback):
                 self._scalars[f"weights/{path}/value"] = m.value.detach().clone()
         self._theory = None  # read before the step: the initializer's weights
         if self.theory and step == 0 and self._image_step and self._no_theory is None:
-            self._theory = [_variances(site) for site in self.sites]
+            self._theory = [
+                (*_variances(site), site.weight().detach().clone()) for site in self.sites
+            ]
         if "activations" in self.stats or self._image_step:
             keep = self._image_step or (self.histograms and "activations" in self.stats)
             self.recorder = ActivationRecorder(
@@ -205,19 +208,22 @@ class Diagnostics(pl.Callback):
         work.send()
 
     def _theory_figure(self, writer, work, recorder) -> None:
-        """Step 0: mean-field theory beside the net's q^l and c^l (``diagnostics/theory``), or
-        a line saying why the theory does not describe this net."""
+        """Step 0: mean-field theory beside the net's q^l, c^l and Jacobian spectrum
+        (``diagnostics/theory``), or a line saying why the theory does not describe this net."""
         if not self.theory:
             return
         if self._no_theory is not None:
             writer.add_text("diagnostics/theory", f"no prediction: {self._no_theory}", 0)
         elif self._theory is not None and recorder is not None and recorder.pre:
             pre = [recorder.pre[site.name].detach().cpu() for site in self.sites]
-            sigma_w2 = [float(w) for w, _ in self._theory]
-            sigma_b2 = [float(b) for _, b in self._theory]
-            # The numbers here (a few ms): only the drawing goes to the forked helper, which
-            # then does no matrix products (BLAS) after the fork.
-            compared = from_pre_activations(pre, sigma_w2, sigma_b2, self.activation.make())
+            sigma_w2 = [float(w) for w, _, _ in self._theory]
+            sigma_b2 = [float(b) for _, b, _ in self._theory]
+            weights = [w.cpu() for _, _, w in self._theory]
+            # The numbers here: only the drawing goes to the forked helper, which then does no
+            # matrix products (BLAS) after the fork.
+            compared = from_pre_activations(
+                pre, sigma_w2, sigma_b2, self.activation.make(), weights
+            )
             work.figure(writer, "diagnostics/theory", 0, comparison_figure.at_step_0, compared)
 
     def _close(self) -> None:

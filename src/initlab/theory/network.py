@@ -28,6 +28,7 @@ INPUTS = 64  # inputs whose q^l is predicted and measured
 PAIRS = 32  # input pairs whose c^l is
 JACOBIAN_INPUTS = 4  # inputs whose Jacobian's spectrum is computed
 STEP_0_INPUTS = 16  # the diagnostics' figure at step 0, from a training batch: 8 pairs
+ORTHOGONAL_TOLERANCE = 1e-3  # relative spread of a weight's singular values read as orthogonal
 
 
 @dataclass(frozen=True)
@@ -114,11 +115,17 @@ def compare(net: nn.Sequential, phi: nn.Module, x: torch.Tensor, weights: str) -
 
 
 def from_pre_activations(
-    hs: list[torch.Tensor], sigma_w2: list[float], sigma_b2: list[float], phi: nn.Module
+    hs: list[torch.Tensor],
+    sigma_w2: list[float],
+    sigma_b2: list[float],
+    phi: nn.Module,
+    weights: list[torch.Tensor] | None = None,
 ) -> Comparison:
     """The comparison from each layer's recorded pre-activations ``hs`` ((batch, units), layer
     1 first) and each layer's σ_w², σ_b² (the diagnostics at step 0): the prediction starts from
-    layer 1 as measured and propagates it; no Jacobian (the probe has it)."""
+    layer 1 as measured and propagates it. With each layer's ``weights`` (out, in), the
+    Jacobian ∂h^{L−1}/∂h¹ too, the product of the layers' weights and φ′ at the recorded
+    pre-activations, for the first :data:`JACOBIAN_INPUTS` rows."""
     hs = [h.detach().double().flatten(1)[:STEP_0_INPUTS] for h in hs]
     fields = [MeanField(phi, w, b) for w, b in zip(sigma_w2, sigma_b2, strict=True)]
 
@@ -126,7 +133,32 @@ def from_pre_activations(
         return (a * b).mean().item()
 
     comparison = _compared(hs, fields, hs[0], layer1)
-    return replace(comparison, jacobian_note="the Jacobian's spectrum: python -m initlab.probe")
+    if weights is None:
+        return comparison
+    if len(weights) < 3:
+        return replace(comparison, jacobian_note="no Jacobian: it needs two hidden layers or more")
+    ws = [w.detach().double() for w in weights]
+    eigen = []
+    for i in range(min(JACOBIAN_INPUTS, len(hs[0]))):
+        jac = torch.diag(fields[0].dphi(hs[0][i]))  # ∂(φ(h¹))/∂h¹
+        for k in range(1, len(ws) - 1):
+            jac = ws[k] @ jac  # ∂h^{k+1}/∂h¹
+            if k < len(ws) - 2:
+                jac = fields[k].dphi(hs[k][i])[:, None] * jac
+        eigen += (torch.linalg.svdvals(jac) ** 2).tolist()
+    return _predicted(comparison, eigen, fields, ws[:-1], weight_kind(ws))
+
+
+def weight_kind(weights: list[torch.Tensor]) -> str:
+    """``orthogonal`` when every hidden-to-hidden weight (not the first layer's nor the
+    logits') is a multiple of an orthogonal matrix — its singular values equal to
+    :data:`ORTHOGONAL_TOLERANCE` — else ``gaussian``: what the Jacobian's prediction assumes."""
+    hidden = weights[1:-1]
+    for w in hidden:
+        s = torch.linalg.svdvals(w.detach().double())
+        if w.shape[0] != w.shape[1] or (s.max() - s.min()) > ORTHOGONAL_TOLERANCE * s.max():
+            return "gaussian"
+    return "orthogonal" if hidden else "gaussian"
 
 
 def _compared(hs, fields, rows: torch.Tensor, layer1) -> Comparison:
@@ -166,7 +198,6 @@ def _with_jacobian(comparison, net, fields, x, weights) -> Comparison:
     if len(linears) < 3:
         return replace(comparison, jacobian_note="no Jacobian: it needs two hidden layers or more")
     hidden = net[linears[0] + 1 : linears[-2] + 1]  # from after layer1 to layer L−1's output
-    widths = {net[i].out_features for i in linears[:-1]}
     first = net[: linears[0] + 1]
     eigen = []
     for xi in x[:JACOBIAN_INPUTS]:
@@ -174,15 +205,24 @@ def _with_jacobian(comparison, net, fields, x, weights) -> Comparison:
             h1 = first(xi.unsqueeze(0))[0]
         jac = torch.func.jacrev(lambda h: hidden(h.unsqueeze(0))[0])(h1)
         eigen += (torch.linalg.svdvals(jac) ** 2).tolist()
-    if len(widths) > 1:
+    return _predicted(comparison, eigen, fields, [net[i].weight for i in linears[:-1]], weights)
+
+
+def _predicted(comparison, eigen, fields, hidden_weights, weights: str) -> Comparison:
+    """The measured squared singular values ``eigen`` of ∂h^{L−1}/∂h¹ beside their predicted
+    mean and variance for ``weights`` (gaussian, orthogonal), where every layer but the logits
+    (``hidden_weights``) has the same width."""
+    depth = len(fields)
+    if len({w.shape[0] for w in hidden_weights}) > 1:
         note = "hidden widths differ: the prediction is for square layers"
         return replace(comparison, jacobian=eigen, jacobian_note=note)
-    steps = [(fields[k + 1], comparison.q_predicted[k]) for k in range(len(linears) - 2)]
+    steps = [(fields[k + 1], comparison.q_predicted[k]) for k in range(depth - 2)]
     predicted = spread(steps, weights)
+    inputs = len(eigen) // hidden_weights[0].shape[0]
     return replace(
         comparison,
         jacobian=eigen,
         jacobian_mean=predicted.mean,
         jacobian_variance=predicted.variance,
-        jacobian_note=f"∂h^{len(linears) - 1}/∂h^1, {weights} weights, {JACOBIAN_INPUTS} inputs",
+        jacobian_note=f"∂h^{depth - 1}/∂h^1, {weights} weights, {inputs} inputs",
     )
