@@ -4,7 +4,7 @@ For a wide fully connected net with weights of variance σ_w²/fan_in and biases
 mean-field theory (Poole et al., 2016; Schoenholz et al., 2017) predicts each layer's
 pre-activation variance and the correlation of two inputs, the phase (ordered, critical,
 chaotic) and the depth over which information survives; free probability (Pennington et al.,
-2017) predicts the spread of the input-output Jacobian's singular values. Every expectation is a
+2017) predicts the spectrum of the input-output Jacobian's singular values. Every expectation is a
 Gaussian integral of the activation module itself, so any elementwise activation works.
 
 Modules:
@@ -14,6 +14,7 @@ Modules:
   the phase and the edge of chaos;
 - ``jacobian``: the first two moments of the input-output Jacobian's squared singular values,
   for Gaussian or orthogonal weights;
+- ``jacobian_density``: their whole density, by free probability (S-transforms);
 - ``network``: a built net's own prediction beside its measurement (q^l, c^l, the Jacobian's
   spectrum), or why the theory does not describe it;
 - ``comparison_figure``: that comparison drawn;
