@@ -1,10 +1,8 @@
 """The figure of :class:`~initlab.theory.network.Comparison`: q^l and c^l measured (dots) beside the
-theory's curves (lines), and the Jacobian's squared singular values (a histogram) beside their
-predicted mean ± one standard deviation."""
+theory's curves (lines), and the Jacobian's squared singular values (a histogram, as a
+density) beside their predicted density (free probability) and mean."""
 
 from __future__ import annotations
-
-import math
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -40,17 +38,19 @@ def figure(comparison: Comparison, title: str = "", log_q: bool = True) -> Figur
 
 def _spectrum(ax, comparison: Comparison) -> None:
     if comparison.jacobian:
-        ax.hist(comparison.jacobian, bins=40, color="C1", alpha=0.7, label="measured")
+        ax.hist(comparison.jacobian, bins=40, density=True, color="C1", alpha=0.7, label="measured")
         ax.set_yscale("log")
+    if comparison.jacobian_density is not None:
+        x, rho = comparison.jacobian_density
+        ax.plot(x, rho, "-", color="C0", lw=1.5, label="theory: density (free probability)")
     if comparison.jacobian_mean is not None:
-        mean, sd = comparison.jacobian_mean, math.sqrt(max(comparison.jacobian_variance, 0.0))
-        ax.axvline(mean, color="C0", label="theory: mean")
-        for edge in (mean - sd, mean + sd):
-            ax.axvline(edge, color="C0", ls="--", lw=1)
-        ax.plot([], [], "C0--", lw=1, label="theory: mean ± sd")
-    ax.set_title("Jacobian: squared singular values", fontsize=9)
+        ax.axvline(comparison.jacobian_mean, color="C0", ls="--", lw=1, label="theory: mean")
+    ax.set_title("Jacobian: squared singular values (density)", fontsize=9)
     ax.set_xlabel(comparison.jacobian_note, fontsize=7)
     ax.legend(fontsize=7, frameon=False)
+    if comparison.jacobian:
+        heights = [p.get_height() for p in ax.patches if p.get_height() > 0]
+        ax.set_ylim(min(heights) / 3, max(heights) * 3)  # the curve's tails do not set it
 
 
 def at_step_0(comparison: Comparison) -> Figure:

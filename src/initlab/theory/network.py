@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from initlab.theory.jacobian import spread
+from initlab.theory.jacobian_density import density
 from initlab.theory.mean_field import MeanField
 
 PASSIVE = (nn.Flatten, nn.Dropout, nn.Identity)  # no effect on the propagation at evaluation
@@ -28,6 +29,8 @@ INPUTS = 64  # inputs whose q^l is predicted and measured
 PAIRS = 32  # input pairs whose c^l is
 JACOBIAN_INPUTS = 4  # inputs whose Jacobian's spectrum is computed
 STEP_0_INPUTS = 16  # the diagnostics' figure at step 0, from a training batch: 8 pairs
+DENSITY_POINTS = 200  # where the predicted density is drawn
+DENSITY_RANGE = 1.05  # up to this times the largest measured squared singular value
 ORTHOGONAL_TOLERANCE = 1e-3  # relative spread of a weight's singular values read as orthogonal
 
 
@@ -44,6 +47,8 @@ class Comparison:
     jacobian_mean: float | None = None  # predicted
     jacobian_variance: float | None = None
     jacobian_note: str = ""  # why there is no Jacobian prediction, or what it covers
+    # the predicted density over the measured range (:mod:`.jacobian_density`): (x, density)
+    jacobian_density: tuple[list[float], list[float]] | None = None
 
 
 def _kind(module: nn.Module) -> str:
@@ -146,7 +151,8 @@ def from_pre_activations(
             if k < len(ws) - 2:
                 jac = fields[k].dphi(hs[k][i])[:, None] * jac
         eigen += (torch.linalg.svdvals(jac) ** 2).tolist()
-    return _predicted(comparison, eigen, fields, ws[:-1], weight_kind(ws))
+    # no density: at ~0.1 s a run it would cost a sweep more than the rest of the figure
+    return _predicted(comparison, eigen, fields, ws[:-1], weight_kind(ws), with_density=False)
 
 
 def weight_kind(weights: list[torch.Tensor]) -> str:
@@ -205,12 +211,16 @@ def _with_jacobian(comparison, net, fields, x, weights) -> Comparison:
             h1 = first(xi.unsqueeze(0))[0]
         jac = torch.func.jacrev(lambda h: hidden(h.unsqueeze(0))[0])(h1)
         eigen += (torch.linalg.svdvals(jac) ** 2).tolist()
-    return _predicted(comparison, eigen, fields, [net[i].weight for i in linears[:-1]], weights)
+    hidden_weights = [net[i].weight for i in linears[:-1]]
+    return _predicted(comparison, eigen, fields, hidden_weights, weights, with_density=True)
 
 
-def _predicted(comparison, eigen, fields, hidden_weights, weights: str) -> Comparison:
+def _predicted(
+    comparison, eigen, fields, hidden_weights, weights: str, with_density: bool
+) -> Comparison:
     """The measured squared singular values ``eigen`` of ∂h^{L−1}/∂h¹ beside their predicted
-    mean and variance for ``weights`` (gaussian, orthogonal), where every layer but the logits
+    mean and variance for ``weights`` (gaussian, orthogonal), and ``with_density`` their
+    predicted density over the measured range, where every layer but the logits
     (``hidden_weights``) has the same width."""
     depth = len(fields)
     if len({w.shape[0] for w in hidden_weights}) > 1:
@@ -218,11 +228,16 @@ def _predicted(comparison, eigen, fields, hidden_weights, weights: str) -> Compa
         return replace(comparison, jacobian=eigen, jacobian_note=note)
     steps = [(fields[k + 1], comparison.q_predicted[k]) for k in range(depth - 2)]
     predicted = spread(steps, weights)
+    shown = None
+    if with_density:
+        law = density(steps, weights, max(eigen) * DENSITY_RANGE, DENSITY_POINTS)
+        shown = (law.x.tolist(), law.rho.tolist())
     inputs = len(eigen) // hidden_weights[0].shape[0]
     return replace(
         comparison,
         jacobian=eigen,
         jacobian_mean=predicted.mean,
         jacobian_variance=predicted.variance,
+        jacobian_density=shown,
         jacobian_note=f"∂h^{depth - 1}/∂h^1, {weights} weights, {inputs} inputs",
     )
