@@ -103,3 +103,54 @@ REPRODUCTIONS = [
         ],
     )
 ]
+
+# The grid's corners, for --quick: the shallowest and a deep net, at the edge of chaos and on
+# either side of it, where 6 ξ_c (22 and 42) falls between the two depths.
+CORNERS = ("1", "1.76", "4")
+SHALLOW, DEEP = 10, 60
+
+REPRODUCTIONS.append(
+    Reproduction(
+        name="schoenholz2017_corners",
+        title="Schoenholz 2017, the grid's corners: a deep tanh net trains at the edge of chaos "
+        "only",
+        source=REPRODUCTIONS[0].source,
+        protocol=f"the jobs of schoenholz2017 at depth {SHALLOW} and {DEEP}, σ_w² in "
+        f"{{{', '.join(CORNERS)}}}, seed 0 (two populations of 3): the same nets, trained the "
+        "same way",
+        sweeps=[
+            [
+                "experiment=schoenholz2017",
+                f"model.depth={SHALLOW},{DEEP}",
+                f"init.sigma_w2={','.join(CORNERS)}",
+                "seed=0",
+            ]
+        ],
+        checks=[
+            Check(
+                "σ_w² = 1.76 (the edge of chaos): the deeper net trains",
+                {"init.sigma_w2": "1.76"},
+                DEEPEST,
+                "trainable below 6 ξ_c (here 29470)",
+                (DEEP, math.inf),
+                f"the deepest net tried, {DEEP}: 6 ξ_c is past it",
+            ),
+            *[
+                Check(
+                    f"σ_w² = {w}: only the shallower net trains (6 ξ_c = "
+                    f"{trainable_depth(float(w)):.0f})",
+                    {"init.sigma_w2": w},
+                    DEEPEST,
+                    "trainable below 6 ξ_c",
+                    (SHALLOW, DEEP - 1),
+                    f"{SHALLOW} trains and {DEEP} does not: 6 ξ_c is between them",
+                )
+                for w in ("1", "4")
+            ],
+        ],
+        figures=(),
+        region=REPRODUCTIONS[0].region,
+        names=REPRODUCTIONS[0].names,
+        quick=True,
+    )
+)
