@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import subprocess
 import sys
 import warnings
@@ -387,3 +388,14 @@ def test_the_jacobians_predicted_density_follows_its_histogram():
         measured = ((eigen >= a) & (eigen < b)).mean()
         # 28 to 130 of the 1600 values a bin: counting noise of 9% to 19%
         assert predicted == pytest.approx(measured, rel=0.35), (low, high)
+
+
+def test_a_net_that_carries_no_signal_gets_its_theory_without_a_crash(tmp_path):
+    """init=zeros: q^l is 0 past the first layer, each correlation 0/0 (NaN, not an error), and
+    the Jacobian is 0."""
+    c = theory(probe_cfg("init=zeros"))
+    assert c.q_measured[1:] == [0.0] * (len(c.layers) - 1)
+    assert all(math.isnan(v) for v in c.c_measured[1:])
+    assert set(c.jacobian) == {0.0}
+    write_theory(c, tmp_path, "zeros")
+    assert matplotlib.image.imread(tmp_path / "theory.png").shape[2] in (3, 4)

@@ -186,6 +186,15 @@ def test_the_theory_figure_comes_at_step_0_only(tmp_path):
     assert image.encoded_image_string.startswith(b"\x89PNG") and image.width > 400
 
 
+@pytest.mark.parametrize("init", ["zeros", "ones"])
+def test_a_net_that_carries_no_signal_still_runs_and_gets_its_theory_figure(tmp_path, init):
+    """init=zeros: every pre-activation past the first layer is 0, so every correlation is 0/0
+    (a division by zero once crashed the run, and its whole population)."""
+    result = run(make_cfg(*QUICK, f"init={init}"), tmp_path)
+    assert result["status"] == "completed"
+    assert steps(events(tmp_path), "images", "diagnostics/theory") == [0]
+
+
 def test_the_theory_figure_can_be_switched_off(tmp_path):
     run(make_cfg(*QUICK, "diagnostics.theory=false"), tmp_path)
     assert "diagnostics/theory" not in events(tmp_path).Tags()["images"]
@@ -277,3 +286,14 @@ def test_the_theory_figure_at_step_0_has_the_jacobians_spectrum(tmp_path, monkey
     (compared,) = drawn
     assert len(compared.jacobian) == 4 * 16 and compared.jacobian_mean is not None
     assert compared.jacobian_note.startswith("∂h^4/∂h^1, gaussian weights")
+
+
+def test_weights_read_as_orthogonal_only_when_their_singular_values_are_equal_and_not_zero():
+    from initlab.theory.network import weight_kind
+
+    square = torch.nn.init.orthogonal_(torch.empty(8, 8), gain=1.5)
+    first, last = torch.randn(8, 4), torch.randn(3, 8)
+    assert weight_kind([first, square, square, last]) == "orthogonal"
+    assert weight_kind([first, square, torch.randn(8, 8), last]) == "gaussian"
+    assert weight_kind([first, torch.zeros(8, 8), last]) == "gaussian"  # no signal at all
+    assert weight_kind([first, last]) == "gaussian"  # no hidden-to-hidden weight

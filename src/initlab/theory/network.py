@@ -162,7 +162,8 @@ def weight_kind(weights: list[torch.Tensor]) -> str:
     hidden = weights[1:-1]
     for w in hidden:
         s = torch.linalg.svdvals(w.detach().double())
-        if w.shape[0] != w.shape[1] or (s.max() - s.min()) > ORTHOGONAL_TOLERANCE * s.max():
+        equal = s.max() > 0 and s.max() - s.min() <= ORTHOGONAL_TOLERANCE * s.max()
+        if w.shape[0] != w.shape[1] or not equal:
             return "gaussian"
     return "orthogonal" if hidden else "gaussian"
 
@@ -184,9 +185,9 @@ def _compared(hs, fields, rows: torch.Tensor, layer1) -> Comparison:
         qa, qb, qab = layer1(a, a), layer1(b, b), layer1(a, b)
         for k, f in enumerate(fields):
             if k:
-                c = qab / math.sqrt(qa * qb)
+                c = _correlation(qab, qa, qb)
                 qa, qb, qab = f.length_map(qa), f.length_map(qb), f.covariance_map(qa, qb, c)
-            c_pred[k] += qab / math.sqrt(qa * qb) / pairs
+            c_pred[k] += _correlation(qab, qa, qb) / pairs
             ha, hb = hs[k][2 * p], hs[k][2 * p + 1]
             c_meas[k] += ((ha * hb).sum() / (ha.norm() * hb.norm())).item() / pairs
     return Comparison(
@@ -196,6 +197,11 @@ def _compared(hs, fields, rows: torch.Tensor, layer1) -> Comparison:
         c_measured=c_meas,
         c_predicted=c_pred,
     )
+
+
+def _correlation(qab: float, qa: float, qb: float) -> float:
+    """qab/√(qa qb); NaN where a signal is 0 (a layer of zeros: no correlation to speak of)."""
+    return qab / math.sqrt(qa * qb) if qa * qb > 0 else math.nan
 
 
 def _with_jacobian(comparison, net, fields, x, weights) -> Comparison:
@@ -229,7 +235,7 @@ def _predicted(
     steps = [(fields[k + 1], comparison.q_predicted[k]) for k in range(depth - 2)]
     predicted = spread(steps, weights)
     shown = None
-    if with_density:
+    if with_density and max(eigen) > 0:  # a net of zeros has no spectrum to draw
         law = density(steps, weights, max(eigen) * DENSITY_RANGE, DENSITY_POINTS)
         shown = (law.x.tolist(), law.rho.tolist())
     inputs = len(eigen) // hidden_weights[0].shape[0]
