@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import LogFormatter, NullLocator
 
 from initlab.theory.network import Comparison
 
@@ -37,9 +38,14 @@ def figure(comparison: Comparison, title: str = "", log_q: bool = True) -> Figur
 
 
 def _spectrum(ax, comparison: Comparison) -> None:
+    heights = np.array([])
     if comparison.jacobian:
-        ax.hist(comparison.jacobian, bins=40, density=True, color="C1", alpha=0.7, label="measured")
+        # One artist (stairs), not a patch a bin, no minor ticks: it is drawn for every run
+        heights, edges = np.histogram(comparison.jacobian, bins=40, density=True)
+        ax.stairs(heights, edges, fill=True, color="C1", alpha=0.7, label="measured")
         ax.set_yscale("log")
+        ax.yaxis.set_minor_locator(NullLocator())
+        ax.yaxis.set_major_formatter(LogFormatter())  # plain text: no mathtext to parse
     if comparison.jacobian_density is not None:
         x, rho = comparison.jacobian_density
         ax.plot(x, rho, "-", color="C0", lw=1.5, label="theory: density (free probability)")
@@ -48,9 +54,9 @@ def _spectrum(ax, comparison: Comparison) -> None:
     ax.set_title("Jacobian: squared singular values (density)", fontsize=9)
     ax.set_xlabel(comparison.jacobian_note, fontsize=7)
     ax.legend(fontsize=7, frameon=False)
-    if comparison.jacobian:
-        heights = [p.get_height() for p in ax.patches if p.get_height() > 0]
-        ax.set_ylim(min(heights) / 3, max(heights) * 3)  # the curve's tails do not set it
+    shown = heights[heights > 0]
+    if len(shown):
+        ax.set_ylim(shown.min() / 3, shown.max() * 3)  # the curve's tails do not set it
 
 
 def at_step_0(comparison: Comparison) -> Figure:
