@@ -195,6 +195,19 @@ def test_a_net_that_carries_no_signal_still_runs_and_gets_its_theory_figure(tmp_
     assert steps(events(tmp_path), "images", "diagnostics/theory") == [0]
 
 
+def test_a_net_whose_signal_overflows_at_step_0_diverges_and_says_why_there_is_no_theory(tmp_path):
+    """60 layers of 64 from N(0, 10²): the pre-activations overflow float32 by the last layers;
+    the run is a result (diverged), and diagnostics/theory says why there is no prediction."""
+    overrides = ["model=deep_mlp", "model.depth=60", "model.width=64", "init=normal", "init.std=10"]
+    result = run(make_cfg(*QUICK, *overrides), tmp_path)
+    assert result["status"] == "diverged"
+    acc = EventAccumulator(str(tmp_path), size_guidance={"tensors": 0, "images": 0})
+    acc.Reload()
+    (said,) = acc.Tensors("diagnostics/theory/text_summary")
+    text = said.tensor_proto.string_val[0].decode()
+    assert text.startswith("no prediction: the pre-activations at step 0 are not finite")
+
+
 def test_the_theory_figure_can_be_switched_off(tmp_path):
     run(make_cfg(*QUICK, "diagnostics.theory=false"), tmp_path)
     assert "diagnostics/theory" not in events(tmp_path).Tags()["images"]

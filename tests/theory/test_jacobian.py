@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from initlab.config.errors import ConfigError
-from initlab.theory.jacobian import moments
+from initlab.theory.jacobian import moments, spread
 from initlab.theory.mean_field import MeanField, critical_sigma_w2
 
 
@@ -77,3 +77,13 @@ def test_bad_values_are_refused_naming_the_key():
         moments(field, 3, "haar")
     with pytest.raises(ConfigError, match="depth=0"):
         moments(field, 0)
+
+
+def test_an_exploding_net_gives_infinite_moments_not_an_error():
+    """60 layers at σ_w² = 6400 (init=normal std=10, fan_in 64): the second moment overflows
+    a float, which Python's ** raises on (it once crashed the run at step 0)."""
+    field = MeanField("relu", 6400.0, 0.0)
+    spread_ = spread([(field, 1.0)] * 60, "gaussian")
+    assert spread_.mean > 1e200 and spread_.second_moment == math.inf  # its square overflows
+    tiny = spread([(MeanField("tanh", 1.0, 0.0), 1e-300)] * 3, "gaussian")
+    assert math.isfinite(tiny.mean)

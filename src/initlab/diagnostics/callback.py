@@ -216,6 +216,10 @@ class Diagnostics(pl.Callback):
             writer.add_text("diagnostics/theory", f"no prediction: {self._no_theory}", 0)
         elif self._theory is not None and recorder is not None and recorder.pre:
             pre = [recorder.pre[site.name].detach().cpu() for site in self.sites]
+            if not all(torch.isfinite(h).all() for h in pre):
+                said = "no prediction: the pre-activations at step 0 are not finite (overflow)"
+                writer.add_text("diagnostics/theory", said, 0)
+                return
             sigma_w2 = [float(w) for w, _, _ in self._theory]
             sigma_b2 = [float(b) for _, b, _ in self._theory]
             weights = [w.cpu() for _, _, w in self._theory]

@@ -20,6 +20,7 @@ layer whatever the weights.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from initlab.config.errors import ConfigError, positive_int
@@ -67,5 +68,6 @@ def spread(steps: list[tuple[MeanField, float]], weights: str = "gaussian") -> S
         mu1 = expect(lambda u, f=field: f.dphi(u) ** 2, q_l)
         mu2 = expect(lambda u, f=field: f.dphi(u) ** 4, q_l)
         mean *= field.sigma_w2 * mu1
-        total += mu2 / mu1**2 - 1 + WEIGHT_VARIANCE[weights]
-    return Spread(mean=mean, second_moment=mean**2 * (1 + total))
+        # products, not **: a float's ** raises on overflow where * gives inf
+        total += (mu2 / (mu1 * mu1) if mu1 > 0 else math.inf) - 1 + WEIGHT_VARIANCE[weights]
+    return Spread(mean=mean, second_moment=mean * mean * (1 + total))
