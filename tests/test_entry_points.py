@@ -17,8 +17,20 @@ SCRIPTS = dict(re.findall(r'^([\w-]+) = "([\w.:]+)"', TABLE, re.M))
 
 def test_each_entry_module_has_a_console_script():
     entries = {target.split(":")[0] for target in SCRIPTS.values()}
-    assert entries == {"initlab.probe", "initlab.report", "initlab.reproduce", "initlab.list"}
-    assert set(SCRIPTS) == {"initlab-probe", "initlab-report", "initlab-reproduce", "initlab-list"}
+    assert entries == {
+        "initlab.probe",
+        "initlab.report",
+        "initlab.reproduce",
+        "initlab.list",
+        "initlab.coord_check",
+    }
+    assert set(SCRIPTS) == {
+        "initlab-probe",
+        "initlab-report",
+        "initlab-reproduce",
+        "initlab-list",
+        "initlab-coord-check",
+    }
 
 
 @pytest.mark.parametrize("script", sorted(SCRIPTS))

@@ -20,7 +20,13 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 PACKAGE = SRC / "initlab"
 SUBPACKAGES = sorted(p.parent.name for p in PACKAGE.glob("*/__init__.py"))
 ANYTHING_BUT_ENTRIES = "anything but the entry points"
-ENTRIES = ("initlab.probe", "initlab.report", "initlab.reproduce", "initlab.list")
+ENTRIES = (
+    "initlab.probe",
+    "initlab.report",
+    "initlab.reproduce",
+    "initlab.list",
+    "initlab.coord_check",
+)
 
 
 def docstring(sub: str) -> str:

@@ -1,7 +1,7 @@
 """What exists, read from where it is defined: the registries (initializers, activations, models,
-datasets), ``conf/`` (launchers, experiments) and the reproductions. ``python -m initlab.list``
-prints it; the pages in ``docs/reference/`` are generated from it, so each fact is written once
-(a test regenerates them and compares).
+parametrizations, datasets), ``conf/`` (launchers, experiments) and the reproductions.
+``python -m initlab.list`` prints it; the pages in ``docs/reference/`` are generated from it, so
+each fact is written once (a test regenerates them and compares).
 
 Each item is an :class:`Item`: how to choose it on the command line (``init=he``), one line saying
 what it is (the first sentence of its docstring, or of its YAML file's comment), where it is
@@ -25,6 +25,8 @@ from initlab.initializers import INITIALIZERS
 from initlab.initializers.initializer import SHARED_KEYS
 from initlab.models.activations import ACTIVATIONS
 from initlab.models.builders import MODELS
+from initlab.parametrization import PARAMETRIZATIONS
+from initlab.parametrization.widths import WIDTH_KEYS
 from initlab.reproductions import REPRODUCTIONS
 
 
@@ -145,6 +147,23 @@ def models() -> list[Item]:
     return items
 
 
+def parametrizations() -> list[Item]:
+    items = []
+    for name in PARAMETRIZATIONS:
+        fn = PARAMETRIZATIONS[name]
+        about = _rst(_paragraph(fn.__doc__))
+        items.append(
+            Item(
+                f"parametrization={name}",
+                _sentence(about),
+                _source(fn),
+                about,
+                {"parameters": _params(fn)},
+            )
+        )
+    return items
+
+
 def datasets() -> list[Item]:
     items = []
     for name in DATASETS:
@@ -241,6 +260,7 @@ KINDS: dict[str, Callable[[], list[Item]]] = {
     "inits": inits,
     "activations": activations,
     "models": models,
+    "parametrizations": parametrizations,
     "datasets": datasets,
     "launchers": launchers,
     "experiments": experiments,
@@ -251,6 +271,7 @@ TITLES = {
     "inits": "Initializers",
     "activations": "Activations",
     "models": "Models",
+    "parametrizations": "Parametrizations",
     "datasets": "Datasets",
     "launchers": "Launchers",
     "experiments": "Experiments",
@@ -269,6 +290,11 @@ INTROS = {
     "activation's input, a its output).",
     "models": "Every model, `model=<name>`: its builder's parameters (after the input shape, "
     "the number of classes and the activation) at their defaults.",
+    "parametrizations": "How each layer's initial scale and learning rate follow the width, "
+    "`parametrization=<name>` (the rules: [the guide](../parametrization.md)). The built-in "
+    "models' width keys: "
+    + ", ".join(f"{m}: `{', '.join(k)}`" for m, k in WIDTH_KEYS.items())
+    + "; `model=rnn` is refused.",
     "datasets": "Every dataset, `dataset=<name>`, and where its files come from.",
     "launchers": "How a sweep (`python train.py -m …`) runs its jobs: `hydra/launcher=<name>`.",
     "experiments": "Overlays that set several groups at once, `experiment=<name>`, and the "

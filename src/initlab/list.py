@@ -1,6 +1,6 @@
 """``python -m initlab.list [KIND ...]`` (or ``initlab-list``), KIND one of inits, activations,
-models, datasets, launchers, experiments, reproductions: what exists, one line per item — how
-to choose it, as typed on the command line, what it is, and where it is defined
+models, parametrizations, datasets, launchers, experiments, reproductions: what exists, one line
+per item — how to choose it, as typed on the command line, what it is, and where it is defined
 (:mod:`initlab.inventory`). ``--docs DIR`` writes the reference pages instead
 (``docs/reference/``).
 """

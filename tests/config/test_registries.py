@@ -14,6 +14,7 @@ from initlab.data import DATASETS
 from initlab.initializers import INITIALIZERS
 from initlab.models.activations import ACTIVATIONS
 from initlab.models.builders import MODELS
+from initlab.parametrization import PARAMETRIZATIONS
 from initlab.training.optimizers import OPTIMIZERS
 from initlab.training.spec import build
 
@@ -23,6 +24,7 @@ REGISTRIES = {
     "dataset": DATASETS,
     "model": MODELS,
     "optimizer": OPTIMIZERS,
+    "parametrization": PARAMETRIZATIONS,
 }
 
 

@@ -297,6 +297,22 @@ def test_batch_norm_members_match(tmp_path):
 
 
 @pytest.mark.slow
+def swept_both_ways(tmp_path: Path, grid: list[str], jobs: int) -> list[tuple[Path, dict, dict]]:
+    """``grid`` swept job after job and as one population of ``jobs``: per job, its population
+    folder, its sequential record and its population record."""
+    seq, pop = sweep(tmp_path / "seq", *grid), sweep(tmp_path / "pop", *grid, launcher="population")
+    assert seq.returncode == pop.returncode == 0, pop.stderr[-3000:]
+    assert f"{jobs} jobs as 1 populations" in pop.stdout + pop.stderr
+    return [
+        (
+            tmp_path / "pop" / name,
+            json.loads((folder / "metrics.json").read_text()),
+            json.loads((tmp_path / "pop" / name / "metrics.json").read_text()),
+        )
+        for name, folder in folders(tmp_path / "seq").items()
+    ]
+
+
 @pytest.mark.parametrize(
     "model",
     [
@@ -308,14 +324,25 @@ def test_batch_norm_members_match(tmp_path):
 )
 def test_every_stackable_model_matches(tmp_path, model):
     grid = [*DIGITS, *model, "init=he,xavier"]
-    seq, pop = sweep(tmp_path / "seq", *grid), sweep(tmp_path / "pop", *grid, launcher="population")
-    assert seq.returncode == pop.returncode == 0, pop.stderr[-3000:]
-    assert "2 jobs as 1 populations" in pop.stdout + pop.stderr
-    for name, folder in folders(tmp_path / "seq").items():
-        expected = json.loads((folder / "metrics.json").read_text())
-        got = json.loads((tmp_path / "pop" / name / "metrics.json").read_text())
+    for folder, expected, got in swept_both_ways(tmp_path, grid, 2):
         assert_same_result(expected, got, batch_norm=model[0] != "model=vit")
-        assert_same_events(folder, tmp_path / "pop" / name)
+        assert_same_events(tmp_path / "seq" / folder.name, folder)
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "sgd"])
+def test_mup_members_train_each_parameter_at_their_jobs_learning_rates(tmp_path, optimizer):
+    """parametrization=mup: the population's optimizer has the jobs' groups (μP's learning
+    rate per parameter), so each member ends as its job does."""
+    grid = [
+        *DIGITS,
+        "model.hidden=[128,128]",
+        "parametrization=mup",
+        "parametrization.base_width=32",
+        f"optimizer={optimizer}",
+        "init=he,xavier",
+    ]
+    for _, expected, got in swept_both_ways(tmp_path, grid, 2):
+        assert_same_result(expected, got)
 
 
 @pytest.mark.slow

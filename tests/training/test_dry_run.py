@@ -28,6 +28,18 @@ def test_a_single_dry_run_prints_the_choices_and_the_plan_and_writes_nothing(tmp
     assert "| 32 | 10 | normal | 0 | 0.25 |" in layer2
 
 
+def test_a_mup_dry_run_says_each_layers_role_and_learning_rate(tmp_path):
+    proc = train(tmp_path, "init=he", "model.hidden=[256]", "parametrization=mup", "dry_run=true")
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert "model=mlp parametrization=mup optimizer=adam" in out
+    assert "init plan: init=he, bias zeros, parametrization mup (base width 64)" in out
+    assert "| width_role | width_mult | lr_mult |" in out
+    # the output layer: He at the base width (√2/√64), times 1/m, m = 256/64; Adam's lr ÷ m
+    layer2 = next(line for line in out.splitlines() if line.startswith("| layer2 "))
+    assert "| 256 | 10 | normal | 0 | 0.04419 |" in layer2 and "| output | 4 | 0.25 |" in layer2
+
+
 @pytest.mark.parametrize(
     "bad, named",
     [

@@ -10,10 +10,11 @@ import torch
 from conftest import QUICK, groups_options, make_cfg
 
 from initlab.config.errors import ConfigError, NotApplicable
+from initlab.config.hydra_conf import GROUPS as RUN_GROUPS
 from initlab.initializers import apply
 from initlab.training.spec import build
 
-GROUPS = ["init", "activation", "dataset", "model", "optimizer", "trainer", "logger", "experiment"]
+GROUPS = [*RUN_GROUPS, "experiment"]
 
 
 def test_every_group_has_its_options():
@@ -36,6 +37,7 @@ def test_every_group_has_its_options():
         "gaussian",
     }
     assert set(groups_options("logger")) == {"tensorboard"}
+    assert set(groups_options("parametrization")) == {"sp", "mup"}
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,7 @@
 """The Hydra config tree: where it lives (:data:`CONF_DIR`, the repository's ``conf/``), the
 resolvers its files use (:func:`register_resolvers`, called by each entry point before it
-composes), and :func:`compose`, the config a command line would run, for Python."""
+composes), :data:`GROUPS`, and :func:`compose`, the config a command line would run, for
+Python."""
 
 from __future__ import annotations
 
@@ -12,6 +13,18 @@ from hydra import initialize_config_dir
 from omegaconf import DictConfig, OmegaConf
 
 CONF_DIR = Path(__file__).resolve().parents[3] / "conf"
+# The groups a run chooses one option of (conf/config.yaml's defaults), in the order a run's
+# choices are told; ``experiment``, an overlay, comes on top.
+GROUPS = (
+    "init",
+    "activation",
+    "dataset",
+    "model",
+    "parametrization",
+    "optimizer",
+    "trainer",
+    "logger",
+)
 
 
 def register_resolvers() -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from torch import nn
 
@@ -42,6 +42,9 @@ class Initializer:
     recurrent_option: str = "same"  # init.recurrent as given (not same: a model without refused)
     residual: str | None = None  # a residual init's scheme (zero_gamma, fixup, …): its branches
     residual_start: float = 0.0  # the start value of the scalars the scheme adds
+    # What a parametrization other than SP does to the plan (initlab.parametrization: μP's
+    # scales by width); None: the plan as the rule draws it.
+    parametrization: Callable[[list], list] | None = field(default=None, compare=False)
 
     @property
     def bias_text(self) -> str:

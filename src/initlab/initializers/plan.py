@@ -37,11 +37,21 @@ class LayerPlan:
     bias: Draw | None  # the first bias's draw (all of them: ``biases``)
     biases: tuple[tuple[Bias, Draw], ...] = ()
     block: Block | None = field(default=None, compare=False, repr=False)
+    # Under a parametrization by width (μP; None under SP): the weight's role (input, hidden,
+    # output, …), its width multiplier and its learning rate's multiplier.
+    width_role: str | None = None
+    width_mult: float | None = None
+    lr_mult: float | None = None
 
     def row(self) -> dict:
-        """Flat dict for tables: layer, module, tensor, fans, method, std, bound, gain, bias."""
+        """Flat dict for tables: layer, module, tensor, fans, method, std, bound, gain, bias
+        (and, under μP, the role, width multiplier and learning rate multiplier)."""
         w = self.weight
         bound = None if w.low is None else max(abs(w.low), abs(w.high))
+        by_width = {}
+        if self.width_role is not None:
+            by_width = {"width_role": self.width_role, "width_mult": self.width_mult}
+            by_width["lr_mult"] = self.lr_mult
         return {
             "layer": self.layer,
             "module": self.module,
@@ -57,6 +67,7 @@ class LayerPlan:
             "gain": w.gain,
             "k": w.k,
             "bias": describe_bias(self.bias),
+            **by_width,
         }
 
 
@@ -157,7 +168,7 @@ def plan(
                 block=block,
             )
         )
-    return rows
+    return rows if init.parametrization is None else init.parametrization(rows)
 
 
 def layer_kind(layer: nn.Module) -> str:
@@ -183,10 +194,16 @@ TABLE_COLUMNS = (
 )
 
 
+WIDTH_COLUMNS = ("width_role", "width_mult", "lr_mult")  # under μP
+
+
 def plan_table(layers: list[LayerPlan]) -> str:
     """The plan as a markdown table (TensorBoard's text plugin renders it)."""
     rows = [lp.row() for lp in layers]
-    return markdown_table(TABLE_COLUMNS, ([r[c] for c in TABLE_COLUMNS] for r in rows))
+    columns = TABLE_COLUMNS
+    if any(lp.width_role is not None for lp in layers):
+        columns = (*columns, *WIDTH_COLUMNS)
+    return markdown_table(columns, ([r[c] for c in columns] for r in rows))
 
 
 def plan_records(layers: list[LayerPlan]) -> list[dict]:

@@ -15,5 +15,5 @@ Modules:
 
 ``hydra/launcher=population`` (``src/hydra_plugins/initlab_population``) runs a sweep this way.
 
-May import: runtime, config, models, data, initializers, diagnostics, training.
+May import: runtime, config, models, data, initializers, parametrization, diagnostics, training.
 """

@@ -115,6 +115,9 @@ class PopulationModule(LeanModule):
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         params, _ = self.stack.stacked()
+        by_width = self.members[0].spec.parametrization  # μP's groups (every member's)
+        if by_width is not None:
+            return self.optimizer_factory(by_width.param_groups(params.items()))
         return self.optimizer_factory(list(params.values()))  # the net's own order
 
     def on_train_start(self) -> None:

@@ -13,5 +13,5 @@ Modules:
 - ``held_losses``: each step's loss kept on the device, read at logging points only;
 - ``record``: ``metrics.json``: a run's status and metrics, written whole.
 
-May import: runtime, config, models, data, initializers, diagnostics.
+May import: runtime, config, models, data, initializers, parametrization, diagnostics.
 """

@@ -13,6 +13,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from initlab.config.errors import ConfigError
+from initlab.config.hydra_conf import GROUPS
 from initlab.initializers import plan
 from initlab.initializers.plan import plan_table
 
@@ -20,7 +21,7 @@ if TYPE_CHECKING:  # spec imports this module
     from initlab.training.spec import RunSpec
 
 # the config groups a run's description names, in the order of conf/config.yaml
-CHOICES = ("init", "activation", "dataset", "model", "optimizer", "trainer", "logger", "experiment")
+CHOICES = (*GROUPS, "experiment")
 
 
 def show(text: str) -> None:
@@ -73,7 +74,8 @@ def describe_run(cfg: DictConfig, spec: RunSpec, folder: str, overrides: list[st
             f", then {spec.initializer.calibration.method} on a training batch"
             if spec.initializer.calibration is not None
             else ""
-        ),
+        )
+        + (f", {spec.parametrization}" if spec.parametrization is not None else ""),
         plan_table(layers),
     ]
     return "\n".join(lines)

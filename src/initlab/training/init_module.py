@@ -14,6 +14,7 @@ from torch import nn
 from initlab.initializers import Initializer, LayerPlan, apply, coverage, plan_records, plan_table
 from initlab.initializers.calibration import calibrate
 from initlab.initializers.residual_schemes import scalar_records
+from initlab.parametrization import Parametrized
 from initlab.runtime import private_api
 from initlab.runtime.markdown import markdown_table
 from initlab.training.held_losses import HeldLosses, read_point
@@ -86,11 +87,13 @@ def write_plan(
         _plan_text(initializer, seed, net, init_plan, calibration, calibration_seconds),
         global_step=0,
     )
+    by_width = initializer.parametrization
     with open(f"{logger.log_dir}/init_plan.json", "w") as f:
         json.dump(
             {
                 "init": initializer.name,
                 "seed": seed,
+                **({"parametrization": by_width.record()} if by_width is not None else {}),
                 "layers": plan_records(init_plan),
                 "norm_layers": coverage.norm_layers(net),
                 "scalars": scalar_records(net),  # residual inits' added scalars
@@ -105,6 +108,8 @@ def write_plan(
 
 def _plan_text(initializer, seed, net, init_plan, calibration, calibration_seconds) -> str:
     heading = f"**init={initializer.name}**, seed {seed}, bias {initializer.bias_text}"
+    if initializer.parametrization is not None:
+        heading += f", {initializer.parametrization}"
     text = heading + "\n\n" + plan_table(init_plan)
     for title, rows in (
         ("Normalization layers: weight 1, bias 0", coverage.norm_layers(net)),
@@ -149,8 +154,11 @@ class InitModule(LeanModule):
         config: dict | None = None,
         in_shape: tuple[int, ...] | None = None,
         val_dropout: bool = False,
+        parametrization: Parametrized | None = None,
     ):
         super().__init__()
+        # μP's learning rate per parameter (initlab.parametrization); None: one for all (SP).
+        self.parametrization = parametrization
         # Dropout on while validating: the protocol of studies that evaluated a model still in
         # training mode (the Udacity notebook); its masks come from the same global RNG.
         self.val_dropout = val_dropout
@@ -296,4 +304,8 @@ class InitModule(LeanModule):
         self.log_dict({"test/loss": loss, "test/acc": acc}, batch_size=len(batch[1]))
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
-        return self.optimizer_factory(self.parameters())
+        if self.parametrization is None:
+            return self.optimizer_factory(self.parameters())
+        return self.optimizer_factory(
+            self.parametrization.param_groups(self.net.named_parameters())
+        )

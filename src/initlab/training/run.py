@@ -72,6 +72,7 @@ def _run_locked(cfg, spec, run_dir: Path, overrides: list[str], devices, primary
             attempt.config,
             spec.datamodule.dataset.in_shape,
             spec.val_dropout,
+            spec.parametrization,
         )
         trainer = recording.trainer = make_trainer(
             spec,

@@ -14,7 +14,7 @@ import inspect
 import math
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 
@@ -31,6 +31,7 @@ from initlab.config.errors import (
     number,
     positive_int,
 )
+from initlab.config.hydra_conf import GROUPS
 from initlab.config.launcher_settings import runs_remotely
 from initlab.config.registry import Registry
 from initlab.config.trainer_settings import check_trainer
@@ -41,12 +42,12 @@ from initlab.initializers import INITIALIZERS, Initializer, get_initializer, pla
 from initlab.initializers.calibration import check as calibration_check
 from initlab.models.activations import ACTIVATIONS, Activation
 from initlab.models.builders import MODELS
+from initlab.parametrization import PARAMETRIZATIONS, Parametrized
 from initlab.runtime import folder_lock
 from initlab.runtime.devices import ddp_rank
 from initlab.training import dry_run
 from initlab.training.optimizers import OPTIMIZERS, OptimizerFactory
 
-GROUPS = ("init", "activation", "dataset", "model", "optimizer", "trainer", "logger")
 ROOT_KEYS = ("seed", "val_dropout", "diagnostics", "dry_run", *GROUPS)  # conf/config.yaml's
 DATAMODULE_KEYS = ("batch_size", "eval_batch_size", "val_size", "train_size", "normalize")
 PROGRESS_BARS = ("auto", "rich", "none")
@@ -74,6 +75,7 @@ class RunSpec:
     diagnostics: Callable[[], Diagnostics] | None  # None: switched off
     val_dropout: bool = False  # dropout on while validating
     n_train: int | None = None  # training examples, where known without reading the data
+    parametrization: Parametrized | None = None  # μP's scales and groups; None: SP
 
 
 def _params(cfg: DictConfig, group: str) -> tuple[str, dict]:
@@ -93,7 +95,7 @@ def _in_group(group: str, fn: Callable, *args, **kwargs):
 def _with_owners(err: UnknownKey, group: str) -> UnknownKey:
     """``err``, saying which of the group's options take the key (``+model.depth=20`` on the
     MLP: ``depth`` is a key of ``model=deep_mlp``, …), where any does."""
-    registries = (INITIALIZERS, ACTIVATIONS, DATASETS, MODELS, OPTIMIZERS)
+    registries = (INITIALIZERS, ACTIVATIONS, DATASETS, MODELS, OPTIMIZERS, PARAMETRIZATIONS)
     registry = next((r for r in registries if r.group == group), None)
     if registry is None or "." in err.key:
         return err
@@ -132,8 +134,12 @@ def build(cfg: DictConfig, *, local_devices: bool = True, local_paths: bool = Tr
     activation = _activation(cfg)
     datamodule, n_train = _data(cfg, seed, local_paths)
     initializer = _initializer(cfg, activation)
-    make_net = _model(cfg, datamodule.dataset, activation, initializer)
+    build_net, model = _model(cfg, datamodule.dataset, activation, initializer)
     optimizer = _optimizer(cfg)
+    parametrized = _parametrization(cfg, model, initializer, datamodule.dataset.in_shape, optimizer)
+    if parametrized is not None:
+        initializer = replace(initializer, parametrization=parametrized)
+    make_net = partial(_prepared, build_net, initializer)
     trainer, progress_bar = _trainer(cfg, datamodule, n_train, local_devices)
     return RunSpec(
         seed=seed,
@@ -148,6 +154,7 @@ def build(cfg: DictConfig, *, local_devices: bool = True, local_paths: bool = Tr
         diagnostics=_diagnostics(cfg, activation),
         val_dropout=val_dropout,
         n_train=n_train,
+        parametrization=parametrized,
     )
 
 
@@ -192,8 +199,10 @@ def _initializer(cfg: DictConfig, activation: Activation) -> Initializer:
 
 
 def _model(cfg: DictConfig, dataset, activation: Activation, initializer: Initializer):
-    """The model's factory, checked: built on the ``meta`` device (shapes only: no memory, no
-    compute) with the structure the initializer adds, and the initializer planned on it."""
+    """The model's builder, checked: built on the ``meta`` device (shapes only: no memory, no
+    compute) with the structure the initializer adds, and the initializer planned on it; and
+    the model by name and keys, with a builder at other keys (on the meta device: a
+    parametrization by width reads the model at other widths)."""
     name, params = _params(cfg, "model")
     model_fn = _lookup(MODELS, name)
     target = None
@@ -209,7 +218,50 @@ def _model(cfg: DictConfig, dataset, activation: Activation, initializer: Initia
         _in_group("init", initializer.prepare, meta_net)
     _in_group("init", plan, initializer, meta_net, dataset.in_shape)
     _in_group("init", calibration_check, initializer, meta_net)
-    return partial(_prepared, build_net, initializer)
+
+    def build_at(model_params: dict) -> nn.Module:
+        with torch.device("meta"):
+            made = call_with(
+                model_fn, model_params, dataset.in_shape, dataset.num_classes, activation.make
+            )
+            return initializer.prepare(made)
+
+    return build_net, _Model(name, params, build_at)
+
+
+@dataclass(frozen=True)
+class _Model:
+    """The run's model by name and keys, and its builder at other keys."""
+
+    name: str
+    params: dict
+    build: Callable[[dict], nn.Module]
+
+
+def _parametrization(
+    cfg: DictConfig, model: _Model, initializer: Initializer, in_shape, optimizer: OptimizerFactory
+) -> Parametrized | None:
+    """The parametrization bound to the model and optimizer (None for SP), and the
+    initializer's plan under it checked on the meta device."""
+    name, params = _params(cfg, "parametrization")
+    chosen = _in_group("parametrization", call_with, _lookup(PARAMETRIZATIONS, name), params)
+    optimizer_name = cfg.optimizer.get("name")
+    bound = _in_group(
+        "parametrization",
+        chosen.bind,
+        model=model.name,
+        model_params=model.params,
+        build=model.build,
+        initializer=initializer,
+        in_shape=in_shape,
+        optimizer=optimizer_name,
+        lr=optimizer.keywords["lr"],
+        weight_decay=optimizer.keywords.get("weight_decay", 0.0),
+    )
+    if bound is not None:
+        parametrized = replace(initializer, parametrization=bound)
+        _in_group("parametrization", plan, parametrized, model.build(model.params), in_shape)
+    return bound
 
 
 def _optimizer(cfg: DictConfig) -> OptimizerFactory:
