@@ -120,7 +120,7 @@ def test_any_other_difference_makes_another_population(tmp_path):
         [*DIGITS, "activation=tanh", "init=he"],
         [*DIGITS, "activation=relu", "init=xavier"],
         [*DIGITS, "activation=tanh", "init=xavier"],
-        [*DIGITS, "activation=relu", "init=he", "optimizer.lr=0.01"],
+        [*DIGITS, "activation=relu", "init=he", "optimizer.weight_decay=0.01"],
     )
     assert sorted(p.jobs for p in populations) == [[0, 2], [1, 3], [4]]
 
@@ -327,6 +327,32 @@ def test_every_stackable_model_matches(tmp_path, model):
     for folder, expected, got in swept_both_ways(tmp_path, grid, 2):
         assert_same_result(expected, got, batch_norm=model[0] != "model=vit")
         assert_same_events(tmp_path / "seq" / folder.name, folder)
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "sgd"])
+def test_the_learning_rate_is_a_member_key(tmp_path, optimizer):
+    """Jobs that differ in optimizer.lr train as one population, each at its own rate, and end
+    as their jobs do; each member's checkpoint holds its own rate, to resume as its own run."""
+    grid = [*DIGITS, f"optimizer={optimizer}", "optimizer.lr=0.001,0.004,0.016", "seed=0,1"]
+    losses = set()
+    for folder, expected, got in swept_both_ways(tmp_path, grid, 6):
+        assert_same_result(expected, got)
+        losses.add(round(got["metrics"]["train/loss"], 4))
+        (ckpt,) = (folder / "checkpoints").glob("*.ckpt")
+        saved = torch.load(ckpt, map_location="cpu", weights_only=True)
+        (group,) = saved["optimizer_states"][0]["param_groups"]
+        assert f"optimizer.lr={group['lr']}" in got["overrides"]
+    assert len(losses) == 6  # six different trainings, not one learning rate six times
+
+
+def test_a_learning_rate_grid_groups_apart_from_other_optimizer_keys(tmp_path):
+    found = plan(
+        tmp_path,
+        ["optimizer.lr=0.001"],
+        ["optimizer.lr=0.01"],
+        ["optimizer.lr=0.01", "optimizer.weight_decay=0.1"],
+    )
+    assert [p.jobs for p in found] == [[0, 1], [2]]
 
 
 @pytest.mark.parametrize("optimizer", ["adam", "sgd"])

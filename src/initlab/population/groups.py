@@ -1,8 +1,10 @@
 """Which jobs of a sweep train together: the members of a population differ only in member keys.
 
-The member keys are ``seed`` and everything under ``init`` (the initializer's name and its
-parameters): a member's seed gives its initial weights, its data split and order and its dropout
-masks, and its initializer its weights — all of which a population holds per member. Any other
+The member keys are ``seed``, everything under ``init`` (the initializer's name and its
+parameters) and ``optimizer.lr``: a member's seed gives its initial weights, its data split and
+order and its dropout masks, its initializer its weights, and its learning rate the size of its
+steps (Adam and SGD act on each entry alone, so a member's step is its own whatever the others')
+— all of which a population holds per member. Any other
 difference (activation, model, dataset, optimizer, epochs, …) makes another computation and so
 another population. So does a difference in the net's structure that an initializer makes (Fixup
 adds scalars), and a different resume step (members are stacked at one step).
@@ -15,6 +17,7 @@ the sequential run).
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import math
@@ -28,7 +31,7 @@ from initlab.population.stack import unbatchable
 from initlab.training.lifecycle import resume_point, run_config
 from initlab.training.spec import build
 
-MEMBER_KEYS = ("seed", "init")
+MEMBER_KEYS = ("seed", "init", "optimizer.lr")
 PRECISIONS = ("32-true", "32", 32)
 
 
@@ -50,9 +53,20 @@ def task_config(cfg: DictConfig) -> DictConfig:
     return OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"])
 
 
+def shared(task: dict) -> dict:
+    """``task`` without its member keys (``optimizer.lr`` a key of a block)."""
+    left = copy.deepcopy(task)
+    for key in MEMBER_KEYS:
+        *path, leaf = key.split(".")
+        node = left
+        for part in path:
+            node = node.get(part) or {}
+        node.pop(leaf, None)
+    return left
+
+
 def _key(task: dict, structure: list, step: int | None) -> str:
-    shared = {k: v for k, v in task.items() if k not in MEMBER_KEYS}
-    text = json.dumps([shared, structure, step], sort_keys=True, default=str)
+    text = json.dumps([shared(task), structure, step], sort_keys=True, default=str)
     return hashlib.sha1(text.encode()).hexdigest()
 
 

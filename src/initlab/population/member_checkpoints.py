@@ -31,9 +31,15 @@ NET = "net."  # InitModule's prefix of its net's state_dict
 COMMON = ("epoch", "global_step", "pytorch-lightning_version", "loops", "lr_schedulers")
 
 
-def member_checkpoint(population: dict, stack, i: int) -> dict:
+def _at_rates(groups: list[dict], rates: list[float]) -> list[dict]:
+    """The optimizer's parameter groups with their learning rates set to ``rates``."""
+    return [{**g, "lr": lr} for g, lr in zip(groups, rates, strict=True)]
+
+
+def member_checkpoint(population: dict, stack, i: int, rates: list[float]) -> dict:
     """Member ``i``'s checkpoint from the population's (``stack``: the population's
-    :class:`~initlab.population.stack.Stack`)."""
+    :class:`~initlab.population.stack.Stack`), its optimizer's groups at ``rates``, its own
+    run's learning rates (the population steps at its largest member's)."""
     names, params = stack.names, set(stack.names)
     state = population["state_dict"]
     prefix = {k: "stack.params." if k in params else "stack.buffers_." for k in stack.state_names}
@@ -49,7 +55,7 @@ def member_checkpoint(population: dict, stack, i: int) -> dict:
                     }
                     for idx, per_param in opt["state"].items()
                 },
-                "param_groups": opt["param_groups"],
+                "param_groups": _at_rates(opt["param_groups"], rates),
             }
         )
     return {
@@ -70,8 +76,11 @@ def _per_member(key: str, v, shape: torch.Size) -> bool:
     return key != "step" and isinstance(v, torch.Tensor) and v.shape == shape
 
 
-def population_checkpoint(members: list[dict], names: list[str], buffer_names: list[str]) -> dict:
-    """The population's checkpoint from its members' (all of the same step)."""
+def population_checkpoint(
+    members: list[dict], names: list[str], buffer_names: list[str], rates: list[float]
+) -> dict:
+    """The population's checkpoint from its members' (all of the same step), its optimizer's
+    groups at ``rates``, the population's."""
     first = members[0]
     state = {}
     for prefix, keys in (("stack.params.", names), ("stack.buffers_.", buffer_names)):
@@ -94,7 +103,7 @@ def population_checkpoint(members: list[dict], names: list[str], buffer_names: l
                     }
                     for idx, per_param in opt["state"].items()
                 },
-                "param_groups": opt["param_groups"],
+                "param_groups": _at_rates(opt["param_groups"], rates),
             }
         )
     return {
@@ -127,7 +136,8 @@ class MemberCheckpoints(pl.Callback):
                 continue
             folder = Path(m.run_dir) / "checkpoints"
             folder.mkdir(parents=True, exist_ok=True)
-            save(member_checkpoint(population, pl_module.stack, i), folder / name)
+            checkpoint = member_checkpoint(population, pl_module.stack, i, pl_module.group_rates(i))
+            save(checkpoint, folder / name)
             for old in folder.glob("*.ckpt"):
                 if old.name != name:
                     old.unlink()

@@ -20,6 +20,7 @@ sequential run writes.
 from __future__ import annotations
 
 import math
+from functools import partial
 from types import SimpleNamespace
 
 import pytorch_lightning as pl
@@ -92,6 +93,12 @@ class PopulationModule(LeanModule):
         self._eval: tuple[torch.Tensor, torch.Tensor, int] | None = None
         self.compile = compile  # hydra.launcher.compile: the training objective compiled
         self._compiled = None  # from on_train_start, where compile is on and can trace the net
+        # optimizer.lr is a member key: the optimizer steps at the largest member's rate, and
+        # each member's step is scaled by its rate over that, (members,); None where all are one.
+        rates = [m.spec.optimizer.keywords["lr"] for m in members]
+        self.lr = max(rates)
+        ratios = torch.tensor(rates, dtype=torch.float64) / self.lr
+        self._lr_ratios = None if bool((ratios == 1).all()) else ratios
 
     # --- set-up: each member as its own run sets itself up, then the stack -------------------
 
@@ -116,9 +123,10 @@ class PopulationModule(LeanModule):
     def configure_optimizers(self) -> torch.optim.Optimizer:
         params, _ = self.stack.stacked()
         by_width = self.members[0].spec.parametrization  # μP's groups (every member's)
+        make = partial(self.optimizer_factory, lr=self.lr)
         if by_width is not None:
-            return self.optimizer_factory(by_width.param_groups(params.items()))
-        return self.optimizer_factory(list(params.values()))  # the net's own order
+            return make(by_width.param_groups(params.items(), lr=self.lr))
+        return make(list(params.values()))  # the net's own order
 
     def on_train_start(self) -> None:
         if self.compile:
@@ -169,7 +177,7 @@ class PopulationModule(LeanModule):
         self.manual_backward(losses.sum() if len(active) == len(losses) else losses[active].sum())
         for i in due:
             self._member_diagnostics(i, seen)
-        optimizer.step()
+        self._step(optimizer)
         # A diverged member's count froze at its divergence (Member.train_sums): its row here
         # goes on counting, unread.
         self._correct += correct
@@ -181,6 +189,35 @@ class PopulationModule(LeanModule):
         for i in due:
             self.members[i].diagnostics.write(self.members[i].logger)
         self._stop(diverged)
+
+    def group_rates(self, i: int | None = None) -> list[float]:
+        """The learning rate of each of the optimizer's groups: member ``i``'s own run's (what
+        its checkpoint holds), or with ``None`` the population's (at the largest rate)."""
+        spec = self.members[0 if i is None else i].spec
+        lr = self.lr if i is None else spec.optimizer.keywords["lr"]
+        by_width = spec.parametrization
+        if by_width is None:
+            return [lr]
+        return [g["lr"] for g in by_width.param_groups(((n, None) for n in by_width.scales), lr)]
+
+    def _step(self, optimizer) -> None:
+        """The optimizer's step, each member's scaled to its own learning rate: Adam's and SGD's
+        state (moments, momentum) does not depend on the learning rate, and their step is
+        proportional to it, so member i's step is the step at the largest rate times
+        lr_i / lr_max. Scaling down (ratios ≤ 1) keeps the rounding of each step at a
+        sequential run's: the difference of the parameter before and after is exact, and its
+        rounding error shrinks with it."""
+        if self._lr_ratios is None:
+            optimizer.step()
+            return
+        params = [p for group in optimizer.param_groups for p in group["params"]]
+        before = [p.detach().clone() for p in params]
+        optimizer.step()
+        with torch.no_grad():
+            for p, old in zip(params, before, strict=True):
+                ratios = self._lr_ratios.to(p.device, p.dtype).view(-1, *[1] * (p.dim() - 1))
+                # a member at the largest rate keeps the optimizer's own step, bit for bit
+                p.copy_(torch.where(ratios == 1, p, old + ratios * (p - old)))
 
     def _objective(self, x, y, shared: bool, active: list[bool]):
         """What :func:`compiled` compiles: the stacked forward and the members' losses."""

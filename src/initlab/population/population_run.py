@@ -36,7 +36,8 @@ def run(
     checkpoint). Returns each job's record; None for a job whose folder another process is
     writing (left untouched, as :func:`initlab.training.run.run` leaves it).
 
-    The jobs must differ only in member keys (``seed``, ``init``) and resume from the same step
+    The jobs must differ only in member keys (``seed``, ``init``,
+    ``optimizer.lr``) and resume from the same step
     (:mod:`initlab.population.groups`). A signal or an exception ends every unfinished member
     ``failed`` and is re-raised.
 
@@ -143,5 +144,5 @@ def _stacked_resume(module, resumes: list[str], population_dir: Path) -> str:
     names = [k for k, _ in net.named_parameters()]
     buffer_names = [k for k, _ in net.named_buffers()]
     path = population_dir / "resume.ckpt"
-    save(population_checkpoint(saved, names, buffer_names), path)
+    save(population_checkpoint(saved, names, buffer_names, module.group_rates()), path)
     return str(path)
