@@ -51,6 +51,13 @@ MY_NETS = textwrap.dedent(
             raise RuntimeError("my bug")
 
 
+    class OnlyWide(TinyNet):
+        def __init__(self, in_shape, num_classes, activation, width=128):
+            if width < 100:
+                raise ValueError("my nets are wide")
+            super().__init__(in_shape, num_classes, activation, width)
+
+
     class Lazy(nn.Module):
         def __init__(self, in_shape, num_classes, activation):
             super().__init__()
@@ -144,3 +151,34 @@ def test_a_custom_model_runs_end_to_end_on_digits(my_package, tmp_path):
         ("layer1", "body.1"),
         ("layer2", "head"),
     ]
+
+
+def test_mup_reads_a_custom_models_layers_from_its_width_key(my_package):
+    mup = ["parametrization=mup", "parametrization.width_key=width", "parametrization.base_width=8"]
+    spec = build(
+        make_cfg(
+            "dataset=digits",
+            "model=custom",
+            "model._target_=my_nets.TinyNet",
+            "+model.width=32",
+            *mup,
+        )
+    )
+    roles = {n: (s.role, s.width_mult) for n, s in spec.parametrization.scales.items()}
+    assert roles["body.1.weight"] == ("input", 4.0) and roles["head.weight"] == ("output", 4.0)
+
+
+def test_a_custom_model_that_fails_at_the_base_width_is_refused_as_the_width_key(my_package):
+    """Its error, whatever its type, named as the width key with the width it failed at."""
+    with pytest.raises(ConfigError) as err:
+        build(
+            make_cfg(
+                "dataset=digits",
+                "model=custom",
+                "model._target_=my_nets.OnlyWide",
+                "parametrization=mup",
+                "parametrization.width_key=width",
+            )
+        )
+    assert err.value.key == "parametrization.width_key"
+    assert "at width 64, building the model raised ValueError: my nets are wide" in str(err.value)

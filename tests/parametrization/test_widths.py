@@ -63,7 +63,7 @@ def test_a_custom_model_names_its_width_key():
 @pytest.mark.parametrize(
     "overrides,key,said",
     [
-        (["parametrization.width_key=depth"], "parametrization.width_key", "not a key"),
+        (["parametrization.width_key=depth"], "parametrization.width_key", "depth=64: unknown key"),
         (
             ["model=deep_mlp", "parametrization.width_key=depth"],
             "parametrization.width_key",

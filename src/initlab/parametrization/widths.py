@@ -60,26 +60,30 @@ class Shape:
 
 
 def at_width(model_params: dict, keys: Sequence[str], width: int) -> dict:
-    """The model's keys with each of ``keys`` set to ``width`` (each entry of a list)."""
+    """The model's keys with each of ``keys`` set to ``width`` (each entry of a list); a key the
+    config does not set (a custom model's default) is added, for the builder to take or refuse."""
     params = dict(model_params)
     for key in keys:
-        if key not in params:
-            raise ConfigError(
-                "width_key", key, f"is not a key of this model (its keys: {', '.join(params)})"
-            )
-        value = params[key]
+        value = params.get(key)
         params[key] = [width] * len(value) if isinstance(value, (list, tuple)) else width
     return params
 
 
 def _at(build: Callable[[dict], nn.Module], params: dict, keys: Sequence[str], width: int):
-    """The model at ``width``; a key the builder refuses there is refused as the width key."""
+    """The model at ``width``; what the builder refuses there (a bad value, or a user's model
+    that raises) is refused as the width key, with the width."""
     try:
         return build(at_width(params, keys, width))
     except ConfigError as err:
         if err.key == "width_key":
             raise
         raise ConfigError("width_key", list(keys), f"at width {width}, {err}") from None
+    except Exception as err:
+        raise ConfigError(
+            "width_key",
+            list(keys),
+            f"at width {width}, building the model raised {type(err).__name__}: {err}",
+        ) from None
 
 
 def shapes(
