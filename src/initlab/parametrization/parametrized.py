@@ -50,7 +50,9 @@ class Parametrized:
         scaled for its role, and each row's role, width multiplier and lr multiplier."""
         if len(rows) != len(self.base_plan):
             raise ConfigError(
-                "width_key", self.name, "the model has other weight blocks at the base width"
+                "width_key",
+                list(self.width_key),
+                "the model has other weight blocks at the base width",
             )
         made = []
         for row, base in zip(rows, self.base_plan, strict=True):
@@ -58,7 +60,7 @@ class Parametrized:
             if (row.module, tensor) != (base.module, base.block.tensor):
                 raise ConfigError(
                     "width_key",
-                    self.name,
+                    list(self.width_key),
                     f"{qualified(row.module, tensor)} has no counterpart at the base width",
                 )
             s = self.scales[qualified(row.module, tensor)]
