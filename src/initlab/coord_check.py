@@ -35,6 +35,7 @@ from initlab.config.errors import ConfigError
 from initlab.config.hydra_conf import compose
 from initlab.diagnostics.sites import sites
 from initlab.initializers import apply
+from initlab.parametrization.parametrized import optimizer_params
 from initlab.parametrization.widths import at_width
 from initlab.training.spec import build, check_data
 
@@ -87,8 +88,8 @@ def measure(
     data = None
     for parametrization in parametrizations:
         for width in widths:
+            cfg = _config(overrides, parametrization, keys, width)
             for seed in range(seeds):
-                cfg = _config(overrides, parametrization, keys, width)
                 with open_dict(cfg):
                     cfg.seed = seed
                 spec = build(cfg)
@@ -104,14 +105,12 @@ def _train(spec, data, steps, batch_size, parametrization, width, seed) -> list[
     in_shape = spec.datamodule.dataset.in_shape
     net = spec.make_net()
     apply(spec.initializer, net, seed, in_shape)
-    by_width = spec.parametrization
-    params = net.parameters() if by_width is None else by_width.param_groups(net.named_parameters())
-    optimizer = spec.optimizer(params)
+    optimizer = spec.optimizer(optimizer_params(spec.parametrization, net.named_parameters()))
     x, y = data
     order = torch.randperm(len(y), generator=torch.Generator().manual_seed(seed))
     seen: dict[str, torch.Tensor] = {}
     hooks = [
-        (site.output or site.layer).register_forward_hook(
+        site.output.register_forward_hook(
             lambda _m, _i, out, name=site.name: seen.__setitem__(name, out.detach().abs().mean())
         )
         for site in sites(net, spec.activation, in_shape)

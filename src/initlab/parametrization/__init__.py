@@ -15,6 +15,6 @@ May import: runtime, config, models, initializers.
 """
 
 from initlab.parametrization.options import PARAMETRIZATIONS
-from initlab.parametrization.parametrized import Parametrized
+from initlab.parametrization.parametrized import Parametrized, optimizer_params
 
-__all__ = ["PARAMETRIZATIONS", "Parametrized"]
+__all__ = ["PARAMETRIZATIONS", "Parametrized", "optimizer_params"]

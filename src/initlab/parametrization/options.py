@@ -15,7 +15,7 @@ from initlab.config.registry import Registry
 from initlab.initializers import Initializer, plan
 from initlab.parametrization import mup as rules
 from initlab.parametrization.parametrized import SCALABLE, Parametrized
-from initlab.parametrization.widths import WIDTH_KEYS, at_width, shapes
+from initlab.parametrization.widths import WIDTH_KEYS, shapes
 
 PARAMETRIZATIONS: Registry[Callable] = Registry("parametrization")
 # Models μP is refused on, and why.
@@ -75,10 +75,8 @@ class Maximal:
             )
         if optimizer not in rules.OPTIMIZERS:
             raise ConfigError("name", "mup", f"has rules for optimizer={rules.OPTIMIZERS}")
-        found = shapes(build, model_params, keys, self.base_width)
-        base_plan = plan(
-            initializer, build(at_width(model_params, keys, self.base_width)), in_shape
-        )
+        found, net, base = shapes(build, model_params, keys, self.base_width)
+        base_plan = plan(initializer, base, in_shape)
         for row in base_plan:
             if row.weight.method not in SCALABLE:
                 raise NotApplicable(
@@ -88,9 +86,8 @@ class Maximal:
                     "their shape fixes; μP scales i.i.d. draws: choose an i.i.d. init "
                     "(default, he, lecun, xavier, normal, …) or parametrization=sp",
                 )
-        net = build(model_params)
         scales = {}
-        for name in dict(net.named_parameters()):
+        for name in found:
             owner, _, tensor = name.rpartition(".")
             module = net.get_submodule(owner)
             role = rules.role(module, tensor, found[name])

@@ -117,3 +117,15 @@ class Parametrized:
                 for name, s in self.scales.items()
             },
         }
+
+
+def optimizer_params(
+    parametrized: Parametrized | None,
+    named: Iterable[tuple[str, torch.Tensor]],
+    lr: float | None = None,
+) -> list:
+    """What the optimizer is built on: the parameters, in the net's order (SP, ``None``), or
+    μP's groups (:meth:`Parametrized.param_groups`, at ``lr``)."""
+    if parametrized is None:
+        return [p for _, p in named]
+    return parametrized.param_groups(named, lr)

@@ -31,6 +31,7 @@ from torch import nn
 
 from initlab.diagnostics.callback import Diagnostics
 from initlab.diagnostics.offload import offload
+from initlab.parametrization import optimizer_params
 from initlab.population.compiled import compiled, eager_because
 from initlab.population.dropout import MemberRNG
 from initlab.population.stack import Stack
@@ -123,10 +124,9 @@ class PopulationModule(LeanModule):
     def configure_optimizers(self) -> torch.optim.Optimizer:
         params, _ = self.stack.stacked()
         by_width = self.members[0].spec.parametrization  # μP's groups (every member's)
-        make = partial(self.optimizer_factory, lr=self.lr)
-        if by_width is not None:
-            return make(by_width.param_groups(params.items(), lr=self.lr))
-        return make(list(params.values()))  # the net's own order
+        # the net's own order, at the largest member's rate
+        named = optimizer_params(by_width, params.items(), self.lr)
+        return partial(self.optimizer_factory, lr=self.lr)(named)
 
     def on_train_start(self) -> None:
         if self.compile:

@@ -14,7 +14,7 @@ from torch import nn
 from initlab.initializers import Initializer, LayerPlan, apply, coverage, plan_records, plan_table
 from initlab.initializers.calibration import calibrate
 from initlab.initializers.residual_schemes import scalar_records
-from initlab.parametrization import Parametrized
+from initlab.parametrization import Parametrized, optimizer_params
 from initlab.runtime import private_api
 from initlab.runtime.markdown import markdown_table
 from initlab.training.held_losses import HeldLosses, read_point
@@ -304,8 +304,6 @@ class InitModule(LeanModule):
         self.log_dict({"test/loss": loss, "test/acc": acc}, batch_size=len(batch[1]))
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
-        if self.parametrization is None:
-            return self.optimizer_factory(self.parameters())
         return self.optimizer_factory(
-            self.parametrization.param_groups(self.net.named_parameters())
+            optimizer_params(self.parametrization, self.net.named_parameters())
         )
