@@ -18,6 +18,7 @@ its files are present (``--data``, ``--data-dir``: :func:`choose`).
 from __future__ import annotations
 
 import argparse
+import csv
 import math
 import shutil
 import statistics
@@ -32,6 +33,7 @@ from pathlib import Path
 from hydra import compose, initialize_config_dir
 from matplotlib.figure import Figure
 
+from initlab import coord_check as coord_check_lib
 from initlab import probe as probe_lib
 from initlab.config.errors import ConfigError
 from initlab.config.hydra_conf import CONF_DIR, register_resolvers
@@ -40,9 +42,10 @@ from initlab.reporting.jobs import load, scalars
 from initlab.reporting.sweep import report
 from initlab.reporting.sweep_figures import line_panels
 from initlab.reporting.wording import heading, words
-from initlab.reproductions import REPRODUCTIONS, trainable_region
+from initlab.reproductions import REPRODUCTIONS, lr_transfer, trainable_region
 from initlab.reproductions.reproduction import (
     UNQUOTABLE,
+    CoordCheck,
     Original,
     Reproduction,
     Sample,
@@ -201,6 +204,37 @@ def run_probes(reproduction: Reproduction, folder: Path) -> list[Sample]:
     return samples
 
 
+def _coord_check_args(check: CoordCheck) -> list[str]:
+    return [*check.overrides, "--widths", *map(str, check.widths)]
+
+
+def run_coord_check(check: CoordCheck, folder: Path) -> list[Sample]:
+    """μP's coordinate check into ``folder/coord_check`` (a rerun reads the one it wrote), as
+    one sample per parametrization: ``logits_slope_at_step_K`` and ``steepest_slope_at_step_K``."""
+    out = folder / "coord_check"
+    table = out / "coord_check.csv"
+    if not table.exists() and coord_check_lib.main([*_coord_check_args(check), "--out", str(out)]):
+        raise SystemExit(f"the coordinate check failed: {' '.join(check.overrides)}")
+    with open(table, newline="") as f:
+        rows = [
+            {
+                **r,
+                "width": int(r["width"]),
+                "step": int(r["step"]),
+                "mean_abs": float(r["mean_abs"]),
+            }
+            for r in csv.DictReader(f)
+        ]
+    slopes: dict[str, dict[str, float]] = defaultdict(dict)
+    for s in coord_check_lib.summary(rows):
+        slopes[s["parametrization"]][f"logits_slope_at_step_{s['step']}"] = s["logits_slope"]
+        slopes[s["parametrization"]][f"steepest_slope_at_step_{s['step']}"] = s["steepest_slope"]
+    return [
+        Sample({"parametrization": p, "seed": ""}, lambda m, v=v: v.get(m, math.nan))
+        for p, v in slopes.items()
+    ]
+
+
 # What each activation statistic is, for the layers figure's title and axis.
 LAYER_STATS = {
     "mean": "mean of activations",
@@ -266,6 +300,17 @@ def figures(
             f"{region.metric} after training, and the theory's deepest trainable net",
             f"{what} ({region.x})" if what != region.x else region.x,
         ).savefig(into / name)
+        names.append(name)
+    if reproduction.transfer:
+        name = f"{reproduction.label}_transfer.png"
+        transfer = reproduction.transfer
+        lr_transfer.figure(
+            transfer, samples, reproduction.names, f"{words(transfer.metric)} (mean over seeds)"
+        ).savefig(into / name)
+        names.append(name)
+    if reproduction.coord_check:
+        name = f"{reproduction.label}_coord_check.png"
+        shutil.copyfile(folder / "coord_check" / "coord_check.png", into / name)
         names.append(name)
     if reproduction.against:
         name = f"{reproduction.label}_against.png"
@@ -356,6 +401,10 @@ def page(reproductions: list[Reproduction], rows: list[dict], shown: dict[str, l
         lines += ["Commands:", "", "```bash"]
         lines += [f"python train.py -m {' '.join(s)}" for s in rep.sweeps]
         lines += [f"python -m initlab.probe {' '.join(p)} seed=0" for p in rep.probes]
+        if rep.coord_check:
+            lines += [
+                f"python -m initlab.coord_check {' '.join(_coord_check_args(rep.coord_check))}"
+            ]
         lines += ["```", ""]
         lines += ["Bands:", ""] + [f"- {c.label}: {c.why}." for c in rep.checks] + [""]
         lines += _original_lines(rep.original)
@@ -485,6 +534,10 @@ def main(argv: list[str] | None = None) -> None:
         samples = run_probes(rep, folder) + (sweep_samples(folder) if rep.sweeps else [])
         if rep.region:  # each column's deepest trained net, for the checks
             samples += trainable_region.samples(rep.region, samples)
+        if rep.transfer:  # each width's best learning rate, for the checks
+            samples += lr_transfer.samples(rep.transfer, samples)
+        if rep.coord_check:
+            samples += run_coord_check(rep.coord_check, folder)
         rows += check_rows(rep, samples)
         shown[rep.label] = figures(rep, folder, into, samples)
         print(f"{rep.label}: {time.perf_counter() - start:.0f} s", flush=True)

@@ -5,8 +5,9 @@
 
 Modules: ``reproduction`` (what a reproduction and its checks are) and one per source:
 ``cs231n``, ``dlfs``, ``fixup2019``, ``glorot2010``, ``he2015``, ``irnn2015``, ``lsuv2016``,
-``pennington2017``, ``poole2016``, ``saxe2013``, ``schoenholz2017``, ``udacity``, ``zta``;
-and ``trainable_region`` (a sweep's trainable region over a hyperparameter and depth).
+``pennington2017``, ``poole2016``, ``saxe2013``, ``schoenholz2017``, ``udacity``,
+``yang2021``, ``zta``; and ``trainable_region`` (a sweep's trainable region over a
+hyperparameter and depth) and ``lr_transfer`` (a grid's best learning rate at each width).
 
 May import: anything but the entry points.
 """
@@ -26,6 +27,7 @@ from initlab.reproductions import (
     saxe2013,
     schoenholz2017,
     udacity,
+    yang2021,
     zta,
 )
 
@@ -45,6 +47,7 @@ REPRODUCTIONS = {
         lsuv2016,
         fixup2019,
         irnn2015,
+        yang2021,
     )
     for r in module.REPRODUCTIONS
 }

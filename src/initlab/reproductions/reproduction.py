@@ -29,6 +29,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from initlab.reproductions.lr_transfer import Transfer
     from initlab.reproductions.trainable_region import Region
 
 # What a quoted Hydra override value cannot carry as plain text (``dataset.data_dir='…'``).
@@ -45,6 +46,17 @@ class Check:
     why: str
     minus: dict[str, str] | None = None  # the value is point's minus this point's, per seed
     over: dict[str, str] | None = None  # the value is point's over this point's, per seed
+
+
+@dataclass(frozen=True)
+class CoordCheck:
+    """μP's coordinate check beside a reproduction (``python -m initlab.coord_check``): the run
+    its overrides describe, at each width, under SP and μP. Its checks read
+    ``logits_slope_at_step_K`` and ``steepest_slope_at_step_K`` at the point ``{"parametrization":
+    "sp"}`` or ``"mup"``."""
+
+    overrides: tuple[str, ...]
+    widths: tuple[int, ...]
 
 
 @dataclass(frozen=True)
@@ -85,6 +97,10 @@ class Reproduction:
     # the sweep's trainable region over (a hyperparameter, depth): its checks may read each
     # column's deepest trained net, and its figure draws the theory's curve over the grid
     region: Region | None = None
+    # a grid over (width, learning rate) per parametrization: its checks may read where the
+    # loss is lowest at each width, and its figure is the loss against the learning rate
+    transfer: Transfer | None = None
+    coord_check: CoordCheck | None = None  # μP's coordinate check, its slopes and its figure
     original: Original | None = None  # the published data set, when the analogue runs here
     data: str | None = None  # the dataset its sweeps are switched to (the original's); None: as
     # its experiments set it
