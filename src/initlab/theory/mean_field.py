@@ -254,4 +254,6 @@ def critical_sigma_w2(activation, sigma_b2: float = 0.0) -> float:
     lo, hi = SEARCH
     if gap(lo) * gap(hi) > 0:
         return math.nan
-    return brentq(gap, lo, hi, xtol=1e-10)
+    # Around tanh's root without bias (σ_w² = 1) the gap is float rounding over ~1e-8 of σ_w²,
+    # where brentq can only bisect: scipy 1.17's takes 104 steps (its default limit: 100).
+    return brentq(gap, lo, hi, xtol=1e-10, maxiter=500)
