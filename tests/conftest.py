@@ -21,6 +21,16 @@ REPO = CONF_DIR.parent
 register_resolvers()  # as the entry points do: hydra/launcher=gpus composes
 # A fit on scikit-learn's digits in about a second: the CPU stand-in for FashionMNIST.
 QUICK = ["dataset=digits", "trainer.max_epochs=1", "trainer.enable_checkpointing=false"]
+# The metrics of a run that trained and was tested: in metrics.json and as TensorBoard scalars.
+RUN_METRICS = {
+    "train/loss",
+    "train/acc",
+    "val/loss",
+    "val/acc",
+    "test/loss",
+    "test/acc",
+    "test/logit_spread",
+}
 
 
 def hydra_cfg(*overrides: str) -> DictConfig:

@@ -53,6 +53,7 @@ from initlab.reproductions.reproduction import (
 )
 from initlab.runtime import console_noise
 from initlab.runtime.markdown import markdown_table
+from initlab.training import record
 
 REPO = Path(__file__).resolve().parents[2]
 DOCS = REPO / "docs" / "reproductions.md"
@@ -100,9 +101,9 @@ def _sample(job) -> Sample:
 
 
 def sweep_samples(folder: Path) -> list[Sample]:
-    """The finished jobs of a sweep folder, completed or diverged (a run that diverged is a
-    result: it did not train), as samples."""
-    return [_sample(job) for job in load(folder) if job.status in ("completed", "diverged")]
+    """The finished jobs of a sweep folder, completed, collapsed or diverged (a run that
+    diverged or collapsed is a result: it did not train), as samples."""
+    return [_sample(job) for job in load(folder) if job.status in record.FINISHED]
 
 
 def against_figure(reproduction: Reproduction, samples: list[Sample]) -> Figure:

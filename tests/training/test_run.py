@@ -8,7 +8,7 @@ import stat
 import subprocess
 
 import pytest
-from conftest import QUICK, make_cfg
+from conftest import QUICK, RUN_METRICS, make_cfg
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from initlab.config.errors import ConfigError
@@ -17,7 +17,7 @@ from initlab.training import record as record_lib
 from initlab.training.run import run
 from initlab.training.spec import build
 
-SCALARS = {"train/loss", "train/acc", "val/loss", "val/acc", "test/loss", "test/acc"}
+SCALARS = RUN_METRICS
 RECORD_KEYS = {
     "status",
     "init",

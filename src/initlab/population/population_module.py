@@ -37,6 +37,8 @@ from initlab.population.dropout import MemberRNG
 from initlab.population.stack import Stack
 from initlab.runtime import private_api
 from initlab.training import record as record_lib
+from initlab.training.collapse import METRIC as SPREAD
+from initlab.training.collapse import LogitRange
 from initlab.training.held_losses import HeldLosses, read_point
 from initlab.training.init_module import CONFIG_KEY, STATE_KEY, initialize, rng_states, write_plan
 from initlab.training.lifecycle import Attempt, epochs_done
@@ -314,11 +316,13 @@ class PopulationModule(LeanModule):
     def _eval_start(self) -> None:
         zeros = torch.zeros(len(self.members), device=self.device)
         self._eval = (zeros, zeros.clone(), 0)
+        self._logit_range = LogitRange()
 
     def _eval_step(self, batch) -> None:
         x, y = batch
         shared = x.dim() == len(self.in_shape) + 1
         logits, _ = self.stack(x, shared, self._active())
+        self._logit_range.add(logits)
         losses, correct = _losses(logits, y, shared)
         n = y.shape[-1]
         loss_sum, acc_sum, seen = self._eval
@@ -328,9 +332,12 @@ class PopulationModule(LeanModule):
     def _eval_end(self, prefix: str) -> None:
         loss_sum, acc_sum, seen = self._eval
         losses, accs = (loss_sum / seen).tolist(), (acc_sum / seen).tolist()
+        spreads = self._logit_range.spread().tolist()
         for i, m in enumerate(self.members):
             if m.active:
                 metrics = {f"{prefix}/loss": losses[i], f"{prefix}/acc": accs[i]}
+                if prefix == "test":  # 0: the member's predictions ignore the input
+                    metrics[SPREAD] = spreads[i]
                 setattr(m, prefix, metrics)
                 self._log_epoch_metrics(m, metrics)
 

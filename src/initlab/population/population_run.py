@@ -17,6 +17,7 @@ from initlab.population.member_checkpoints import MemberCheckpoints, population_
 from initlab.population.member_data import PopulationData
 from initlab.population.population_module import Member, PopulationModule
 from initlab.runtime import folder_lock
+from initlab.training import collapse
 from initlab.training import record as record_lib
 from initlab.training.lifecycle import Recording, make_trainer
 from initlab.training.spec import build
@@ -133,7 +134,7 @@ def _fit_and_test(members: list[Member], population_dir: Path, name: str, compil
             if m.active:  # a diverged member's result was recorded where it stopped
                 metrics = {**m.train_sums.metrics(), **m.val, **m.test}
                 m.record["metrics"] = record_lib.finite(metrics)
-                m.record["status"] = "completed"
+                m.record["status"] = collapse.ending(metrics)
 
 
 def _stacked_resume(module, resumes: list[str], population_dir: Path) -> str:

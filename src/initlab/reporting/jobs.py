@@ -166,7 +166,7 @@ def logged_tags(jobs: Sequence[Job]) -> set[str]:
     """The scalar tags the completed jobs logged."""
     tags = set()
     for job in jobs:
-        if job.status == "completed":
+        if job.status in record.TRAINED:
             acc = EventAccumulator(str(job.folder), size_guidance={"scalars": 1})
             acc.Reload()
             tags.update(acc.Tags()["scalars"])

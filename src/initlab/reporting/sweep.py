@@ -42,6 +42,7 @@ import yaml
 from initlab.reporting.jobs import Job, ReportRefused, axes, folded, load_sweep, logged_tags
 from initlab.reporting.sweep_figures import event_figures, heatmap, ranked
 from initlab.reporting.tables import (
+    COUNTS,
     METRICS,
     at_steps,
     cell,
@@ -129,12 +130,12 @@ def _print(rows: list[dict], varied: Sequence[str], table: str) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    rich_table = Table(*varied, *METRICS, "n", "div", "fail", "miss", "fit s")
+    rich_table = Table(*varied, *METRICS, "n", "div", "coll", "fail", "miss", "fit s")
     for row in rows:
         rich_table.add_row(
             *(row[k] for k in varied),
             *(cell(row, m) for m in METRICS),
-            *(str(row[k]) for k in ("n", "diverged", "failed", "missing")),
+            *(str(row[k]) for k in ("n", *COUNTS)),
             seconds(row["fit s"]),
         )
     Console().print(rich_table)

@@ -23,17 +23,22 @@ def mean_std(values: list[float]) -> tuple[float, float]:
     return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
 
 
+COUNTS = ("diverged", "collapsed", "failed", "missing")  # runs per ending, beside n
+
+
 def summarize(jobs: Sequence[Job], varied: Sequence[str]) -> list[dict]:
-    """One row per grid point: the axes' values, n completed, the metrics' mean and std over
-    the completed jobs (sample std, n − 1), the counts per status, the mean fit seconds."""
+    """One row per grid point: the axes' values, n trained (completed or collapsed: a dead net's
+    chance accuracy is its result), the metrics' mean and std over them (sample std, n − 1),
+    the counts per status, the mean fit seconds."""
     rows = []
     for point, members in groups(jobs, varied).items():
-        done = [j for j in members if j.status == "completed"]
+        done = [j for j in members if j.status in record.TRAINED]
         row = dict(zip(varied, point, strict=True))
         row["n"] = len(done)
         for metric in METRICS:
             row[f"{metric} mean"], row[f"{metric} std"] = mean_std([j.metric(metric) for j in done])
         row["diverged"] = sum(j.status == "diverged" for j in members)
+        row["collapsed"] = sum(j.status == "collapsed" for j in members)
         row["failed"] = sum(j.status == "failed" for j in members)
         # no result (yet): never started, still running, killed, or a damaged record
         row["missing"] = sum(j.status not in (*record.FINISHED, "failed") for j in members)
@@ -61,11 +66,11 @@ def cell(row: dict, metric: str) -> str:
 
 
 def markdown(rows: list[dict], varied: Sequence[str]) -> str:
-    head = [*varied, *METRICS, "n", "diverged", "failed", "missing", "fit s"]
+    head = [*varied, *METRICS, "n", *COUNTS, "fit s"]
     cells = (
         [row[k] for k in varied]
         + [cell(row, m) for m in METRICS]
-        + [row["n"], row["diverged"], row["failed"], row["missing"], seconds(row["fit s"])]
+        + [row["n"], *(row[k] for k in COUNTS), seconds(row["fit s"])]
         for row in rows
     )
     return markdown_table(head, cells)
@@ -90,7 +95,7 @@ def at_steps(
     of ``steps`` (``None``: the steps every completed job logged), and n."""
     rows = []
     for point, members in groups(jobs, varied).items():
-        series = [scalars(j, [tag]).get(tag, {}) for j in members if j.status == "completed"]
+        series = [scalars(j, [tag]).get(tag, {}) for j in members if j.status in record.TRAINED]
         rows.append((point, series))
     if steps is None:
         logged = [set(s) for _, series in rows for s in series]

@@ -11,7 +11,8 @@ Modules:
   record from ``running`` to how it ended (a run, a DDP rank, a population member);
 - ``module_base``: what the run's and the population's LightningModules share;
 - ``held_losses``: each step's loss kept on the device, read at logging points only;
-- ``record``: ``metrics.json``: a run's status and metrics, written whole.
+- ``record``: ``metrics.json``: a run's status and metrics, written whole;
+- ``collapse``: a run whose predictions no longer depend on its input ends ``collapsed``.
 
 May import: runtime, config, models, data, initializers, parametrization, diagnostics.
 """

@@ -17,6 +17,8 @@ from initlab.initializers.residual_schemes import scalar_records
 from initlab.parametrization import Parametrized, optimizer_params
 from initlab.runtime import private_api
 from initlab.runtime.markdown import markdown_table
+from initlab.training.collapse import METRIC as SPREAD
+from initlab.training.collapse import LogitRange
 from initlab.training.held_losses import HeldLosses, read_point
 from initlab.training.module_base import EpochSums, LeanModule
 from initlab.training.optimizers import OptimizerFactory
@@ -232,10 +234,10 @@ class InitModule(LeanModule):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
 
-    def _loss_acc(self, batch) -> tuple[torch.Tensor, torch.Tensor]:
+    def _loss_acc(self, batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         x, y = batch  # (B, *in_shape), (B,)
         logits = self.net(x)  # (B, classes)
-        return F.cross_entropy(logits, y), (logits.argmax(1) == y).float().mean()
+        return F.cross_entropy(logits, y), (logits.argmax(1) == y).float().mean(), logits
 
     def on_train_epoch_start(self) -> None:
         self.train_sums.reset(torch.zeros((), device=self.device, dtype=torch.long))
@@ -296,12 +298,19 @@ class InitModule(LeanModule):
                     m.train()
 
     def validation_step(self, batch, batch_idx: int) -> None:
-        loss, acc = self._loss_acc(batch)
+        loss, acc, _ = self._loss_acc(batch)
         self.log_dict({"val/loss": loss, "val/acc": acc}, batch_size=len(batch[1]))
 
+    def on_test_epoch_start(self) -> None:
+        self.logit_range = LogitRange()
+
     def test_step(self, batch, batch_idx: int) -> None:
-        loss, acc = self._loss_acc(batch)
+        loss, acc, logits = self._loss_acc(batch)
+        self.logit_range.add(logits)
         self.log_dict({"test/loss": loss, "test/acc": acc}, batch_size=len(batch[1]))
+
+    def on_test_epoch_end(self) -> None:
+        self.log(SPREAD, self.logit_range.spread())  # 0: the predictions ignore the input
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return self.optimizer_factory(

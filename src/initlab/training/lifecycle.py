@@ -186,7 +186,7 @@ class Recording(pl.Callback):
             stop = signals.as_signalled(err)
             if err is not None or stop is not None:
                 shown = stop or err
-                ended = ("running",) if err is not None else ("running", "completed")
+                ended = ("running",) if err is not None else ("running", *record_lib.TRAINED)
                 for a in self.attempts:
                     if a.record["status"] in ended:
                         a.record["status"] = "failed"

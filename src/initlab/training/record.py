@@ -5,6 +5,8 @@ A run writes ``status: running`` before it trains and its final record when it e
 whole (a temporary file and a rename). The statuses:
 
 - ``completed``: trained and tested; ``metrics`` holds every final metric.
+- ``collapsed``: trained and tested, but its predictions no longer depend on the input (a dead
+  net: :mod:`initlab.training.collapse`); ``metrics`` holds every final metric. A result.
 - ``diverged``: the loss became NaN/inf at ``diverged_at_step``; training stopped at the next
   read of the losses (:mod:`initlab.training.held_losses`). A result, not a crash.
 - ``failed``: an exception or a signal; ``error`` says which. The process exits non-zero.
@@ -29,8 +31,9 @@ from pathlib import Path
 from initlab.runtime.folder_lock import is_held
 
 FILE = "metrics.json"
-FINISHED = ("completed", "diverged")  # results: a rerun of the sweep keeps them
-STATUSES = ("completed", "diverged", "failed", "running", "killed", "missing", "unreadable")
+TRAINED = ("completed", "collapsed")  # trained and tested: every final metric recorded
+FINISHED = (*TRAINED, "diverged")  # results: a rerun of the sweep keeps them
+STATUSES = (*FINISHED, "failed", "running", "killed", "missing", "unreadable")
 
 
 def new(cfg, overrides: list[str]) -> dict:

@@ -16,6 +16,7 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 
 from initlab.runtime import folder_lock
 from initlab.runtime.devices import ddp_rank
+from initlab.training import collapse
 from initlab.training import record as record_lib
 from initlab.training.init_module import InitModule
 from initlab.training.lifecycle import Attempt, Recording, make_trainer
@@ -101,7 +102,7 @@ def _run_locked(cfg, spec, run_dir: Path, overrides: list[str], devices, primary
             trainer.ckpt_path = None
             (test,) = trainer.test(module, datamodule=spec.datamodule, verbose=False)
             metrics.update(test)
-            ending = {"status": "completed"}
+            ending = {"status": collapse.ending(metrics)}
         else:
             ending = {"status": "diverged", "diverged_at_step": module.diverged_at}
         record["metrics"] = record_lib.finite(metrics)
