@@ -35,6 +35,7 @@ from initlab.config.errors import ConfigError
 from initlab.config.hydra_conf import compose
 from initlab.diagnostics.sites import sites
 from initlab.initializers import apply
+from initlab.initializers.residual_schemes import lr_multipliers
 from initlab.parametrization.parametrized import optimizer_params
 from initlab.parametrization.widths import at_width
 from initlab.training.spec import build, check_data
@@ -105,7 +106,10 @@ def _train(spec, data, steps, batch_size, parametrization, width, seed) -> list[
     in_shape = spec.datamodule.dataset.in_shape
     net = spec.make_net()
     apply(spec.initializer, net, seed, in_shape)
-    optimizer = spec.optimizer(optimizer_params(spec.parametrization, net.named_parameters()))
+    lr, slow = spec.optimizer.keywords["lr"], lr_multipliers(net)
+    optimizer = spec.optimizer(
+        optimizer_params(spec.parametrization, net.named_parameters(), lr, slow)
+    )
     x, y = data
     order = torch.randperm(len(y), generator=torch.Generator().manual_seed(seed))
     seen: dict[str, torch.Tensor] = {}

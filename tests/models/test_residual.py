@@ -141,9 +141,10 @@ def test_fixup_adds_its_scalar_biases_and_multipliers_to_the_model():
         ]  # fmt: skip
     # ResNet-8, width 16, no norm (conv biases): the count of the plain net (75002 with batch
     # norm: less its 2·(16+16+16+32+32+64+64) = 480 norm parameters, plus the conv biases
-    # 16 + 2·16 + 2·32 + 2·64 = 240) and Fixup's 3 blocks × 5 scalars + 2 at the top
+    # 16 + 2·16 + 2·32 + 2·64 = 240); Fixup's, as in its reference code, without those conv
+    # biases and with its 3 blocks × 5 scalars + 2 at the top
     plain = 75002 - 480 + 240
-    assert sum(p.numel() for p in net.parameters()) == plain + 3 * 5 + 2
+    assert sum(p.numel() for p in net.parameters()) == plain - 240 + 3 * 5 + 2
     n = sum(p.numel() for p in resnet((1, 28, 28), 10, nn.ReLU, depth=8, norm="none").parameters())
     assert n == plain
     get_initializer("fixup").prepare(net)  # once: a second call adds nothing
@@ -166,7 +167,7 @@ def test_fixup_scales_each_branch_by_the_formula_and_zeroes_the_last_layers(dept
                    dict(net.named_modules())[lp.module] is first)  # fmt: skip
         assert row.weight.std == pytest.approx(expected, rel=1e-12)  # the plan: the formula
         assert first.weight.std().item() == pytest.approx(expected, rel=0.1)  # the draw
-        assert torch.all(last.weight == 0) and torch.all(last.bias == 0)
+        assert torch.all(last.weight == 0) and last.bias is None  # the reference's: no bias
         assert [m.value.item() for m in block.branch if isinstance(m, (Shift, Scale))] == [
             0.0, 0.0, 0.0, 1.0, 0.0
         ]  # fmt: skip

@@ -378,6 +378,35 @@ def test_mup_members_train_each_parameter_at_their_jobs_learning_rates(tmp_path,
         assert_same_result(expected, got)
 
 
+@pytest.mark.parametrize("optimizer", ["adam", "sgd"])
+def test_fixup_members_train_its_scalars_and_biases_at_a_tenth_as_their_jobs_do(
+    tmp_path, optimizer
+):
+    """init=fixup's recipe (every scalar and bias at lr/10) in a population of two rates: each
+    member's checkpoint holds its own two rates, and under SGD each member ends as its job
+    does (Adam magnifies the rounding of a scaled step: test_the_learning_rate_is_a_member_key;
+    here 6.6e-3 on val/loss under torch 2.14.1)."""
+    grid = [
+        *DIGITS,
+        "model=resnet",
+        "model.depth=8",
+        "model.width=4",
+        "model.norm=none",
+        "init=fixup",
+        f"optimizer={optimizer}",
+        "optimizer.lr=0.004,0.016",
+    ]
+    for folder, expected, got in swept_both_ways(tmp_path, grid, 2):
+        if optimizer == "sgd":
+            assert_same_result(expected, got)
+        assert got["status"] == expected["status"] == "completed"
+        (ckpt,) = (folder / "checkpoints").glob("*.ckpt")
+        saved = torch.load(ckpt, map_location="cpu", weights_only=True)
+        rates = sorted(g["lr"] for g in saved["optimizer_states"][0]["param_groups"])
+        lr = float(next(o for o in got["overrides"] if o.startswith("optimizer.lr=")).split("=")[1])
+        assert rates == pytest.approx([lr / 10, lr])
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("log_every", [1, 10])
 def test_a_diverging_member_stops_where_its_job_does_and_the_others_go_on(tmp_path, log_every):

@@ -72,6 +72,10 @@ class Scheme:
     min_depth: int = 1  # weight layers every branch needs
     after_fill: Callable[[ResidualBlock], None] | None = None
     made_for: str = "model=resnet"  # the built-in model it works on, as a refusal's hint
+    # the reference recipe's learning-rate multiplier for every bias and added scalar (Fixup's
+    # code: a tenth of the base rate), and whether its convolutions keep their biases
+    slow_lr: float = 1.0
+    conv_biases: bool = True
 
 
 def last_norm(block: ResidualBlock) -> nn.Module | None:
@@ -144,6 +148,8 @@ SCHEMES = {
         adjust=_fixup,
         min_depth=2,
         made_for="model=resnet model.norm=none",
+        slow_lr=0.1,
+        conv_biases=False,
     ),
     "skipinit": Scheme(required=True, structure=_skipinit_structure),
     "zero_hadamard": Scheme(required=False, adjust=_zero),
@@ -183,6 +189,9 @@ def fixup(base: str = "he", scale: float = 1.0) -> Residual:
        scaled by L^(−1/(2m−2)), L the number of branches and m the weight layers in each;
     3. a scalar bias (0) before every module of each branch and before the net's stem
        activation and classifier, and a scalar multiplier (``scale``, 1) at each branch's end.
+
+    As in the authors' code, the convolutions have no biases (the scalar biases stand in for
+    them) and every scalar and every bias trains at a tenth of the learning rate.
     """
     return Residual(_closed_form(base), "fixup", number("scale", scale))
 
@@ -333,8 +342,31 @@ def prepare(init_name: str, scheme: str, start: float, net: nn.Module) -> nn.Mod
         before = {i for i, m in enumerate(net) if type(m) is activation} | set(weights[-1:])
         for i in sorted(before, reverse=True):
             net.insert(i, Shift(0.0))
+    if not s.conv_biases:  # the scalar biases stand in for them
+        for m in net.modules():
+            if isinstance(m, nn.modules.conv._ConvNd) and m.bias is not None:
+                m.register_parameter("bias", None)
     net.initlab_prepared = scheme
     return net
+
+
+def lr_multipliers(net: nn.Module) -> dict[str, float]:
+    """The learning-rate multiplier of each parameter the net's residual scheme trains at its
+    own rate (its reference recipe): Fixup's code trains every scalar and every bias at a tenth
+    of the base rate (its optimizer's groups: ``'bias' in name`` or ``'scale' in name``).
+    Empty for any other net."""
+    scheme = getattr(net, "initlab_prepared", None)
+    slow = SCHEMES[scheme].slow_lr if scheme in SCHEMES else 1.0
+    if slow == 1.0:
+        return {}
+    found = {}
+    for path, m in net.named_modules():
+        prefix = f"{path}." if path else ""
+        if isinstance(m, Scalar):
+            found[f"{prefix}value"] = slow
+        elif is_weight_layer(m) and isinstance(getattr(m, "bias", None), nn.Parameter):
+            found[f"{prefix}bias"] = slow
+    return found
 
 
 def adjust(scheme: str, places: list[Placement], draws: list[Draw]) -> list[bool]:
@@ -367,9 +399,16 @@ def fill_scalars(net: nn.Module) -> None:
 
 
 def scalar_records(net: nn.Module) -> list[dict]:
-    """Each scalar as it is, for the plan: its path, type and value."""
+    """Each scalar as it is, for the plan: its path, type, value and learning-rate
+    multiplier."""
+    slow = lr_multipliers(net)
     return [
-        {"module": path, "type": type(m).__name__, "value": m.value.item()}
+        {
+            "module": path,
+            "type": type(m).__name__,
+            "value": m.value.item(),
+            "lr_mult": slow.get(f"{path}.value", 1.0),
+        }
         for path, m in net.named_modules()
         if isinstance(m, Scalar)
     ]

@@ -4,7 +4,7 @@ optimizer's parameter groups."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 
 import torch
@@ -84,16 +84,21 @@ class Parametrized:
         return made
 
     def param_groups(
-        self, named: Iterable[tuple[str, torch.Tensor]], lr: float | None = None
+        self,
+        named: Iterable[tuple[str, torch.Tensor]],
+        lr: float | None = None,
+        slow: Mapping[str, float] | None = None,
     ) -> list[dict]:
         """The optimizer's parameter groups: one per (lr, weight decay) pair, each parameter in
         the net's own order (so a resumed run's optimizer state lines up). ``lr``: the rate the
-        multipliers apply to (None: the run's ``optimizer.lr``)."""
+        multipliers apply to (None: the run's ``optimizer.lr``); ``slow``: the init's own
+        multipliers, by parameter name (:func:`optimizer_params`)."""
         lr = self.lr if lr is None else lr
+        slow = slow or {}
         groups: dict[tuple[float, float], dict] = {}
         for name, p in named:
             s = self.scales[name]
-            key = (lr * s.lr_mult, self.weight_decay * s.wd_mult)
+            key = (lr * s.lr_mult * slow.get(name, 1.0), self.weight_decay * s.wd_mult)
             group = groups.setdefault(key, {"params": [], "lr": key[0], "weight_decay": key[1]})
             group["params"].append(p)
         return list(groups.values())
@@ -123,9 +128,21 @@ def optimizer_params(
     parametrized: Parametrized | None,
     named: Iterable[tuple[str, torch.Tensor]],
     lr: float | None = None,
+    slow: Mapping[str, float] | None = None,
 ) -> list:
     """What the optimizer is built on: the parameters, in the net's order (SP, ``None``), or
-    μP's groups (:meth:`Parametrized.param_groups`, at ``lr``)."""
-    if parametrized is None:
+    μP's groups (:meth:`Parametrized.param_groups`, at ``lr``). ``slow``: learning-rate
+    multipliers the init's reference recipe sets, by parameter name (Fixup's scalars and
+    biases, 0.1: :func:`initlab.initializers.residual_schemes.lr_multipliers`); under SP they
+    make a group of their own at ``lr`` × the multiplier (``lr`` then required)."""
+    if parametrized is not None:
+        return parametrized.param_groups(named, lr, slow)
+    if not slow:
         return [p for _, p in named]
-    return parametrized.param_groups(named, lr)
+    if lr is None:
+        raise ValueError("a learning-rate multiplier needs the base learning rate")
+    groups: dict[float, dict] = {}
+    for name, p in named:
+        rate = lr * slow.get(name, 1.0)
+        groups.setdefault(rate, {"params": [], "lr": rate})["params"].append(p)
+    return list(groups.values())

@@ -31,6 +31,7 @@ from torch import nn
 
 from initlab.diagnostics.callback import Diagnostics
 from initlab.diagnostics.offload import offload
+from initlab.initializers.residual_schemes import lr_multipliers
 from initlab.parametrization import optimizer_params
 from initlab.population.compiled import compiled, eager_because
 from initlab.population.dropout import MemberRNG
@@ -127,7 +128,8 @@ class PopulationModule(LeanModule):
         params, _ = self.stack.stacked()
         by_width = self.members[0].spec.parametrization  # μP's groups (every member's)
         # the net's own order, at the largest member's rate
-        named = optimizer_params(by_width, params.items(), self.lr)
+        slow = lr_multipliers(self.members[0].net)  # the init's own (a population shares it)
+        named = optimizer_params(by_width, params.items(), self.lr, slow)
         return partial(self.optimizer_factory, lr=self.lr)(named)
 
     def on_train_start(self) -> None:
@@ -195,12 +197,12 @@ class PopulationModule(LeanModule):
     def group_rates(self, i: int | None = None) -> list[float]:
         """The learning rate of each of the optimizer's groups: member ``i``'s own run's (what
         its checkpoint holds), or with ``None`` the population's (at the largest rate)."""
-        spec = self.members[0 if i is None else i].spec
-        lr = self.lr if i is None else spec.optimizer.keywords["lr"]
-        by_width = spec.parametrization
-        if by_width is None:
-            return [lr]
-        return [g["lr"] for g in by_width.param_groups(((n, None) for n in by_width.scales), lr)]
+        member = self.members[0 if i is None else i]
+        lr = self.lr if i is None else member.spec.optimizer.keywords["lr"]
+        names = [(n, None) for n, _ in member.net.named_parameters()]
+        slow = lr_multipliers(member.net)
+        groups = optimizer_params(member.spec.parametrization, names, lr, slow)
+        return [g["lr"] for g in groups] if isinstance(groups[0], dict) else [lr]
 
     def _step(self, optimizer) -> None:
         """The optimizer's step, each member's scaled to its own learning rate: Adam's and SGD's

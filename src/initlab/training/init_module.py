@@ -13,7 +13,7 @@ from torch import nn
 
 from initlab.initializers import Initializer, LayerPlan, apply, coverage, plan_records, plan_table
 from initlab.initializers.calibration import calibrate
-from initlab.initializers.residual_schemes import scalar_records
+from initlab.initializers.residual_schemes import lr_multipliers, scalar_records
 from initlab.parametrization import Parametrized, optimizer_params
 from initlab.runtime import private_api
 from initlab.runtime.markdown import markdown_table
@@ -99,6 +99,7 @@ def write_plan(
                 "layers": plan_records(init_plan),
                 "norm_layers": coverage.norm_layers(net),
                 "scalars": scalar_records(net),  # residual inits' added scalars
+                "lr_multipliers": lr_multipliers(net),  # the init's recipe, by parameter
                 "kept_default": coverage.uncovered(net),  # init.uncovered=default
                 "calibration": calibration,
                 "calibration_seconds": calibration_seconds,
@@ -116,6 +117,10 @@ def _plan_text(initializer, seed, net, init_plan, calibration, calibration_secon
     for title, rows in (
         ("Normalization layers: weight 1, bias 0", coverage.norm_layers(net)),
         ("Residual scalars the initializer added", scalar_records(net)),
+        (
+            "Learning-rate multipliers of the initializer's recipe",
+            [{"parameter": n, "lr_mult": m} for n, m in lr_multipliers(net).items()],
+        ),
         ("Kept at torch's default (init.uncovered=default)", coverage.uncovered(net)),
     ):
         if rows:
@@ -313,6 +318,8 @@ class InitModule(LeanModule):
         self.log(SPREAD, self.logit_range.spread())  # 0: the predictions ignore the input
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
+        lr = self.optimizer_factory.keywords["lr"]
+        slow = lr_multipliers(self.net)  # the init's reference recipe (Fixup's)
         return self.optimizer_factory(
-            optimizer_params(self.parametrization, self.net.named_parameters())
+            optimizer_params(self.parametrization, self.net.named_parameters(), lr, slow)
         )
