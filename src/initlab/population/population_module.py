@@ -199,8 +199,12 @@ class PopulationModule(LeanModule):
         its checkpoint holds), or with ``None`` the population's (at the largest rate)."""
         member = self.members[0 if i is None else i]
         lr = self.lr if i is None else member.spec.optimizer.keywords["lr"]
-        names = [(n, None) for n, _ in member.net.named_parameters()]
-        slow = lr_multipliers(member.net)
+        net = member.net
+        if net is None:  # before setup (a resume's stacked checkpoint): the structure alone
+            with torch.device("meta"):
+                net = member.spec.make_net()
+        names = [(n, None) for n, _ in net.named_parameters()]
+        slow = lr_multipliers(net)
         groups = optimizer_params(member.spec.parametrization, names, lr, slow)
         return [g["lr"] for g in groups] if isinstance(groups[0], dict) else [lr]
 
