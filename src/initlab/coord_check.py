@@ -226,6 +226,30 @@ def figure(rows: list[dict], title: str = "") -> plt.Figure:
     return fig
 
 
+def write(rows: list[dict], path: Path) -> None:
+    """``rows`` (:func:`measure`'s) as ``coord_check.csv``: a row per (parametrization, width,
+    seed, step, layer)."""
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def read(path: Path) -> list[dict]:
+    """The rows :func:`write` wrote, with their numbers as numbers."""
+    with open(path, newline="") as f:
+        return [
+            {
+                **r,
+                "width": int(r["width"]),
+                "seed": int(r["seed"]),
+                "step": int(r["step"]),
+                "mean_abs": float(r["mean_abs"]),
+            }
+            for r in csv.DictReader(f)
+        ]
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="initlab-coord-check",
@@ -269,10 +293,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     out = args.out or Path("logs/coord_check") / datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
     out.mkdir(parents=True, exist_ok=True)
-    with open(out / "coord_check.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, COLUMNS)
-        writer.writeheader()
-        writer.writerows(rows)
+    write(rows, out / "coord_check.csv")
     title = (
         f"coordinate check: {' '.join(args.overrides) or 'the default run'}, "
         f"at widths {min(args.widths)} to {max(args.widths)}"

@@ -18,7 +18,6 @@ its files are present (``--data``, ``--data-dir``: :func:`choose`).
 from __future__ import annotations
 
 import argparse
-import csv
 import math
 import shutil
 import statistics
@@ -216,16 +215,7 @@ def run_coord_check(check: CoordCheck, folder: Path) -> list[Sample]:
     table = out / "coord_check.csv"
     if not table.exists() and coord_check_lib.main([*_coord_check_args(check), "--out", str(out)]):
         raise SystemExit(f"the coordinate check failed: {' '.join(check.overrides)}")
-    with open(table, newline="") as f:
-        rows = [
-            {
-                **r,
-                "width": int(r["width"]),
-                "step": int(r["step"]),
-                "mean_abs": float(r["mean_abs"]),
-            }
-            for r in csv.DictReader(f)
-        ]
+    rows = coord_check_lib.read(table)
     slopes: dict[str, dict[str, float]] = defaultdict(dict)
     for s in coord_check_lib.summary(rows):
         slopes[s["parametrization"]][f"logits_slope_at_step_{s['step']}"] = s["logits_slope"]

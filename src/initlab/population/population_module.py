@@ -97,6 +97,8 @@ class PopulationModule(LeanModule):
         self._eval: tuple[torch.Tensor, torch.Tensor, int] | None = None
         self.compile = compile  # hydra.launcher.compile: the training objective compiled
         self._compiled = None  # from on_train_start, where compile is on and can trace the net
+        self._structure = None  # the parameters' names and the init's lr multipliers
+        self._logit_range = LogitRange()  # every member's test logits, per class
         # optimizer.lr is a member key: the optimizer steps at the largest member's rate, and
         # each member's step is scaled by its rate over that, (members,); None where all are one.
         rates = [m.spec.optimizer.keywords["lr"] for m in members]
@@ -199,12 +201,13 @@ class PopulationModule(LeanModule):
         its checkpoint holds), or with ``None`` the population's (at the largest rate)."""
         member = self.members[0 if i is None else i]
         lr = self.lr if i is None else member.spec.optimizer.keywords["lr"]
-        net = member.net
-        if net is None:  # before setup (a resume's stacked checkpoint): the structure alone
-            with torch.device("meta"):
-                net = member.spec.make_net()
-        names = [(n, None) for n, _ in net.named_parameters()]
-        slow = lr_multipliers(net)
+        if self._structure is None:  # every member's net has the same structure
+            net = member.net
+            if net is None:  # before setup (a resume's stacked checkpoint): built on meta
+                with torch.device("meta"):
+                    net = member.spec.make_net()
+            self._structure = [(n, None) for n, _ in net.named_parameters()], lr_multipliers(net)
+        names, slow = self._structure
         groups = optimizer_params(member.spec.parametrization, names, lr, slow)
         return [g["lr"] for g in groups] if isinstance(groups[0], dict) else [lr]
 

@@ -91,8 +91,9 @@ def seconds(value: float) -> str:
 def at_steps(
     jobs: Sequence[Job], varied: Sequence[str], tag: str, steps: Sequence[int] | None = None
 ) -> str:
-    """A markdown table: per grid point, ``tag``'s mean ± std over the completed seeds at each
-    of ``steps`` (``None``: the steps every completed job logged), and n."""
+    """A markdown table: per grid point, ``tag``'s mean ± std over the seeds that trained
+    (completed or collapsed) at each of ``steps`` (``None``: the steps every one of them
+    logged), and n."""
     rows = []
     for point, members in groups(jobs, varied).items():
         series = [scalars(j, [tag]).get(tag, {}) for j in members if j.status in record.TRAINED]

@@ -43,8 +43,9 @@ class LogitRange:
 
 
 def collapsed(metrics: dict) -> bool:
-    """Whether a tested run's predictions do not depend on its input (a NaN spread: a net that
-    returned NaN on the test set, which the run's losses would have caught as divergence)."""
+    """Whether a tested run's predictions do not depend on its input: its logit spread at most
+    :data:`TOLERANCE`. A NaN spread (a net that returned NaN on the test set, which its losses
+    report as divergence first) is not collapsed."""
     spread = metrics.get(METRIC)
     return spread is not None and float(spread) <= TOLERANCE
 

@@ -185,6 +185,7 @@ class InitModule(LeanModule):
         self.calibration: list[dict] = []  # per layer, what a data-dependent init did
         self.calibration_seconds: float | None = None
         self._restored_val: dict[str, float] = {}
+        self.logit_range = LogitRange()  # the test set's logits, per class (collapse.py)
         # The train epoch so far (the record's train/loss and train/acc): its correct count is a
         # tensor, added to on the device, so no step waits for it.
         self.train_sums = EpochSums(torch.zeros((), dtype=torch.long))
