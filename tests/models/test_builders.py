@@ -46,7 +46,11 @@ def test_the_builder_contract(model, dataset):
     if model == "rnn":
         assert own == ["RNN"]
     elif model == "vit":
-        assert own == ["Conv2d", "Embedding", *["MultiheadAttention", "Linear"] * 6]
+        assert own == [
+            "Conv2d",
+            "Embedding",
+            *["Attention", "Linear"] * 6,
+        ]  # initlab.models.Attention
         assert len(activations) == 6  # the MLPs' first Linear
     else:
         assert own == []

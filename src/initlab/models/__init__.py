@@ -8,11 +8,13 @@ Modules:
 - ``residual_blocks``: a residual block's branch and shortcut, and the scalars some inits add;
 - ``transformer_blocks``: the patch transformer's patches, positions and encoder layers.
 
-The builders are importable from here (``model._target_=initlab.models.mlp``).
+The builders are importable from here (``model._target_=initlab.models.mlp``), and
+:class:`Attention`, the attention layer μP can scale, for a custom model.
 
 May import: config.
 """
 
 from initlab.models.builders import MODELS, cnn, custom, deep_mlp, mlp, resnet, rnn, vit
+from initlab.models.transformer_blocks import Attention
 
-__all__ = ["MODELS", "cnn", "custom", "deep_mlp", "mlp", "resnet", "rnn", "vit"]
+__all__ = ["MODELS", "Attention", "cnn", "custom", "deep_mlp", "mlp", "resnet", "rnn", "vit"]

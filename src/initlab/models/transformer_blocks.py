@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from initlab.models.residual_blocks import ResidualBlock
@@ -38,13 +39,41 @@ class Positions(nn.Module):
         return x + self.table(self.index)
 
 
+class Attention(nn.MultiheadAttention):
+    """``nn.MultiheadAttention`` (its parameters, its blocks in the plan) whose attention logits
+    q·k can take another scale than 1/√d, d the head dimension: ``logit_scale``, set by a
+    parametrization (μP's 1/d: :mod:`initlab.parametrization.attention`). ``None``: torch's
+    own forward, 1/√d. A custom model builds its attention from it to be trained under μP."""
+
+    logit_scale: float | None = None
+
+    def forward(self, query, key, value, *args, **kwargs):
+        if self.logit_scale is None:
+            return super().forward(query, key, value, *args, **kwargs)
+        if args or set(kwargs) - {"need_weights"} or kwargs.get("need_weights", True):
+            raise ValueError(
+                "an Attention with a logit scale computes need_weights=False without masks"
+            )
+        if not (self.batch_first and self._qkv_same_embed_dim and self.in_proj_bias is not None):
+            raise ValueError("an Attention with a logit scale needs batch_first and q, k, v of E")
+        w, b = self.in_proj_weight.chunk(3), self.in_proj_bias.chunk(3)
+        q, k, v = (
+            F.linear(t, wi, bi).unflatten(-1, (self.num_heads, self.head_dim)).transpose(-3, -2)
+            for t, wi, bi in zip((query, key, value), w, b, strict=True)
+        )
+        dropout = self.dropout if self.training else 0.0
+        out = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout, scale=self.logit_scale)
+        out = F.linear(out.transpose(-3, -2).flatten(-2), self.out_proj.weight, self.out_proj.bias)
+        return out, None
+
+
 class SelfAttention(nn.Module):
-    """Multi-head self-attention over the tokens (``nn.MultiheadAttention``: the plan draws its
-    q, k, v and output projections as four blocks)."""
+    """Multi-head self-attention over the tokens (:class:`Attention`: the plan draws its q, k, v
+    and output projections as four blocks)."""
 
     def __init__(self, width: int, heads: int):
         super().__init__()
-        self.attn = nn.MultiheadAttention(width, heads, batch_first=True)
+        self.attn = Attention(width, heads, batch_first=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.attn(x, x, x, need_weights=False)[0]

@@ -7,6 +7,7 @@ Modules:
   widths, and each one's multiplier against the base width;
 - ``mup``: the maximal update parametrization's rules: each parameter's role and its
   multipliers of initial std, learning rate and weight decay;
+- ``attention``: μP's attention logits, 1/d instead of 1/√d where the head dimension grows;
 - ``parametrized``: a parametrization bound to one model: the plan it applies and the
   optimizer's parameter groups;
 - ``options``: the group's registry, ``sp`` and ``mup``, and their checks.

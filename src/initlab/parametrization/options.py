@@ -14,6 +14,7 @@ from initlab.config.errors import ConfigError, NotApplicable, number, positive_i
 from initlab.config.registry import Registry
 from initlab.initializers import Initializer, plan
 from initlab.parametrization import mup as rules
+from initlab.parametrization.attention import logit_scales
 from initlab.parametrization.parametrized import SCALABLE, Parametrized
 from initlab.parametrization.widths import WIDTH_KEYS, shapes
 
@@ -75,7 +76,7 @@ class Maximal:
             )
         if optimizer not in rules.OPTIMIZERS:
             raise ConfigError("name", "mup", f"has rules for optimizer={rules.OPTIMIZERS}")
-        found, net, base = shapes(build, model_params, keys, self.base_width)
+        found, net, base, delta = shapes(build, model_params, keys, self.base_width)
         base_plan = plan(initializer, base, in_shape)
         for row in base_plan:
             if row.weight.method not in SCALABLE:
@@ -99,6 +100,7 @@ class Maximal:
             output_mult=self.output_mult,
             readout_zero=self.readout_zero,
             scales=scales,
+            logit_scales=logit_scales(model, net, base, delta),
             base_plan=base_plan,
             lr=lr,
             weight_decay=weight_decay,

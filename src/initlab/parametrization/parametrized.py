@@ -12,6 +12,7 @@ import torch
 from initlab.config.errors import ConfigError
 from initlab.initializers.fans import constant_draw, scaled
 from initlab.initializers.plan import LayerPlan
+from initlab.parametrization.attention import set_logit_scales
 from initlab.parametrization.mup import Scale
 
 # Draws whose every entry scales with the draw: μP multiplies them. A structural method
@@ -35,6 +36,8 @@ class Parametrized:
     output_mult: float
     readout_zero: bool
     scales: dict[str, Scale]  # by parameter name
+    # each attention's logit scale where its head dimension grows (.attention), by module name
+    logit_scales: dict[str, float]
     base_plan: list[LayerPlan]  # the init's plan for the model at the base width
     lr: float
     weight_decay: float
@@ -83,6 +86,10 @@ class Parametrized:
             )
         return made
 
+    def prepare(self, net: torch.nn.Module) -> torch.nn.Module:
+        """``net`` as μP runs it: each attention with its logit scale."""
+        return set_logit_scales(net, self.logit_scales)
+
     def param_groups(
         self,
         named: Iterable[tuple[str, torch.Tensor]],
@@ -121,6 +128,7 @@ class Parametrized:
                 }
                 for name, s in self.scales.items()
             },
+            "attention_logit_scales": self.logit_scales,
         }
 
 

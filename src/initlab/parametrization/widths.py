@@ -88,10 +88,10 @@ def _at(build: Callable[[dict], nn.Module], params: dict, keys: Sequence[str], w
 
 def shapes(
     build: Callable[[dict], nn.Module], model_params: dict, keys: Sequence[str], base_width: int
-) -> tuple[dict[str, Shape], nn.Module, nn.Module]:
+) -> tuple[dict[str, Shape], nn.Module, nn.Module, nn.Module]:
     """Every parameter of the model built from ``model_params``, by name, with its dimensions
     read against the model built at ``base_width`` and at twice it (on the meta device: no
-    memory, no compute); and the model and the base model, as built."""
+    memory, no compute); and the model, the base model and the one at twice it, as built."""
     net = build(model_params)
     base, delta = (_at(build, model_params, keys, w) for w in (base_width, 2 * base_width))
     sizes = {name: p.shape for name, p in net.named_parameters()}
@@ -120,4 +120,4 @@ def shapes(
         raise ConfigError(
             "width_key", list(keys), "changes no parameter's size: it is not the model's width"
         )
-    return found, net, base
+    return found, net, base, delta

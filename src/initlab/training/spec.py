@@ -139,7 +139,7 @@ def build(cfg: DictConfig, *, local_devices: bool = True, local_paths: bool = Tr
     parametrized = _parametrization(cfg, model, initializer, datamodule.dataset.in_shape, optimizer)
     if parametrized is not None:
         initializer = replace(initializer, parametrization=parametrized)
-    make_net = partial(_prepared, build_net, initializer)
+    make_net = partial(_prepared, build_net, initializer, parametrized)
     trainer, progress_bar = _trainer(cfg, datamodule, n_train, local_devices)
     return RunSpec(
         seed=seed,
@@ -318,9 +318,15 @@ def _user_net(target: str, build_net: Callable[[], nn.Module]) -> nn.Module:
     return net
 
 
-def _prepared(build_net: Callable[[], nn.Module], initializer: Initializer) -> nn.Module:
-    """The model, with the structure its initializer adds (Fixup's scalars, SkipInit's α)."""
-    return initializer.prepare(build_net())
+def _prepared(
+    build_net: Callable[[], nn.Module],
+    initializer: Initializer,
+    parametrized: Parametrized | None,
+) -> nn.Module:
+    """The model, with the structure its initializer adds (Fixup's scalars, SkipInit's α) and
+    what its parametrization changes in the forward pass (μP's attention logit scale)."""
+    net = initializer.prepare(build_net())
+    return net if parametrized is None else parametrized.prepare(net)
 
 
 def _refuse_lazy(name: str, net: nn.Module) -> None:
