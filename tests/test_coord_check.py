@@ -59,3 +59,62 @@ def test_bad_input_is_refused_before_any_compute_and_any_folder(tmp_path, capsys
     assert coord_check.main([*argv, "--out", str(tmp_path / "cc")]) == 2
     assert said in capsys.readouterr().err
     assert not (tmp_path / "cc").exists()
+
+
+VIT = ["dataset=digits", "model=vit", "model.depth=1", "model.heads=2", "activation=gelu"]
+
+
+def vit_slopes() -> dict[tuple[str, int], float]:
+    """The slope of the attention logits (``layer6.scores``) per (parametrization, step)."""
+    rows = coord_check.measure(
+        [*VIT, "optimizer.lr=0.01", "parametrization.base_width=32"],
+        [32, 64, 128, 256],
+        steps=4,
+        seeds=3,
+    )
+    return {
+        key[:2]: coord_check.slope(*curve)
+        for key, curve in coord_check.curves(rows).items()
+        if key[2] == "layer6.scores"
+    }
+
+
+def test_a_vits_attention_logits_grow_under_sp_and_not_under_mup():
+    """Width 32 to 256, 2 heads: the head dimension grows 8×. SP's 1/√d lets the logits grow
+    with it once Adam has correlated q and k; μP's 1/d starts them at 1/√m of the base's and
+    they do not grow (Tensor Programs V, §4)."""
+    found = vit_slopes()
+    assert found[("mup", 0)] == pytest.approx(-0.5, abs=0.1)  # q·k ~ √d at init, over d
+    for step in (1, 2, 3):
+        assert found[("sp", step)] > 0.75
+        assert found[("mup", step)] < 0.05
+
+
+def test_mups_attention_without_one_over_d_would_grow(monkeypatch):
+    """The same check with μP's other rules and SP's 1/√d attention: its logits grow, by the
+    √d the 1/d rule takes back."""
+    import initlab.parametrization.options as options
+
+    monkeypatch.setattr(options, "logit_scales", lambda *_: {})
+    found = vit_slopes()
+    assert all(found[("mup", step)] > 0.1 for step in (1, 2, 3))
+
+
+def test_a_deep_nets_figure_has_a_depth_bar_instead_of_a_legend():
+    rows = [
+        dict(parametrization=p, width=w, seed=0, step=s, layer=layer, mean_abs=1.0 + w / 64)
+        for p in ("sp", "mup")
+        for w in (32, 64)
+        for s in (0, 1)
+        for layer in [f"layer{k}" for k in range(1, 15)] + ["layer3.scores"]
+    ]
+    fig = coord_check.figure(rows)
+    assert len(fig.axes) == 2 * 2 + 1 and not fig.legends  # the panels and the bar
+    assert "attention" in fig.axes[-1].get_ylabel()
+    dashed = [line for line in fig.axes[0].get_lines() if line.get_linestyle() == "--"]
+    assert len(dashed) == 1 and dashed[0].get_label() == "layer3 attention logits"
+    few = coord_check.figure([r for r in rows if r["layer"] in ("layer1", "layer2")])
+    assert len(few.axes) == 4 and [t.get_text() for t in few.legends[0].get_texts()] == [
+        "layer1",
+        "layer2",
+    ]

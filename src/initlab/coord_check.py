@@ -6,13 +6,15 @@ under SP and under μP.
 [overrides …]`` builds the run the overrides describe (``model=…``, ``init=…``,
 ``optimizer.lr=…``, ``parametrization.base_width=…``) at each width, trains it a few steps on
 the same batches, and records the mean absolute value of each layer's activation (``layerK``,
-after its nonlinearity; the logits for the last) in each step's forward pass, step 0 being the
-initialised net. Under μP every curve is flat in width; under SP (with Adam) the logits and the
-layers near them grow with it, and a learning rate tuned on a narrow net blows up a wide one.
-A user runs it on their own model (``model=custom … parametrization.width_key=…``) before
-trusting μP. It writes ``coord_check.csv`` and ``coord_check.png`` (a row per parametrization,
-a column per step, width on the x axis) and prints, per parametrization and step, the steepest
-slope of log |activation| against log width over the layers, and the logits' slope.
+after its nonlinearity; the logits for the last; an attention's output) and of each attention's
+logits, q·k times its scale (``layerK.scores``, K its output projection), in each step's
+forward pass, step 0 being the initialised net. Under μP every curve is flat in width; under
+SP (with Adam) the logits and the layers near them grow with it, and a learning rate tuned on
+a narrow net blows up a wide one. A user runs it on their own model (``model=custom …
+parametrization.width_key=…``) before trusting μP. It writes ``coord_check.csv`` and
+``coord_check.png`` (a row per parametrization, a column per step, width on the x axis) and
+prints, per parametrization and step, the steepest slope of log |activation| against log width
+over the layers, and the logits' slope.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import torch
 import torch.nn.functional as F
 from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf, open_dict
+from torch import nn
 
 from initlab.config.errors import ConfigError
 from initlab.config.hydra_conf import compose
@@ -44,6 +47,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after the backend is chosen)
 
 PARAMETRIZATIONS = ("sp", "mup")
+# More lines than this get a colour bar of the depth instead of a legend.
+LEGEND_LINES = 12
 COLUMNS = ("parametrization", "width", "seed", "step", "layer", "mean_abs")
 
 
@@ -102,6 +107,23 @@ def measure(
     return rows
 
 
+def _first(output):
+    """A layer's output: an attention's or a recurrent layer's first (its sequence)."""
+    return output[0] if isinstance(output, tuple) else output
+
+
+def _scores(m: nn.MultiheadAttention, query: torch.Tensor, key: torch.Tensor) -> torch.Tensor:
+    """The attention logits of ``m`` for ``query`` and ``key`` (batch first): q·k per head,
+    times its scale (an :class:`~initlab.models.Attention`'s, else torch's 1/√d)."""
+    w, b = m.in_proj_weight.detach().chunk(3), m.in_proj_bias.detach().chunk(3)
+    q, k = (
+        F.linear(t.detach(), w[i], b[i]).unflatten(-1, (m.num_heads, m.head_dim)).transpose(-3, -2)
+        for i, t in enumerate((query, key))
+    )
+    scale = getattr(m, "logit_scale", None) or m.head_dim**-0.5
+    return q @ k.transpose(-1, -2) * scale
+
+
 def _train(spec, data, steps, batch_size, parametrization, width, seed) -> list[dict]:
     in_shape = spec.datamodule.dataset.in_shape
     net = spec.make_net()
@@ -113,12 +135,23 @@ def _train(spec, data, steps, batch_size, parametrization, width, seed) -> list[
     x, y = data
     order = torch.randperm(len(y), generator=torch.Generator().manual_seed(seed))
     seen: dict[str, torch.Tensor] = {}
+    found = [site for site in sites(net, spec.activation, in_shape) if site.output is not None]
     hooks = [
         site.output.register_forward_hook(
-            lambda _m, _i, out, name=site.name: seen.__setitem__(name, out.detach().abs().mean())
+            lambda _m, _i, out, name=site.name: seen.__setitem__(
+                name, _first(out).detach().abs().mean()
+            )
         )
-        for site in sites(net, spec.activation, in_shape)
-        if site.output is not None
+        for site in found
+    ]
+    hooks += [  # an attention's logits, q·k times its scale: μP's 1/d keeps them flat
+        site.layer.register_forward_pre_hook(
+            lambda m, args, name=f"{site.name}.scores": seen.__setitem__(
+                name, _scores(m, args[0], args[1]).abs().mean()
+            )
+        )
+        for site in found
+        if isinstance(site.layer, nn.MultiheadAttention)
     ]
     rows = []
     net.train()
@@ -164,10 +197,16 @@ def slope(widths: list[int], values: list[float]) -> float:
     return float(np.polyfit(np.log(widths), np.log(values), 1)[0])
 
 
+def _order(layer: str) -> tuple[int, str]:
+    """``layerK`` by K; an attention's ``layerK.scores`` just before its ``layerK``."""
+    number, _, part = layer.removeprefix("layer").partition(".")
+    return int(number), "" if part else "~"
+
+
 def summary(rows: list[dict]) -> list[dict]:
     """Per (parametrization, step): the steepest layer's slope and the logits' slope."""
     found = curves(rows)
-    layers = sorted({k[2] for k in found}, key=lambda name: int(name.removeprefix("layer")))
+    layers = sorted({k[2] for k in found}, key=_order)
     out = []
     for parametrization in dict.fromkeys(k[0] for k in found):
         for step in sorted({k[1] for k in found if k[0] == parametrization}):
@@ -191,27 +230,38 @@ def summary(rows: list[dict]) -> list[dict]:
 
 def figure(rows: list[dict], title: str = "") -> plt.Figure:
     """A row per parametrization, a column per step: mean |activation| against width, a line
-    per layer (darker: deeper), both axes logarithmic."""
+    per layer (darker: deeper; an attention's logits dashed), both axes logarithmic. A legend
+    names each layer where there are few; a deep net's gets a colour bar of the depth."""
     found = curves(rows)
     parametrizations = list(dict.fromkeys(k[0] for k in found))
     steps = sorted({k[1] for k in found})
-    layers = sorted({k[2] for k in found}, key=lambda name: int(name.removeprefix("layer")))
+    layers = sorted({k[2] for k in found}, key=_order)
     fig, axes = plt.subplots(
         len(parametrizations),
         len(steps),
-        figsize=(3 * len(steps), 2.8 * len(parametrizations)),
+        figsize=(3 * len(steps) + 1.5, 2.8 * len(parametrizations)),
         sharex=True,
         sharey="row",
         squeeze=False,
     )
-    colors = plt.cm.viridis_r(np.linspace(0.15, 1, len(layers)))
+    depth = plt.Normalize(1, max(_order(layer)[0] for layer in layers))
+    colors = plt.cm.viridis_r
     for i, parametrization in enumerate(parametrizations):
         for j, step in enumerate(steps):
             ax = axes[i][j]
-            for layer, color in zip(layers, colors, strict=True):
+            for layer in layers:
                 if (parametrization, step, layer) in found:
                     widths, values = found[(parametrization, step, layer)]
-                    ax.plot(widths, values, marker="o", ms=3, color=color, label=layer)
+                    scores = layer.endswith(".scores")
+                    ax.plot(
+                        widths,
+                        values,
+                        marker="o",
+                        ms=3,
+                        ls="--" if scores else "-",
+                        color=colors(0.15 + 0.85 * depth(_order(layer)[0])),
+                        label=layer.replace(".scores", " attention logits"),
+                    )
             ax.set_xscale("log", base=2)
             ax.set_yscale("log")
             ax.set_title(f"{'μP' if parametrization == 'mup' else 'SP'}, step {step}", fontsize=9)
@@ -219,10 +269,18 @@ def figure(rows: list[dict], title: str = "") -> plt.Figure:
                 ax.set_xlabel("width")
             if j == 0:
                 ax.set_ylabel("mean |activation|")
-    axes[0][-1].legend(fontsize=7, loc="best")
+    if len(layers) <= LEGEND_LINES:
+        handles, labels = axes[0][-1].get_legend_handles_labels()
+        fig.legend(handles, labels, fontsize=7, loc="center right")
+    else:
+        bar = fig.colorbar(
+            plt.cm.ScalarMappable(depth, colors.resampled(256)), ax=axes, fraction=0.03, pad=0.02
+        )
+        bar.set_label("layer (dashed: an attention's logits)", fontsize=8)
     if title:
         fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
+    if len(layers) <= LEGEND_LINES:
+        fig.tight_layout(rect=(0, 0, 1 - 1.5 / fig.get_figwidth(), 1))
     return fig
 
 
