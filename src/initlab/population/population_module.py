@@ -105,6 +105,7 @@ class PopulationModule(LeanModule):
         self.lr = max(rates)
         ratios = torch.tensor(rates, dtype=torch.float64) / self.lr
         self._lr_ratios = None if bool((ratios == 1).all()) else ratios
+        self._lr_weight_cache: dict[tuple, torch.Tensor] = {}
 
     # --- set-up: each member as its own run sets itself up, then the stack -------------------
 
@@ -217,7 +218,9 @@ class PopulationModule(LeanModule):
         proportional to it, so member i's step is the step at the largest rate times
         lr_i / lr_max. Scaling down (ratios ≤ 1) keeps the rounding of each step at a
         sequential run's: the difference of the parameter before and after is exact, and its
-        rounding error shrinks with it."""
+        rounding error shrinks with it. In place, one pass over each parameter: p + w·(old − p)
+        with w = 1 − lr_i/lr_max (torch.lerp); w = 0, a member at the largest rate, keeps the
+        optimizer's own step bit for bit."""
         if self._lr_ratios is None:
             optimizer.step()
             return
@@ -226,9 +229,15 @@ class PopulationModule(LeanModule):
         optimizer.step()
         with torch.no_grad():
             for p, old in zip(params, before, strict=True):
-                ratios = self._lr_ratios.to(p.device, p.dtype).view(-1, *[1] * (p.dim() - 1))
-                # a member at the largest rate keeps the optimizer's own step, bit for bit
-                p.copy_(torch.where(ratios == 1, p, old + ratios * (p - old)))
+                p.lerp_(old, self._lr_weights(p))
+
+    def _lr_weights(self, p: torch.Tensor) -> torch.Tensor:
+        """1 − lr_i/lr_max per member, shaped to broadcast over ``p`` (kept per shape)."""
+        key = (p.device, p.dtype, p.dim())
+        if key not in self._lr_weight_cache:
+            weights = (1 - self._lr_ratios).to(p.device, p.dtype)
+            self._lr_weight_cache[key] = weights.view(-1, *[1] * (p.dim() - 1))
+        return self._lr_weight_cache[key]
 
     def _objective(self, x, y, shared: bool, active: list[bool]):
         """What :func:`compiled` compiles: the stacked forward and the members' losses."""
