@@ -99,7 +99,8 @@ NETS = textwrap.dedent(
             heads = heads if grow == "dim" else width // 4  # "heads": d stays 4
             make = nn.MultiheadAttention if layer == "torch" else Attention
             self.embed = nn.Linear(in_shape[-1], width)
-            self.attn = make(width, heads, batch_first=True)
+            extra = {"add_bias_kv": True} if layer == "initlab-kv" else {}
+            self.attn = make(width, heads, batch_first=True, **extra)
             self.head = nn.Linear(width, num_classes)
 
         def forward(self, x):
@@ -132,11 +133,17 @@ def custom(*overrides: str):
     )
 
 
-def test_a_torch_attention_whose_head_dim_grows_is_refused_by_name(my_nets):
+@pytest.mark.parametrize(
+    "layer,said",
+    [("torch", "initlab.models.Attention"), ("initlab-kv", "add_bias_kv")],
+)
+def test_an_attention_whose_head_dim_grows_and_cannot_scale_is_refused_by_name(
+    my_nets, layer, said
+):
     with pytest.raises(ConfigError) as err:
-        custom()
+        custom(f"+model.layer={layer}")
     assert err.value.key == "parametrization.name" and err.value.value == "mup"
-    assert "attn" in err.value.reason and "initlab.models.Attention" in err.value.reason
+    assert "attn" in err.value.reason and said in err.value.reason
 
 
 def test_a_custom_model_takes_the_scale_through_initlabs_attention(my_nets):
@@ -151,3 +158,44 @@ def test_more_heads_of_a_fixed_dimension_keep_the_torch_layer(my_nets):
     """Width grows through the number of heads: d fixed, 1/√d is already μP's."""
     spec = custom("+model.grow=heads")
     assert spec.parametrization.record()["attention_logit_scales"] == {}
+
+
+@pytest.mark.parametrize(
+    "layer,call",
+    [
+        (dict(batch_first=True), dict(need_weights=False)),
+        (dict(batch_first=True), dict()),  # torch's default: the weights averaged over heads
+        (dict(batch_first=False), dict(average_attn_weights=False)),
+        (dict(batch_first=True, kdim=6, vdim=5, bias=False), dict()),
+    ],
+    ids=["no-weights", "weights", "time-first", "kdim-vdim-no-bias"],
+)
+def test_a_scale_of_one_over_root_d_is_torchs_own_attention(layer, call):
+    """The scaled path, at torch's own scale, gives torch's outputs and weights."""
+    torch.manual_seed(0)
+    m = Attention(8, 2, **layer).eval()
+    g = torch.Generator().manual_seed(1)
+    batch = (3, 4) if layer["batch_first"] else (4, 3)
+    q = torch.randn(*batch, 8, generator=g)
+    k = torch.randn(*batch, layer.get("kdim", 8), generator=g)
+    v = torch.randn(*batch, layer.get("vdim", 8), generator=g)
+    with torch.no_grad():
+        theirs = m(q, k, v, **call)
+        m.logit_scale = m.head_dim**-0.5
+        ours = m(q, k, v, **call)
+    assert torch.allclose(ours[0], theirs[0], rtol=1e-5, atol=1e-6)
+    if theirs[1] is None:
+        assert ours[1] is None
+    else:
+        assert ours[1].shape == theirs[1].shape
+        assert torch.allclose(ours[1], theirs[1], rtol=1e-5, atol=1e-6)
+
+
+def test_masks_and_torchs_extra_keys_are_refused():
+    m = Attention(8, 2, batch_first=True)
+    m.logit_scale = 0.1
+    x = torch.randn(1, 3, 8)
+    with pytest.raises(ValueError, match="takes no masks"):
+        m(x, x, x, is_causal=True, attn_mask=torch.ones(3, 3).triu(1).bool())
+    assert Attention(8, 2, add_bias_kv=True).unscalable() is not None
+    assert m.unscalable() is None

@@ -43,28 +43,66 @@ class Attention(nn.MultiheadAttention):
     """``nn.MultiheadAttention`` (its parameters, its blocks in the plan) whose attention logits
     q·k can take another scale than 1/√d, d the head dimension: ``logit_scale``, set by a
     parametrization (μP's 1/d: :mod:`initlab.parametrization.attention`). ``None``: torch's
-    own forward, 1/√d. A custom model builds its attention from it to be trained under μP."""
+    own forward, 1/√d. A custom model builds its attention from it to be trained under μP;
+    with a scale it takes no masks (:meth:`unscalable` says what else it cannot take)."""
 
     logit_scale: float | None = None
 
-    def forward(self, query, key, value, *args, **kwargs):
+    def unscalable(self) -> str | None:
+        """What keeps this layer from taking a logit scale, or None."""
+        if self.bias_k is not None or self.add_zero_attn:
+            return "add_bias_kv and add_zero_attn are torch's own forward's only"
+        return None
+
+    def forward(
+        self,
+        query: torch.Tensor,
+        key: torch.Tensor,
+        value: torch.Tensor,
+        key_padding_mask: torch.Tensor | None = None,
+        need_weights: bool = True,
+        attn_mask: torch.Tensor | None = None,
+        average_attn_weights: bool = True,
+        is_causal: bool = False,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         if self.logit_scale is None:
-            return super().forward(query, key, value, *args, **kwargs)
-        if args or set(kwargs) - {"need_weights"} or kwargs.get("need_weights", True):
-            raise ValueError(
-                "an Attention with a logit scale computes need_weights=False without masks"
+            return super().forward(
+                query,
+                key,
+                value,
+                key_padding_mask,
+                need_weights,
+                attn_mask,
+                average_attn_weights,
+                is_causal,
             )
-        if not (self.batch_first and self._qkv_same_embed_dim and self.in_proj_bias is not None):
-            raise ValueError("an Attention with a logit scale needs batch_first and q, k, v of E")
-        w, b = self.in_proj_weight.chunk(3), self.in_proj_bias.chunk(3)
-        q, k, v = (
-            F.linear(t, wi, bi).unflatten(-1, (self.num_heads, self.head_dim)).transpose(-3, -2)
-            for t, wi, bi in zip((query, key, value), w, b, strict=True)
+        if key_padding_mask is not None or attn_mask is not None or is_causal:
+            raise ValueError("an initlab.models.Attention with a logit scale takes no masks")
+        time_first = query.dim() == 3 and not self.batch_first
+        if time_first:
+            query, key, value = (t.transpose(0, 1) for t in (query, key, value))
+        if self._qkv_same_embed_dim:
+            weights = self.in_proj_weight.chunk(3)
+        else:
+            weights = (self.q_proj_weight, self.k_proj_weight, self.v_proj_weight)
+        biases = (None,) * 3 if self.in_proj_bias is None else self.in_proj_bias.chunk(3)
+        q, k, v = (  # (..., heads, tokens, d)
+            F.linear(t, w, b).unflatten(-1, (self.num_heads, self.head_dim)).transpose(-3, -2)
+            for t, w, b in zip((query, key, value), weights, biases, strict=True)
         )
         dropout = self.dropout if self.training else 0.0
-        out = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout, scale=self.logit_scale)
+        if need_weights:
+            attention = torch.softmax(q @ k.transpose(-2, -1) * self.logit_scale, dim=-1)
+            attention = F.dropout(attention, dropout)  # as torch returns them
+            out = attention @ v
+        else:
+            out = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout, scale=self.logit_scale)
         out = F.linear(out.transpose(-3, -2).flatten(-2), self.out_proj.weight, self.out_proj.bias)
-        return out, None
+        if time_first:
+            out = out.transpose(0, 1)
+        if not need_weights:
+            return out, None
+        return out, attention.mean(-3) if average_attn_weights else attention
 
 
 class SelfAttention(nn.Module):

@@ -43,6 +43,8 @@ def logit_scales(model: str, net: nn.Module, base: nn.Module, delta: nn.Module) 
                 "initlab.models.Attention (the same layer and parameters, with a logit scale) "
                 "or choose parametrization=sp",
             )
+        if (reason := m.unscalable()) is not None:
+            raise NotApplicable("name", "mup", f"model={model}: {name}: {reason}")
         if m.head_dim != d_base:
             scales[name] = math.sqrt(d_base) / m.head_dim
     return scales
