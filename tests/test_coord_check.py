@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 
 import pytest
+import torch
 
 from initlab import coord_check
 
@@ -118,3 +119,19 @@ def test_a_deep_nets_figure_has_a_depth_bar_instead_of_a_legend():
         "layer1",
         "layer2",
     ]
+
+
+@pytest.mark.parametrize(
+    "layer", [dict(batch_first=True), dict(batch_first=False, kdim=6, vdim=5, bias=False)]
+)
+def test_the_attention_logits_are_the_ones_torch_softmaxes(layer):
+    """softmax of what the check records is the attention weights torch's layer returns."""
+    torch.manual_seed(0)
+    m = torch.nn.MultiheadAttention(8, 2, **layer)
+    batch = (3, 4) if layer["batch_first"] else (4, 3)
+    q = torch.randn(*batch, 8)
+    k = torch.randn(*batch, layer.get("kdim", 8))
+    v = torch.randn(*batch, layer.get("vdim", 8))
+    _, weights = m(q, k, v, average_attn_weights=False)
+    scores = coord_check._scores(m, q, k)
+    assert torch.allclose(torch.softmax(scores, dim=-1), weights, rtol=1e-5, atol=1e-6)

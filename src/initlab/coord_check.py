@@ -39,6 +39,7 @@ from initlab.config.hydra_conf import compose
 from initlab.diagnostics.sites import sites
 from initlab.initializers import apply
 from initlab.initializers.residual_schemes import lr_multipliers
+from initlab.models.transformer_blocks import heads, logit_scale
 from initlab.parametrization.parametrized import optimizer_params
 from initlab.parametrization.widths import at_width
 from initlab.training.spec import build, check_data
@@ -113,15 +114,13 @@ def _first(output):
 
 
 def _scores(m: nn.MultiheadAttention, query: torch.Tensor, key: torch.Tensor) -> torch.Tensor:
-    """The attention logits of ``m`` for ``query`` and ``key`` (batch first): q·k per head,
-    times its scale (an :class:`~initlab.models.Attention`'s, else torch's 1/√d)."""
-    w, b = m.in_proj_weight.detach().chunk(3), m.in_proj_bias.detach().chunk(3)
-    q, k = (
-        F.linear(t.detach(), w[i], b[i]).unflatten(-1, (m.num_heads, m.head_dim)).transpose(-3, -2)
-        for i, t in enumerate((query, key))
-    )
-    scale = getattr(m, "logit_scale", None) or m.head_dim**-0.5
-    return q @ k.transpose(-1, -2) * scale
+    """The attention logits of ``m`` for ``query`` and ``key``: q·k per head, times its scale
+    (an :class:`~initlab.models.Attention`'s, else torch's 1/√d)."""
+    with torch.no_grad():
+        if query.dim() == 3 and not m.batch_first:
+            query, key = query.transpose(0, 1), key.transpose(0, 1)
+        q, k = heads(m, (query, key))
+        return q @ k.transpose(-1, -2) * logit_scale(m)
 
 
 def _train(spec, data, steps, batch_size, parametrization, width, seed) -> list[dict]:

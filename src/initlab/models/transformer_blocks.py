@@ -5,7 +5,7 @@ residual initializations find "the last layer of each branch"), pre- or post-nor
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -37,6 +37,26 @@ class Positions(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.table(self.index)
+
+
+def heads(m: nn.MultiheadAttention, inputs: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+    """The queries, keys and values (as many as ``inputs``: query, key, value, batch first) that
+    ``m`` projects, split into its heads: (..., heads, tokens, d)."""
+    if m._qkv_same_embed_dim:
+        weights = m.in_proj_weight.chunk(3)
+    else:
+        weights = (m.q_proj_weight, m.k_proj_weight, m.v_proj_weight)
+    biases = (None,) * 3 if m.in_proj_bias is None else m.in_proj_bias.chunk(3)
+    return [
+        F.linear(t, w, b).unflatten(-1, (m.num_heads, m.head_dim)).transpose(-3, -2)
+        for t, w, b in zip(inputs, weights[: len(inputs)], biases[: len(inputs)], strict=True)
+    ]
+
+
+def logit_scale(m: nn.MultiheadAttention) -> float:
+    """What ``m`` multiplies q·k by: an :class:`Attention`'s scale where set, else 1/√d."""
+    scale = getattr(m, "logit_scale", None)
+    return m.head_dim**-0.5 if scale is None else scale
 
 
 class Attention(nn.MultiheadAttention):
@@ -81,15 +101,7 @@ class Attention(nn.MultiheadAttention):
         time_first = query.dim() == 3 and not self.batch_first
         if time_first:
             query, key, value = (t.transpose(0, 1) for t in (query, key, value))
-        if self._qkv_same_embed_dim:
-            weights = self.in_proj_weight.chunk(3)
-        else:
-            weights = (self.q_proj_weight, self.k_proj_weight, self.v_proj_weight)
-        biases = (None,) * 3 if self.in_proj_bias is None else self.in_proj_bias.chunk(3)
-        q, k, v = (  # (..., heads, tokens, d)
-            F.linear(t, w, b).unflatten(-1, (self.num_heads, self.head_dim)).transpose(-3, -2)
-            for t, w, b in zip((query, key, value), weights, biases, strict=True)
-        )
+        q, k, v = heads(self, (query, key, value))
         dropout = self.dropout if self.training else 0.0
         if need_weights:
             attention = torch.softmax(q @ k.transpose(-2, -1) * self.logit_scale, dim=-1)
