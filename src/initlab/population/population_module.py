@@ -218,9 +218,10 @@ class PopulationModule(LeanModule):
         proportional to it, so member i's step is the step at the largest rate times
         lr_i / lr_max. Scaling down (ratios ≤ 1) keeps the rounding of each step at a
         sequential run's: the difference of the parameter before and after is exact, and its
-        rounding error shrinks with it. In place, one pass over each parameter: p + w·(old − p)
-        with w = 1 − lr_i/lr_max (torch.lerp); w = 0, a member at the largest rate, keeps the
-        optimizer's own step bit for bit."""
+        rounding error shrinks with it. Without temporaries: old + r·(new − old) with r =
+        lr_i/lr_max (``torch.lerp``, which computes new − (new − old)·(1 − r) for r ≥ 0.5, so
+        that r = 1, a member at the largest rate, keeps the optimizer's own step bit for bit; a
+        member already at ±inf becomes NaN, diverged either way), then copied back."""
         if self._lr_ratios is None:
             optimizer.step()
             return
@@ -229,13 +230,13 @@ class PopulationModule(LeanModule):
         optimizer.step()
         with torch.no_grad():
             for p, old in zip(params, before, strict=True):
-                p.lerp_(old, self._lr_weights(p))
+                p.copy_(old.lerp_(p, self._lr_weights(p)))
 
     def _lr_weights(self, p: torch.Tensor) -> torch.Tensor:
-        """1 − lr_i/lr_max per member, shaped to broadcast over ``p`` (kept per shape)."""
+        """lr_i/lr_max per member, shaped to broadcast over ``p`` (kept per shape)."""
         key = (p.device, p.dtype, p.dim())
         if key not in self._lr_weight_cache:
-            weights = (1 - self._lr_ratios).to(p.device, p.dtype)
+            weights = self._lr_ratios.to(p.device, p.dtype)
             self._lr_weight_cache[key] = weights.view(-1, *[1] * (p.dim() - 1))
         return self._lr_weight_cache[key]
 
