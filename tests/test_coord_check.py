@@ -133,5 +133,5 @@ def test_the_attention_logits_are_the_ones_torch_softmaxes(layer):
     k = torch.randn(*batch, layer.get("kdim", 8))
     v = torch.randn(*batch, layer.get("vdim", 8))
     _, weights = m(q, k, v, average_attn_weights=False)
-    scores = coord_check._scores(m, q, k)
+    scores = coord_check._scores(m, *coord_check._query_key((q,), {"key": k, "value": v}))
     assert torch.allclose(torch.softmax(scores, dim=-1), weights, rtol=1e-5, atol=1e-6)

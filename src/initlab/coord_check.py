@@ -8,8 +8,10 @@ under SP and under μP.
 the same batches, and records the mean absolute value of each layer's activation (``layerK``,
 after its nonlinearity; the logits for the last; an attention's output) and of each attention's
 logits, q·k times its scale (``layerK.scores``, K its output projection), in each step's
-forward pass, step 0 being the initialised net. Under μP every curve is flat in width; under
-SP (with Adam) the logits and the layers near them grow with it, and a learning rate tuned on
+forward pass, step 0 being the initialised net. Under μP no curve grows with the width (the
+logits at step 0 and the attention logits start √m smaller, by design, the latter rising
+towards flat as training correlates q and k); under SP (with Adam) the logits and the layers
+near them grow with it, and a learning rate tuned on
 a narrow net blows up a wide one. A user runs it on their own model (``model=custom …
 parametrization.width_key=…``) before trusting μP. It writes ``coord_check.csv`` and
 ``coord_check.png`` (a row per parametrization, a column per step, width on the x axis) and
@@ -123,6 +125,14 @@ def _scores(m: nn.MultiheadAttention, query: torch.Tensor, key: torch.Tensor) ->
         return q @ k.transpose(-1, -2) * logit_scale(m)
 
 
+def _query_key(args: tuple, kwargs: dict) -> tuple[torch.Tensor, torch.Tensor]:
+    """An attention call's query and key, passed by position or by name."""
+    both = [*args[:2]]
+    for name in ("query", "key")[len(both) :]:
+        both.append(kwargs[name])
+    return both[0], both[1]
+
+
 def _train(spec, data, steps, batch_size, parametrization, width, seed) -> list[dict]:
     in_shape = spec.datamodule.dataset.in_shape
     net = spec.make_net()
@@ -145,9 +155,10 @@ def _train(spec, data, steps, batch_size, parametrization, width, seed) -> list[
     ]
     hooks += [  # an attention's logits, q·k times its scale: μP's 1/d keeps them flat
         site.layer.register_forward_pre_hook(
-            lambda m, args, name=f"{site.name}.scores": seen.__setitem__(
-                name, _scores(m, args[0], args[1]).abs().mean()
-            )
+            lambda m, args, kwargs, name=f"{site.name}.scores": seen.__setitem__(
+                name, _scores(m, *_query_key(args, kwargs)).abs().mean()
+            ),
+            with_kwargs=True,
         )
         for site in found
         if isinstance(site.layer, nn.MultiheadAttention)
@@ -203,7 +214,8 @@ def _order(layer: str) -> tuple[int, str]:
 
 
 def summary(rows: list[dict]) -> list[dict]:
-    """Per (parametrization, step): the steepest layer's slope and the logits' slope."""
+    """Per (parametrization, step): the steepest layer's slope (attention logits included) and
+    the logits' slope."""
     found = curves(rows)
     layers = sorted({k[2] for k in found}, key=_order)
     out = []
