@@ -92,7 +92,7 @@ REFUSED = {
     },
     ("irnn", "vit"): r"init.name='irnn': sets the hidden-to-hidden matrices",
     ("dbn", "vit"): r"init.name='dbn': pretrains Linear layers",
-    ("lsuv", "vit"): r"init.name='lsuv': rescales .* MultiheadAttention at 2.branch.1.attn",
+    ("lsuv", "vit"): r"init.name='lsuv': rescales .* Attention at 2.branch.1.attn",
     ("data_dependent", "vit"): r"init.name='data_dependent': rescales .* Embedding at 1.table",
     ("sparse", "resnet"): r"init.k=15: .*fan_in 9",  # the stem conv: fan_in 1·3·3 = 9 < k
 }
