@@ -182,6 +182,32 @@ def test_signals_the_parent_ignores_stay_ignored(monkeypatch):
             signal.signal(s, handler)
 
 
+def test_a_repeated_signal_does_not_interrupt_the_run_it_stopped(monkeypatch):
+    # seen in CI: a population worker's parent killed with SIGKILL; Linux sends the worker its
+    # PR_SET_PDEATHSIG once per thread of the dying parent, so a burst of SIGTERMs came, and
+    # the second one interrupted the writing of the members' failed records: one stayed
+    # `running` and read `killed`
+    monkeypatch.delenv("SUBMITIT_EXECUTOR", raising=False)
+    monkeypatch.setattr(signals, "_received", None)
+    saved = {s: signal.getsignal(s) for s in signals.CAUGHT}
+    cleaned = []
+    try:
+        signals.install()
+        with pytest.raises(signals.Signalled) as stopped:
+            try:
+                signal.raise_signal(signal.SIGTERM)
+            finally:
+                signal.raise_signal(signal.SIGTERM)  # the repeats, while the run unwinds
+                signal.raise_signal(signal.SIGINT)
+                cleaned.append("records written")
+        assert cleaned == ["records written"]
+        assert stopped.value.signum == signal.SIGTERM  # the first one is what stopped it
+        assert signals.as_signalled(None).signum == signal.SIGTERM
+    finally:
+        for s, handler in saved.items():
+            signal.signal(s, handler)
+
+
 def test_signalled_survives_pickling():
     # a joblib worker sends it to the sweep's process pickled
     back = pickle.loads(pickle.dumps(signals.Signalled(signal.SIGTERM)))

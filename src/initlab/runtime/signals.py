@@ -7,6 +7,13 @@ mistakes a stopped run for a finished one. Uncaught (another entry point), it ex
 status. SIGKILL cannot be caught: its run keeps the ``running`` record it wrote when
 it started, which :mod:`initlab.training.record` reads as ``killed``.
 
+The first signal stops the process; the ones after it are ignored, so that they cannot
+interrupt the recording of the run they stopped (as Lightning ignores a second Ctrl-C while it
+shuts down; ``kill -9`` still ends a process whose shutdown hangs). They come in bursts: Linux
+sends a process's ``PR_SET_PDEATHSIG`` (:mod:`initlab.population.workers`,
+:mod:`initlab.diagnostics.offload`) once for each thread of its dying parent, and a sweep has
+dozens of threads.
+
 Lightning composes its own SIGTERM handler with the one installed here: it notes the signal,
 then this one raises.
 
@@ -63,6 +70,8 @@ _received: int | None = None  # the signal this process was stopped by, once one
 
 def _raise(signum: int, frame) -> None:
     global _received
+    if _received is not None:  # stopping already: a repeat must not interrupt the recording
+        return
     _received = signum
     raise Signalled(signum)
 
