@@ -87,6 +87,7 @@ def test_a_sweep_dry_run_lists_jobs_populations_and_refusals_and_writes_nothing(
     assert "2 duplicate jobs (the same config as another) run once" in out
     assert f"sweep folder: {sweep_dir}" in out
     assert "4 jobs: 4 would run, 0 already finished" in out
+    assert "jobs that differ only in seed, init, optimizer.lr train together" in out
     assert "2 populations (members: 2, 2)" in out  # one per activation
     relu = out[out.index("population p0x2") :]
     members = ["    activation=relu,init=he", "    activation=relu,init=xavier"]

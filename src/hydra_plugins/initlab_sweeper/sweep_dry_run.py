@@ -48,7 +48,8 @@ def _how(launcher: str, settings: DictConfig) -> str:
         return "one job after another, in this process"
     if launcher == "population":
         return (
-            "jobs that differ only in seed and init train together as one stacked model, "
+            f"jobs that differ only in {', '.join(groups.MEMBER_KEYS)} train together as one "
+            "stacked model, "
             f"at most {settings.max_members} members a population"
         )
     if launcher == "gpus":
