@@ -60,6 +60,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--parametrizations", nargs="+", default=["sp", "mup"])
     parser.add_argument("--launchers", nargs="+", default=["population", "basic"])
+    parser.add_argument("--largest", type=int, default=5, help="the jobs with the largest gaps")
     args = parser.parse_args()
     jobs = len(args.widths) * len(args.lrs) * len(args.seeds) * len(args.parametrizations)
     print(f"{jobs} jobs; load at the start: {os.getloadavg()[0]:.2f}")
@@ -71,10 +72,10 @@ def main() -> None:
     if len(found) == 2:
         (a, (wall_a, la)), (b, (wall_b, lb)) = found.items()
         gaps = {k: abs(la[k] - lb[k]) / max(abs(lb[k]), 1e-12) for k in la}
-        worst = max(gaps, key=gaps.get)
         print(f"{a} / {b}: {wall_a / wall_b:.2f}")
-        print(f"largest relative train/loss gap {gaps[worst]:.1e}: {worst}")
-        print(f"  {a} {la[worst]:.6g}, {b} {lb[worst]:.6g}")
+        print(f"largest relative train/loss gaps ({a} against {b}):")
+        for job in sorted(gaps, key=gaps.get, reverse=True)[: args.largest]:
+            print(f"  {gaps[job]:.1e}  {la[job]:.6g} {lb[job]:.6g}  {job}")
         print(f"median gap {statistics.median(gaps.values()):.1e}")
     print(f"load at the end: {os.getloadavg()[0]:.2f}")
 
