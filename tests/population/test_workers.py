@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -155,6 +157,43 @@ def test_populations_are_split_so_the_workers_end_together():
     for populations in unchanged:
         workers_ = 3 if len(populations) == 5 else 2
         assert groups.balance(populations, workers_) == populations
+
+
+def test_the_workers_take_the_populations_with_the_most_work_first():
+    widths = [16, 64, 32, 64]  # a population of two members each
+    configs = [
+        make_cfg("dataset=digits", f"model.hidden=[{w}]", f"seed={s}")
+        for w in widths
+        for s in (0, 1)
+    ]
+    populations = pops(2, 2, 2, 2)
+    ordered = workers.longest_first(populations, configs)
+    assert ordered == [populations[i] for i in (1, 3, 2, 0)]  # 64, 64 (the sweep's order), 32, 16
+    # work: members x parameters x training steps
+    spec = build(configs[0])
+    with torch.device("meta"):
+        net = spec.make_net()
+    params = 64 * 16 + 16 + 16 * 10 + 10
+    steps = spec.trainer["max_epochs"] * math.ceil(spec.n_train / spec.datamodule.batch_size)
+    assert workers.population_work(spec, net, members=2) == 2 * params * steps
+    longer = [make_cfg("dataset=digits", "model.hidden=[32]", "trainer.max_epochs=2")] * 2
+    longer += [make_cfg("dataset=digits", "model.hidden=[16]", "trainer.max_epochs=20")] * 2
+    two = pops(2, 2)
+    assert workers.longest_first(two, longer) == two[::-1]  # half the width, 10x the steps
+    capped = make_cfg("dataset=digits", "model.hidden=[16]", "+trainer.max_steps=7")
+    assert workers.population_work(build(capped), net, members=1) == params * 7
+
+
+@pytest.mark.slow
+def test_a_sweep_gives_its_largest_population_to_a_worker_first(tmp_path):
+    grid = [*DIGITS, "model.hidden=[8],[64],[16]", "init=he,xavier", "diagnostics.images=false"]
+    dry = sweep(tmp_path / "dry", *grid, "hydra.launcher.n_jobs=2", "dry_run=true")
+    assert dry.returncode == 0, dry.stderr[-3000:]
+    listed = re.findall(r"population (p\d+x\d+)", dry.stdout)
+    assert listed == ["p2x2", "p4x2", "p0x2"], dry.stdout  # widths 64, 16, 8
+    ran = sweep(tmp_path / "s", *grid, "hydra.launcher.n_jobs=2", env=ONE_THREAD)
+    assert ran.returncode == 0, ran.stderr[-3000:]
+    assert "to the workers, the most work first: p2x2, p4x2, p0x2" in ran.stdout + ran.stderr
 
 
 @pytest.mark.slow

@@ -123,14 +123,15 @@ class PopulationLauncher(Launcher):
     def _side_by_side(
         self, populations, configs, folders: list[Path], plan: workers.Plan, returns: list
     ) -> None:
-        """The populations in ``plan.workers`` worker processes; the jobs that train alone here,
+        """The populations in ``plan.workers`` worker processes, the most work first
+        (:func:`~initlab.population.workers.longest_first`); the jobs that train alone here,
         meanwhile."""
         prepared: dict[int, list[JobReturn]] = {}
         by_key = {}
+        stacked = workers.longest_first([p for p in populations if len(p.jobs) > 1], configs)
+        log.info("to the workers, the most work first: %s", ", ".join(p.name for p in stacked))
         with workers.Workers(plan, self.compile) as pool:
-            for key, population in enumerate(populations):
-                if len(population.jobs) == 1:
-                    continue
+            for key, population in enumerate(stacked):
                 prepared[key] = self._prepare(population, configs)
                 jobs = [(ret.cfg, *ret.return_value) for ret in prepared[key]]
                 by_key[key] = population

@@ -77,7 +77,9 @@ def _populations(config, configs, folders, todo) -> list[str]:
     stacked = [p for p in populations if len(p.jobs) > 1]
     plan = workers.plan(stacked, [configs[i] for i in todo], config.hydra.launcher.n_jobs)
     if plan.workers > 1:
-        lines.append(str(plan))
+        lines.append(f"{plan}; the most work first")
+        alone = [p for p in populations if len(p.jobs) == 1]
+        populations = [*workers.longest_first(stacked, [configs[i] for i in todo]), *alone]
     elif len(stacked) > 1:
         lines.append("one after another, in this process")
     for p in populations:

@@ -103,13 +103,51 @@ def plan(populations: list, configs: list, n_jobs: int | None) -> Plan:
         return Plan(workers=1, threads=torch.get_num_threads(), why="")
     needs = []
     for population in populations:
-        spec = build(groups.task_config(configs[population.jobs[0]]))
-        with torch.device("meta"):
-            net = spec.make_net()
+        spec, net = _on_meta(population, configs)
         seeds = {configs[i].seed for i in population.jobs}
         needs.append(population_bytes(spec, net, len(population.jobs), len(seeds)))
     accelerator = spec.trainer.get("accelerator")  # one for the sweep: its trainer group
     return worker_count(n_jobs, needs, free_memory(accelerator))
+
+
+def _on_meta(population, configs: list):
+    """The spec of ``population``'s first job, and its net built on the meta device."""
+    spec = build(groups.task_config(configs[population.jobs[0]]))
+    with torch.device("meta"):
+        net = spec.make_net()
+    return spec, net
+
+
+def longest_first(populations: list, configs: list) -> list:
+    """``populations`` in the order the workers should take them: the most work first (ties in
+    the sweep's order). Each free worker takes the next one, so a large population that came
+    last in the sweep would otherwise run on one worker while the others idle; largest first,
+    the small ones fill the gaps at the end (Graham's longest-processing-time rule). A
+    yang2021 grid's populations range over 256× in work (widths 64 to 1024)."""
+    work = {id(p): population_work(*_on_meta(p, configs), len(p.jobs)) for p in populations}
+    return sorted(populations, key=lambda p: -work[id(p)])
+
+
+def population_work(spec, net, members: int) -> int:
+    """How much a population computes, to order populations by: its members' parameters
+    (a step's multiply-adds per example, for a dense net) times its training steps."""
+    params = sum(p.numel() for p in net.parameters())
+    return members * params * _steps(spec)
+
+
+def _steps(spec) -> int:
+    """The training steps of ``spec``'s trainer settings (1 where they cannot be told)."""
+    max_steps = spec.trainer.get("max_steps") or -1
+    if max_steps > 0:
+        return max_steps
+    batches = math.ceil((spec.n_train or 1) / spec.datamodule.batch_size)
+    limit = spec.trainer.get("limit_train_batches")
+    if isinstance(limit, int) and limit >= 0:
+        batches = min(batches, limit)
+    elif isinstance(limit, float):
+        batches = max(1, int(batches * limit))
+    epochs = spec.trainer.get("max_epochs") or -1
+    return batches * max(epochs, 1)
 
 
 def population_bytes(spec, net, members: int, seeds: int) -> int:
