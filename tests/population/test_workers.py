@@ -182,6 +182,9 @@ def test_the_workers_take_the_populations_with_the_most_work_first():
     assert workers.longest_first(two, longer) == two[::-1]  # half the width, 10x the steps
     capped = make_cfg("dataset=digits", "model.hidden=[16]", "+trainer.max_steps=7")
     assert workers.population_work(build(capped), net, members=1) == params * 7
+    per_epoch = steps // spec.trainer["max_epochs"]
+    epoch = make_cfg("dataset=digits", "trainer.max_epochs=1", "+trainer.max_steps=100000")
+    assert workers.population_work(build(epoch), net, members=1) == params * per_epoch
 
 
 @pytest.mark.slow
@@ -194,6 +197,16 @@ def test_a_sweep_gives_its_largest_population_to_a_worker_first(tmp_path):
     ran = sweep(tmp_path / "s", *grid, "hydra.launcher.n_jobs=2", env=ONE_THREAD)
     assert ran.returncode == 0, ran.stderr[-3000:]
     assert "to the workers, the most work first: p2x2, p4x2, p0x2" in ran.stdout + ran.stderr
+
+
+def test_a_dry_run_lists_the_populations_as_the_workers_will_take_them(tmp_path):
+    grid = [*DIGITS, "activation=relu,tanh,gelu", "init=he,xavier,lecun,orthogonal"]
+    dry = sweep(tmp_path / "dry", *grid, "hydra.launcher.n_jobs=2", "dry_run=true")
+    assert dry.returncode == 0, dry.stderr[-3000:]
+    assert "3 populations split into 6, so that the 2 workers end together" in dry.stdout
+    listed = re.findall(r"population (p\d+x\d+) \(2 members\)", dry.stdout)
+    assert listed == ["p0x2", "p2x2", "p4x2", "p6x2", "p8x2", "p10x2"], dry.stdout  # equal work
+    assert not (tmp_path / "dry").exists()
 
 
 @pytest.mark.slow
@@ -211,6 +224,23 @@ def test_three_populations_on_two_workers_train_as_six(tmp_path):
         got = json.loads((b[name] / "metrics.json").read_text())
         assert (expected["population"]["size"], got["population"]["size"]) == (4, 2)
         assert got["metrics"] == expected["metrics"], name  # bit for bit
+
+
+def test_a_sweep_waiting_for_its_workers_stops_at_a_signal_a_finalizer_swallowed(monkeypatch):
+    # Only the first signal raises (initlab.runtime.signals): if a finalizer swallowed its
+    # exception while the sweep waited for its populations, no repeat raises it again.
+    from initlab.runtime import signals
+
+    monkeypatch.setattr(signals, "_received", signal.SIGINT)
+    pool = workers.Workers(workers.Plan(workers=1, threads=1, why=""))
+    pool._pending = 1  # a population is out; no worker was started
+
+    def reap():
+        raise AssertionError("went on waiting")
+
+    monkeypatch.setattr(pool, "_reap", reap)
+    with pytest.raises(signals.Signalled, match="SIGINT"):
+        next(pool.results())
 
 
 # --- no orphans -----------------------------------------------------------------------------

@@ -33,6 +33,7 @@ from initlab.population import groups, population_run, workers
 from initlab.runtime import signals
 
 log = logging.getLogger(__name__)
+SHOWN = 10  # populations named in the line that says their order
 
 
 def _folder(hydra_cfg) -> tuple[Path, list[str]]:
@@ -100,14 +101,9 @@ class PopulationLauncher(Launcher):
         if plan.workers > 1:
             log.info("%s", plan)
             balanced = groups.balance(populations, plan.workers)
-            if len(balanced) > len(populations):
-                log.info(
-                    "%d populations split into %d, so that the %d workers end together",
-                    len(stacked),
-                    len(balanced) - len(populations) + len(stacked),
-                    plan.workers,
-                )
-                populations = balanced
+            if note := groups.split_note(populations, balanced, plan.workers):
+                log.info("%s", note)
+            populations = balanced
             self._side_by_side(populations, configs, folders, plan, returns)
             return returns
         for population in populations:
@@ -129,7 +125,9 @@ class PopulationLauncher(Launcher):
         prepared: dict[int, list[JobReturn]] = {}
         by_key = {}
         stacked = workers.longest_first([p for p in populations if len(p.jobs) > 1], configs)
-        log.info("to the workers, the most work first: %s", ", ".join(p.name for p in stacked))
+        names = [p.name for p in stacked]
+        more = f", … ({len(names)} in all)" if len(names) > SHOWN else ""
+        log.info("to the workers, the most work first: %s%s", ", ".join(names[:SHOWN]), more)
         with workers.Workers(plan, self.compile) as pool:
             for key, population in enumerate(stacked):
                 prepared[key] = self._prepare(population, configs)

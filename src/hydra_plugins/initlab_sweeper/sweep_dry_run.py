@@ -78,7 +78,11 @@ def _populations(config, configs, folders, todo) -> list[str]:
     plan = workers.plan(stacked, [configs[i] for i in todo], config.hydra.launcher.n_jobs)
     if plan.workers > 1:
         lines.append(f"{plan}; the most work first")
-        alone = [p for p in populations if len(p.jobs) == 1]
+        split = groups.balance(populations, plan.workers)
+        if note := groups.split_note(populations, split, plan.workers):
+            lines.append(note)
+        stacked = [p for p in split if len(p.jobs) > 1]
+        alone = [p for p in split if len(p.jobs) == 1]
         populations = [*workers.longest_first(stacked, [configs[i] for i in todo]), *alone]
     elif len(stacked) > 1:
         lines.append("one after another, in this process")

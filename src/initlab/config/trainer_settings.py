@@ -136,8 +136,7 @@ def check_trainer(trainer: dict, batches: dict, local_devices: bool) -> None:
     _fraction_or_count("limit_val_batches", get("limit_val_batches"), batches["val"])
     _fraction_or_count("limit_test_batches", get("limit_test_batches"), None)
     _fraction_or_count("overfit_batches", get("overfit_batches"), train, zero=True)
-    if train is not None and limit is not None:  # the batches an epoch really has
-        train = int(train * limit) if isinstance(limit, float) else min(train, limit)
+    train = epoch_batches(train, limit)
     if get("check_val_every_n_epoch", 1) is None:
         train = None  # then validation counts batches across epochs: any interval works
     _check_intervals(get("val_check_interval"), get("max_time"), train)
@@ -159,6 +158,14 @@ def check_trainer(trainer: dict, batches: dict, local_devices: bool) -> None:
     for key, value in trainer.items():
         if key in hints and not _matches(value, hints[key]):
             raise ConfigError(key, value, f"must be {_describe(hints[key])} (as pl.Trainer takes)")
+
+
+def epoch_batches(train: int | None, limit: int | float | None) -> int | None:
+    """The training batches an epoch really has: ``train`` (None: not known without reading
+    the data) under ``limit_train_batches`` (a fraction of them or a count)."""
+    if train is None or limit is None:
+        return train
+    return int(train * limit) if isinstance(limit, float) else min(train, limit)
 
 
 def _check_intervals(val_check_interval, max_time, train_batches: int | None) -> None:

@@ -131,6 +131,15 @@ def balance(populations: list[Population], workers: int) -> list[Population]:
     return split
 
 
+def split_note(populations: list[Population], split: list[Population], workers: int) -> str:
+    """What :func:`balance` did, in a line ('' where it split nothing)."""
+    if len(split) == len(populations):
+        return ""
+    stacked = sum(len(p.jobs) > 1 for p in populations)
+    parts = len(split) - len(populations) + stacked
+    return f"{stacked} populations split into {parts}, so that the {workers} workers end together"
+
+
 def _why_alone(spec, net) -> str | None:
     precision = spec.trainer.get("precision", "32-true")
     if precision not in PRECISIONS:

@@ -1,11 +1,12 @@
 """Populations side by side: worker processes that each train one population at a time.
 
 The population launcher hands each population (its members' configs and folders) to the first
-free worker. A worker is a fresh Python started by multiprocessing's ``spawn`` (no state
-inherited from the sweep's process, no fork after torch started its threads or CUDA) that imports
-initlab once and then trains population after population with
-:func:`initlab.population.population_run.run`, exactly as the sweep's process would: the same
-code, the same records, the same folder locks (one writer per folder, across processes).
+free worker, the most work first (:func:`longest_first`). A worker is a fresh Python started by
+multiprocessing's ``spawn`` (no state inherited from the sweep's process, no fork after torch
+started its threads or CUDA) that imports initlab once and then trains population after
+population with :func:`initlab.population.population_run.run`, exactly as the sweep's process
+would: the same code, the same records, the same folder locks (one writer per folder, across
+processes).
 
 A worker dies with the sweep. Linux's ``PR_SET_PDEATHSIG`` sends it SIGTERM when the sweep's
 process ends, however it ends, ``kill -9`` included; a SIGTERM ends a worker's members
@@ -42,7 +43,9 @@ from pathlib import Path
 
 import torch
 
+from initlab.config.trainer_settings import epoch_batches
 from initlab.population import groups
+from initlab.runtime import signals
 from initlab.training.spec import build
 
 log = logging.getLogger(__name__)
@@ -51,6 +54,7 @@ PR_SET_PDEATHSIG = 1  # linux/prctl.h
 OPTIMIZER_COPIES = 4  # weights, gradients and Adam's two moments, float32, per member
 PROCESS_BYTES = 1 << 30  # a worker's own footprint (torch, Lightning; on a GPU its context)
 MEMORY_SHARE = 0.8  # of the free memory the workers may plan to use
+LIGHTNING_MAX_EPOCHS = 1000  # pl.Trainer's max_epochs when it is not set
 
 
 def cores() -> int:
@@ -121,9 +125,9 @@ def _on_meta(population, configs: list):
 def longest_first(populations: list, configs: list) -> list:
     """``populations`` in the order the workers should take them: the most work first (ties in
     the sweep's order). Each free worker takes the next one, so a large population that came
-    last in the sweep would otherwise run on one worker while the others idle; largest first,
-    the small ones fill the gaps at the end (Graham's longest-processing-time rule). A
-    yang2021 grid's populations range over 256× in work (widths 64 to 1024)."""
+    last in the sweep would otherwise train on one worker while the others idle; largest first,
+    the small ones fill the gaps at the end (Graham's longest-processing-time rule). The
+    yang2021 grid's populations span 34× in work (widths 64 to 1024)."""
     work = {id(p): population_work(*_on_meta(p, configs), len(p.jobs)) for p in populations}
     return sorted(populations, key=lambda p: -work[id(p)])
 
@@ -136,18 +140,14 @@ def population_work(spec, net, members: int) -> int:
 
 
 def _steps(spec) -> int:
-    """The training steps of ``spec``'s trainer settings (1 where they cannot be told)."""
-    max_steps = spec.trainer.get("max_steps") or -1
-    if max_steps > 0:
-        return max_steps
-    batches = math.ceil((spec.n_train or 1) / spec.datamodule.batch_size)
-    limit = spec.trainer.get("limit_train_batches")
-    if isinstance(limit, int) and limit >= 0:
-        batches = min(batches, limit)
-    elif isinstance(limit, float):
-        batches = max(1, int(batches * limit))
-    epochs = spec.trainer.get("max_epochs") or -1
-    return batches * max(epochs, 1)
+    """The training steps of ``spec``'s trainer settings: ``max_steps`` or ``max_epochs``' worth
+    of batches, whichever ends training first (an epoch counts as one batch where its size is
+    not known without reading the data)."""
+    train = spec.n_train and math.ceil(spec.n_train / spec.datamodule.batch_size)
+    batches = epoch_batches(train, spec.trainer.get("limit_train_batches")) or 1
+    steps = batches * spec.trainer.get("max_epochs", LIGHTNING_MAX_EPOCHS)
+    max_steps = spec.trainer.get("max_steps", -1)
+    return min(steps, max_steps) if max_steps > 0 else steps
 
 
 def population_bytes(spec, net, members: int, seeds: int) -> int:
@@ -189,8 +189,6 @@ def _die_with_parent(parent: int) -> None:
 
 def _serve(tasks, done, parent: int, threads: int, compile: bool) -> None:
     """A worker's life: populations from ``tasks`` until None, each one's :class:`Done`."""
-    from initlab.runtime import signals
-
     signals.install()
     _die_with_parent(parent)
     from initlab.config.hydra_conf import register_resolvers
@@ -262,6 +260,7 @@ class Workers:
             try:
                 message = self._done.get(timeout=1.0)
             except queue.Empty:
+                signals.check()  # a signal whose exception a finalizer swallowed
                 yield from self._reap()
                 continue
             if isinstance(message, tuple):  # ("start", key, pid)

@@ -7,12 +7,12 @@ mistakes a stopped run for a finished one. Uncaught (another entry point), it ex
 status. SIGKILL cannot be caught: its run keeps the ``running`` record it wrote when
 it started, which :mod:`initlab.training.record` reads as ``killed``.
 
-The first signal stops the process; the ones after it are ignored, so that they cannot
-interrupt the recording of the run they stopped (as Lightning ignores a second Ctrl-C while it
-shuts down; ``kill -9`` still ends a process whose shutdown hangs). They come in bursts: Linux
-sends a process's ``PR_SET_PDEATHSIG`` (:mod:`initlab.population.workers`,
-:mod:`initlab.diagnostics.offload`) once for each thread of its dying parent, and a sweep has
-dozens of threads.
+The first signal stops the process; every one after it is ignored, so that none can interrupt
+the recording of the run the first stopped (as Lightning ignores a second Ctrl-C while it shuts
+down; ``kill -9`` still ends a process whose shutdown hangs). They come in bursts: Linux sends a
+population worker's ``PR_SET_PDEATHSIG`` (:mod:`initlab.population.workers`) once for each
+thread of its dying parent, and a sweep has dozens of threads. A code path that waits rather
+than trains calls :func:`check` too, since no repeat will come to raise a lost exception again.
 
 Lightning composes its own SIGTERM handler with the one installed here: it notes the signal,
 then this one raises.
