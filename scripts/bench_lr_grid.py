@@ -60,7 +60,9 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--parametrizations", nargs="+", default=["sp", "mup"])
     parser.add_argument("--launchers", nargs="+", default=["population", "basic"])
-    parser.add_argument("--largest", type=int, default=5, help="the jobs with the largest gaps")
+    parser.add_argument(
+        "--largest", type=int, default=5, help="how many of the largest gaps to print"
+    )
     args = parser.parse_args()
     jobs = len(args.widths) * len(args.lrs) * len(args.seeds) * len(args.parametrizations)
     print(f"{jobs} jobs; load at the start: {os.getloadavg()[0]:.2f}")
