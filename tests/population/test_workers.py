@@ -80,7 +80,7 @@ def test_threads_are_shared_out(monkeypatch):
     monkeypatch.setattr(workers.torch, "get_num_threads", lambda: 16)
     assert workers.worker_count(None, [GIB] * 4, None).threads == 4
     assert workers.worker_count(None, [GIB] * 40, None).threads == 1
-    assert workers.plan([], [], None) == workers.Plan(workers=1, threads=16, why="")
+    assert workers.schedule([], [], None).plan == workers.Plan(workers=1, threads=16, why="")
 
 
 def test_what_a_population_holds():
@@ -167,8 +167,9 @@ def test_the_workers_take_the_populations_with_the_most_work_first():
         for s in (0, 1)
     ]
     populations = pops(2, 2, 2, 2)
-    ordered = workers.longest_first(populations, configs)
+    ordered = workers.schedule(populations, configs, n_jobs=2).populations
     assert ordered == [populations[i] for i in (1, 3, 2, 0)]  # 64, 64 (the sweep's order), 32, 16
+    assert workers.schedule(populations, configs, n_jobs=1).populations == populations
     # work: members x parameters x training steps
     spec = build(configs[0])
     with torch.device("meta"):
@@ -179,7 +180,7 @@ def test_the_workers_take_the_populations_with_the_most_work_first():
     longer = [make_cfg("dataset=digits", "model.hidden=[32]", "trainer.max_epochs=2")] * 2
     longer += [make_cfg("dataset=digits", "model.hidden=[16]", "trainer.max_epochs=20")] * 2
     two = pops(2, 2)
-    assert workers.longest_first(two, longer) == two[::-1]  # half the width, 10x the steps
+    assert workers.schedule(two, longer, n_jobs=2).populations == two[::-1]  # 1/2 width, 10x steps
     capped = make_cfg("dataset=digits", "model.hidden=[16]", "+trainer.max_steps=7")
     assert workers.population_work(build(capped), net, members=1) == params * 7
     per_epoch = steps // spec.trainer["max_epochs"]

@@ -96,15 +96,13 @@ class PopulationLauncher(Launcher):
             ", ".join(map(str, sizes)),
         )
         returns: list[JobReturn | None] = [None] * len(configs)
-        stacked = [p for p in populations if len(p.jobs) > 1]
-        plan = workers.plan(stacked, configs, self.n_jobs)
+        schedule = workers.schedule(populations, configs, self.n_jobs)
+        plan = schedule.plan
         if plan.workers > 1:
             log.info("%s", plan)
-            balanced = groups.balance(populations, plan.workers)
-            if note := groups.split_note(populations, balanced, plan.workers):
-                log.info("%s", note)
-            populations = balanced
-            self._side_by_side(populations, configs, folders, plan, returns)
+            if schedule.split:
+                log.info("%s", schedule.split)
+            self._side_by_side(schedule, configs, folders, returns)
             return returns
         for population in populations:
             if len(population.jobs) == 1:
@@ -117,18 +115,17 @@ class PopulationLauncher(Launcher):
         return returns
 
     def _side_by_side(
-        self, populations, configs, folders: list[Path], plan: workers.Plan, returns: list
+        self, schedule: workers.Schedule, configs, folders: list[Path], returns: list
     ) -> None:
-        """The populations in ``plan.workers`` worker processes, the most work first
-        (:func:`~initlab.population.workers.longest_first`); the jobs that train alone here,
-        meanwhile."""
+        """The populations in ``schedule.plan.workers`` worker processes, in the schedule's
+        order (the most work first); the jobs that train alone here, meanwhile."""
         prepared: dict[int, list[JobReturn]] = {}
         by_key = {}
-        stacked = workers.longest_first([p for p in populations if len(p.jobs) > 1], configs)
+        stacked = [p for p in schedule.populations if len(p.jobs) > 1]
         names = [p.name for p in stacked]
         more = f", … ({len(names)} in all)" if len(names) > SHOWN else ""
         log.info("to the workers, the most work first: %s%s", ", ".join(names[:SHOWN]), more)
-        with workers.Workers(plan, self.compile) as pool:
+        with workers.Workers(schedule.plan, self.compile) as pool:
             for key, population in enumerate(stacked):
                 prepared[key] = self._prepare(population, configs)
                 jobs = [(ret.cfg, *ret.return_value) for ret in prepared[key]]
@@ -136,7 +133,7 @@ class PopulationLauncher(Launcher):
                 folder = Path(str(self.config.hydra.sweep.dir)) / ".populations" / population.name
                 pool.submit(key, jobs, folder, population.name)
             configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
-            for population in populations:
+            for population in schedule.populations:
                 if len(population.jobs) == 1:
                     self._alone(population, configs, folders, returns)
                     configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)

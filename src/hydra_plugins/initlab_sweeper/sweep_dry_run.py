@@ -74,19 +74,16 @@ def _populations(config, configs, folders, todo) -> list[str]:
         f"{len(populations)} population{'s' if len(populations) > 1 else ''} "
         f"(members: {', '.join(map(str, sizes))})"
     ]
-    stacked = [p for p in populations if len(p.jobs) > 1]
-    plan = workers.plan(stacked, [configs[i] for i in todo], config.hydra.launcher.n_jobs)
-    if plan.workers > 1:
-        lines.append(f"{plan}; the most work first")
-        split = groups.balance(populations, plan.workers)
-        if note := groups.split_note(populations, split, plan.workers):
-            lines.append(note)
-        stacked = [p for p in split if len(p.jobs) > 1]
-        alone = [p for p in split if len(p.jobs) == 1]
-        populations = [*workers.longest_first(stacked, [configs[i] for i in todo]), *alone]
-    elif len(stacked) > 1:
+    schedule = workers.schedule(
+        populations, [configs[i] for i in todo], config.hydra.launcher.n_jobs
+    )
+    if schedule.plan.workers > 1:
+        lines.append(f"{schedule.plan}; the most work first")
+        if schedule.split:
+            lines.append(schedule.split)
+    elif sum(len(p.jobs) > 1 for p in populations) > 1:
         lines.append("one after another, in this process")
-    for p in populations:
+    for p in schedule.populations:
         members = [folders[todo[j]].name for j in p.jobs]
         if len(members) == 1 and p.alone:
             lines.append(f"  alone ({p.alone}): {members[0]}")

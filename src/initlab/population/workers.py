@@ -100,18 +100,44 @@ def worker_count(
     return Plan(workers=workers, threads=max(1, torch.get_num_threads() // workers), why=why)
 
 
-def plan(populations: list, configs: list, n_jobs: int | None) -> Plan:
-    """How many of ``populations`` (:class:`~initlab.population.groups.Population` of two
-    members or more; ``configs``: the sweep's composed jobs) train at once."""
-    if len(populations) < 2 or n_jobs == 1:
-        return Plan(workers=1, threads=torch.get_num_threads(), why="")
+@dataclass(kw_only=True)
+class Schedule:
+    """How a sweep's populations train: ``plan``, and ``populations`` in the order they start.
+    With two workers or more, the populations are split so that the workers end together
+    (``split`` says how, '' where nothing was split) and the stacked ones come the most work
+    first, then the jobs that train alone; with one, they keep the sweep's order."""
+
+    plan: Plan
+    populations: list
+    split: str = ""
+
+
+def schedule(populations: list, configs: list, n_jobs: int | None) -> Schedule:
+    """The :class:`Schedule` of ``populations`` (:func:`~initlab.population.groups.plan`'s, of
+    the sweep's composed jobs ``configs``): the launcher trains by it, the dry run lists it."""
+    stacked = [p for p in populations if len(p.jobs) > 1]
+    if len(stacked) < 2 or n_jobs == 1:
+        one = Plan(workers=1, threads=torch.get_num_threads(), why="")
+        return Schedule(plan=one, populations=populations)
+    built = {}  # each job's spec and meta net: its population's first job's (one net for all)
     needs = []
-    for population in populations:
+    for population in stacked:
         spec, net = _on_meta(population, configs)
+        built.update(dict.fromkeys(population.jobs, (spec, net)))
         seeds = {configs[i].seed for i in population.jobs}
         needs.append(population_bytes(spec, net, len(population.jobs), len(seeds)))
     accelerator = spec.trainer.get("accelerator")  # one for the sweep: its trainer group
-    return worker_count(n_jobs, needs, free_memory(accelerator))
+    plan = worker_count(n_jobs, needs, free_memory(accelerator))
+    if plan.workers == 1:
+        return Schedule(plan=plan, populations=populations)
+    split = groups.balance(populations, plan.workers)
+    parts = [p for p in split if len(p.jobs) > 1]
+    work = {id(p): population_work(*built[p.jobs[0]], len(p.jobs)) for p in parts}
+    return Schedule(
+        plan=plan,
+        populations=[*longest_first(parts, work), *(p for p in split if len(p.jobs) == 1)],
+        split=groups.split_note(populations, split, plan.workers),
+    )
 
 
 def _on_meta(population, configs: list):
@@ -122,13 +148,13 @@ def _on_meta(population, configs: list):
     return spec, net
 
 
-def longest_first(populations: list, configs: list) -> list:
-    """``populations`` in the order the workers should take them: the most work first (ties in
-    the sweep's order). Each free worker takes the next one, so a large population that came
-    last in the sweep would otherwise train on one worker while the others idle; largest first,
-    the small ones fill the gaps at the end (Graham's longest-processing-time rule). The
-    yang2021 grid's populations span 34× in work (widths 64 to 1024)."""
-    work = {id(p): population_work(*_on_meta(p, configs), len(p.jobs)) for p in populations}
+def longest_first(populations: list, work: dict[int, int]) -> list:
+    """``populations`` in the order the workers should take them: the most ``work`` (by each
+    population's ``id``, :func:`population_work`) first, ties in the sweep's order. Each free
+    worker takes the next one, so a large population that came last in the sweep would
+    otherwise train on one worker while the others idle; largest first, the small ones fill the
+    gaps at the end (Graham's longest-processing-time rule). The yang2021 grid's populations
+    span 34× in work (widths 64 to 1024)."""
     return sorted(populations, key=lambda p: -work[id(p)])
 
 
