@@ -329,13 +329,14 @@ def _ours(r: dict) -> str:
 
 
 def _band(band: tuple[float, float] | None) -> str:
+    """A check's band as the verdict reads it: its ends belong to it."""
     if band is None:
         return "—"
     low, high = band
     if math.isinf(high):
-        return f"> {low:.4g}"
+        return f"≥ {low:.4g}"
     if math.isinf(low):
-        return f"< {high:.4g}"
+        return f"≤ {high:.4g}"
     return f"{low:.4g} – {high:.4g}"
 
 

@@ -57,6 +57,18 @@ def test_an_open_band_checks_one_side():
     assert verdict(math.inf, (0.0, 1.5)) == "does not match"
 
 
+def test_an_open_band_is_shown_with_its_end_included():
+    # verdict counts the ends in (90 matches a band from 90 up): the table must not say "> 90"
+    rows = [
+        {"reproduction": "r", "check": c, "metric": "m", "published": "p", "band": band,
+         "mean": 90.0, "std": 0.0, "n": 2, "verdict": verdict(90.0, band)}
+        for c, band in (("up", (90.0, math.inf)), ("down", (-math.inf, 90.0)))
+    ]  # fmt: skip
+    text = table(rows)
+    assert "| r | up | m | p | ≥ 90 | 90 ± 0 (n=2) | matches |" in text, text
+    assert "| r | down | m | p | ≤ 90 | 90 ± 0 (n=2) | matches |" in text, text
+
+
 def _job(sweep: Path, overrides: list[str], init: str, metrics: dict, status="completed") -> Path:
     folder = sweep / ",".join(sorted(overrides))
     (folder / ".hydra").mkdir(parents=True)
