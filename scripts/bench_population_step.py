@@ -88,7 +88,8 @@ def stacked_step(cfgs, compile: bool) -> float:
         net = spec.make_net()
         apply(spec.initializer, net, spec.seed, dm.dataset.in_shape)
         nets.append(net)
-    stack = Stack(nets, [MemberRNG(rng_states(torch.device("cpu"))) for _ in nets])
+    rngs = [MemberRNG(rng_states(torch.device("cpu"))) for _ in nets]
+    stack = Stack(nets, rngs, in_shape=dm.dataset.in_shape)  # as the population lays it out
     params, _ = stack.stacked()
     optimizer = specs[0].optimizer(list(params.values()))
     order = EpochShuffle(len(y), specs[0].seed).permutation()

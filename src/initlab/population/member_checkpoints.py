@@ -28,6 +28,7 @@ from initlab.runtime import private_api
 from initlab.training.init_module import CONFIG_KEY, STATE_KEY
 
 NET = "net."  # InitModule's prefix of its net's state_dict
+CONTIGUOUS = torch.contiguous_format  # a run's own layout (the stack's may be transposed)
 COMMON = ("epoch", "global_step", "pytorch-lightning_version", "loops", "lr_schedulers")
 
 
@@ -50,7 +51,9 @@ def member_checkpoint(population: dict, stack, i: int, rates: list[float]) -> di
             {
                 "state": {
                     idx: {
-                        key: v[i].clone() if _per_member(key, v, shapes[idx]) else v
+                        key: v[i].clone(memory_format=CONTIGUOUS)
+                        if _per_member(key, v, shapes[idx])
+                        else v
                         for key, v in per_param.items()
                     }
                     for idx, per_param in opt["state"].items()
@@ -61,7 +64,8 @@ def member_checkpoint(population: dict, stack, i: int, rates: list[float]) -> di
     return {
         **{k: population[k] for k in COMMON if k in population},
         "state_dict": {
-            NET + k: state[prefix[k] + stacked_name(k)][i].clone() for k in stack.state_names
+            NET + k: state[prefix[k] + stacked_name(k)][i].clone(memory_format=CONTIGUOUS)
+            for k in stack.state_names
         },
         "optimizer_states": optimizers,
         "callbacks": {},

@@ -125,7 +125,7 @@ class PopulationModule(LeanModule):
                 write_plan(m.logger, m.spec.initializer, m.spec.seed, net, *done)
             m.net = net.to(device)
             rngs.append(MemberRNG(rng_states(device)))  # restored from a checkpoint on resume
-        self.stack = Stack(nets=[m.net for m in self.members], rngs=rngs)
+        self.stack = Stack(nets=[m.net for m in self.members], rngs=rngs, in_shape=self.in_shape)
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         params, _ = self.stack.stacked()
@@ -283,7 +283,7 @@ class PopulationModule(LeanModule):
             m.diagnostics.recorder.record(site, x_in[i], out[i])
         for name, p in m.net.named_parameters():
             g = params[name].grad
-            p.grad = None if g is None else g[i]
+            p.grad = None if g is None else g[i].contiguous()  # as its own net's would be
         m.diagnostics.after_backward()
 
     def _diverge(self, i: int, step: int, loss: float) -> None:

@@ -7,6 +7,12 @@ one ``vmap`` of ``functional_call`` on a template copy of the net that holds no 
 floating-point sums inside a batched matrix product may differ (HFTA, Wang et al., MLSys 2021;
 the torch.func "model ensembling" tutorial).
 
+Each stacked parameter is laid out as its gradient arrives (:func:`grad_layouts`): under
+``vmap`` a linear layer's weight gradient comes transposed, (members, in, out) in memory, and
+autograd copies a gradient whose strides differ from its parameter's into the parameter's layout
+before it accumulates it, a transposing copy of every weight at every step (a third of a wide
+MLP's step on a CPU). The values are the same in any layout.
+
 Batch norm updates each member's running statistics in place, through the stacked buffers.
 Dropout draws each member's masks from its own RNG (:mod:`.dropout`). Any other random operation
 inside the forward would draw one tensor for all members, so :func:`unbatchable` refuses a net
@@ -37,7 +43,14 @@ class Stack(nn.Module):
     named by its path with ``:`` for ``.``; the buffers likewise in ``buffers``.
     """
 
-    def __init__(self, nets: Sequence[nn.Module], rngs: Sequence[MemberRNG]):
+    def __init__(
+        self,
+        nets: Sequence[nn.Module],
+        rngs: Sequence[MemberRNG],
+        in_shape: Sequence[int] | None = None,
+    ):
+        """``in_shape``: one input's shape, to lay out each parameter as its gradient arrives
+        (:func:`grad_layouts`); None keeps them contiguous."""
         super().__init__()
         self.eval_dropout = False  # dropout on in eval mode too (set while validating, val_dropout)
         self.size = len(nets)
@@ -45,13 +58,14 @@ class Stack(nn.Module):
         self.names = list(params)
         self.buffer_names = list(buffers)
         self.state_names = list(nets[0].state_dict())  # a net's own order of both
+        template = copy.deepcopy(nets[0]).to("meta")  # structure only
+        strides = {} if in_shape is None else grad_layouts(template, params, buffers, in_shape)
         self.params = nn.ParameterDict(
-            {stacked_name(k): nn.Parameter(v.detach()) for k, v in params.items()}
+            {stacked_name(k): nn.Parameter(_laid_out(v, strides.get(k))) for k, v in params.items()}
         )
         self.buffers_ = nn.Module()
         for k, v in buffers.items():
             self.buffers_.register_buffer(stacked_name(k), v)
-        template = copy.deepcopy(nets[0]).to("meta")  # structure only
         self._dropouts = replace_dropout(template)
         # Not a submodule: its (meta) tensors stay out of state_dict, .to() and the optimizer.
         self.__dict__["template"] = template
@@ -122,6 +136,41 @@ class Stack(nn.Module):
         """Member ``i`` alone, without vmap, in eval mode (no dropout draw)."""
         self.template.eval()  # the next stacked forward sets the modes again
         return functional_call(self.template, self.member_state(i), (x,))
+
+
+def grad_layouts(
+    template: nn.Module,
+    params: dict[str, torch.Tensor],
+    buffers: dict[str, torch.Tensor],
+    in_shape: Sequence[int],
+) -> dict[str, tuple[int, ...]]:
+    """The strides in which each stacked parameter's gradient arrives, where they are not the
+    parameter's: one stacked forward and backward of ``template`` (a meta net) on the meta device,
+    in eval mode (no dropout draw), which computes shapes and strides and nothing else. Empty
+    where the meta device cannot run the net: the parameters stay contiguous."""
+    meta = {k: torch.empty_like(v, device="meta").requires_grad_() for k, v in params.items()}
+    stacked = {k: torch.empty_like(v, device="meta") for k, v in buffers.items()}
+    x = torch.empty((1, *in_shape), device="meta")
+    arrived: dict[str, tuple[int, ...]] = {}
+    for k, p in meta.items():
+        p.register_hook(lambda g, k=k: arrived.__setitem__(k, g.stride()))
+    mode = template.training
+    template.eval()
+    try:
+        logits = vmap(lambda p, b: functional_call(template, (p, b), (x,)))(meta, stacked)
+        logits.sum().backward()
+    except Exception:  # an op without a meta kernel: only speed is at stake
+        return {}
+    finally:
+        template.train(mode)
+    return {k: s for k, s in arrived.items() if s != meta[k].stride()}
+
+
+def _laid_out(v: torch.Tensor, strides: tuple[int, ...] | None) -> torch.Tensor:
+    """``v``'s values in the memory layout ``strides`` (None: ``v`` itself, contiguous)."""
+    if strides is None:
+        return v.detach()
+    return torch.empty_strided(v.shape, strides, dtype=v.dtype, device=v.device).copy_(v)
 
 
 def unbatchable(net: nn.Module, in_shape: Sequence[int]) -> str | None:
