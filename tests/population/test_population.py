@@ -673,3 +673,26 @@ def test_each_stacked_parameter_is_laid_out_as_its_gradient_arrives(model, share
     assert {k: p.stride() for k, p in params.items()} == arrived
     transposed = [k for k, p in params.items() if p.dim() == 3 and not p.is_contiguous()]
     assert transposed, "no weight laid out transposed: the check above tested nothing"
+
+
+def test_a_restored_optimizer_state_is_laid_out_as_its_parameters():
+    # Stacked from the members' checkpoints, Adam's moments come contiguous; the parameters
+    # (and an uninterrupted population's moments) are transposed
+    from initlab.population.stack import lay_out_state
+
+    weight = torch.nn.Parameter(torch.randn(3, 5, 4).transpose(1, 2))  # (3, 4, 5), transposed
+    bias = torch.nn.Parameter(torch.randn(3, 4))
+    running = torch.optim.Adam([weight, bias], lr=0.1)
+    (weight.sum() * 2 + bias.sum()).backward()
+    running.step()
+    saved = running.state_dict()
+    contiguous = {k: v.contiguous() if v.dim() else v for k, v in saved["state"][0].items()}
+    restored = torch.optim.Adam([weight, bias], lr=0.1)
+    restored.load_state_dict({**saved, "state": {0: contiguous, 1: saved["state"][1]}})
+    assert restored.state[weight]["exp_avg"].stride() != weight.stride()
+    lay_out_state(restored)
+    for key in ("exp_avg", "exp_avg_sq"):
+        got, expected = restored.state[weight][key], running.state[weight][key]
+        assert got.stride() == weight.stride() and torch.equal(got, expected)
+    assert restored.state[weight]["step"] == running.state[weight]["step"]
+    assert restored.state[bias]["exp_avg"].stride() == bias.stride()

@@ -159,7 +159,8 @@ def test_populations_are_split_so_the_workers_end_together():
         assert groups.balance(populations, workers_) == populations
 
 
-def test_the_workers_take_the_populations_with_the_most_work_first():
+def test_the_workers_take_the_populations_with_the_most_work_first(monkeypatch):
+    monkeypatch.setattr(workers, "free_memory", lambda accelerator: None)  # two workers, always
     widths = [16, 64, 32, 64]  # a population of two members each
     configs = [
         make_cfg("dataset=digits", f"model.hidden=[{w}]", f"seed={s}")

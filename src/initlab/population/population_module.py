@@ -35,7 +35,7 @@ from initlab.initializers.residual_schemes import lr_multipliers
 from initlab.parametrization import optimizer_params
 from initlab.population.compiled import compiled, eager_because
 from initlab.population.dropout import MemberRNG
-from initlab.population.stack import Stack
+from initlab.population.stack import Stack, lay_out_state
 from initlab.runtime import private_api
 from initlab.training import record as record_lib
 from initlab.training.collapse import METRIC as SPREAD
@@ -136,6 +136,8 @@ class PopulationModule(LeanModule):
         return partial(self.optimizer_factory, lr=self.lr)(named)
 
     def on_train_start(self) -> None:
+        for optimizer in self.trainer.optimizers:  # restored, on resume: as the stack lays out
+            lay_out_state(optimizer)
         if self.compile:
             why = eager_because(self.stack)
             if why:

@@ -11,7 +11,9 @@ Each stacked parameter is laid out as its gradient arrives (:func:`grad_layouts`
 ``vmap`` a linear layer's weight gradient comes transposed, (members, in, out) in memory, and
 autograd copies a gradient whose strides differ from its parameter's into the parameter's layout
 before it accumulates it, a transposing copy of every weight at every step (a third of a wide
-MLP's step on a CPU). The values are the same in any layout.
+MLP's step on a CPU). The parameters' values are the same in any layout; the matrix products
+that read them round differently (a member's numbers move in the last digits, as any change
+of kernel moves them).
 
 Batch norm updates each member's running statistics in place, through the stacked buffers.
 Dropout draws each member's masks from its own RNG (:mod:`.dropout`). Any other random operation
@@ -22,6 +24,7 @@ that has one, as it refuses a net with a layer ``vmap`` has no rule for (``nn.LS
 from __future__ import annotations
 
 import copy
+import logging
 from collections.abc import Sequence
 
 import torch
@@ -29,6 +32,8 @@ from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
 from initlab.population.dropout import Draw, MemberRNG, replace_dropout
+
+log = logging.getLogger(__name__)
 
 
 def stacked_name(name: str) -> str:
@@ -40,7 +45,8 @@ class Stack(nn.Module):
 
     ``params`` holds one ``nn.Parameter`` per parameter of the members' net, (members, *shape),
     in the net's own order (so the optimizer's state lines up with a member's own optimizer's),
-    named by its path with ``:`` for ``.``; the buffers likewise in ``buffers``.
+    named by its path with ``:`` for ``.``, laid out as its gradient arrives (not necessarily
+    contiguous); the buffers likewise in ``buffers``.
     """
 
     def __init__(
@@ -82,7 +88,8 @@ class Stack(nn.Module):
         return params, buffers
 
     def member_state(self, i: int) -> dict[str, torch.Tensor]:
-        """Member ``i``'s parameters and buffers (views), as its net's ``state_dict`` names them."""
+        """Member ``i``'s parameters and buffers (views, not necessarily contiguous), as its net's
+        ``state_dict`` names them."""
         params, buffers = self.stacked()
         both = {**params, **buffers}
         return {k: both[k][i] for k in self.state_names}
@@ -145,32 +152,68 @@ def grad_layouts(
     in_shape: Sequence[int],
 ) -> dict[str, tuple[int, ...]]:
     """The strides in which each stacked parameter's gradient arrives, where they are not the
-    parameter's: one stacked forward and backward of ``template`` (a meta net) on the meta device,
-    in eval mode (no dropout draw), which computes shapes and strides and nothing else. Empty
-    where the meta device cannot run the net: the parameters stay contiguous."""
+    parameter's and lay it out densely: one stacked forward and backward of ``template`` (a meta
+    net) on the meta device, in eval mode (no dropout draw), which computes shapes and strides
+    and nothing else. These are eager autograd's strides; a compiled objective or another
+    device may return others, which costs the copy again, not a number. Empty where the meta
+    device cannot run the net: the parameters stay contiguous."""
     meta = {k: torch.empty_like(v, device="meta").requires_grad_() for k, v in params.items()}
     stacked = {k: torch.empty_like(v, device="meta") for k, v in buffers.items()}
-    x = torch.empty((1, *in_shape), device="meta")
+    x = torch.empty((2, *in_shape), device="meta")  # a batch: a size-1 one may skip reductions
     arrived: dict[str, tuple[int, ...]] = {}
     for k, p in meta.items():
         p.register_hook(lambda g, k=k: arrived.__setitem__(k, g.stride()))
-    mode = template.training
+    modes = {module: module.training for module in template.modules()}
     template.eval()
     try:
         logits = vmap(lambda p, b: functional_call(template, (p, b), (x,)))(meta, stacked)
         logits.sum().backward()
-    except Exception:  # an op without a meta kernel: only speed is at stake
+    except Exception as err:  # an op without a meta kernel: only speed is at stake
+        log.debug("stacked parameters stay contiguous: %s", err)
         return {}
     finally:
-        template.train(mode)
-    return {k: s for k, s in arrived.items() if s != meta[k].stride()}
+        for module, training in modes.items():
+            module.training = training
+    return {k: s for k, s in arrived.items() if s != meta[k].stride() and _dense(meta[k].shape, s)}
+
+
+def _dense(shape: Sequence[int], strides: Sequence[int]) -> bool:
+    """Whether ``strides`` lay a tensor of ``shape`` out with no gap and no overlap (a
+    permutation of a contiguous layout)."""
+    expected = 1
+    for size, stride in sorted(
+        ((n, st) for n, st in zip(shape, strides, strict=True) if n != 1), key=lambda d: d[1]
+    ):
+        if stride != expected:
+            return False
+        expected *= size
+    return True
 
 
 def _laid_out(v: torch.Tensor, strides: tuple[int, ...] | None) -> torch.Tensor:
     """``v``'s values in the memory layout ``strides`` (None: ``v`` itself, contiguous)."""
     if strides is None:
         return v.detach()
-    return torch.empty_strided(v.shape, strides, dtype=v.dtype, device=v.device).copy_(v)
+    laid = torch.empty_strided(v.shape, strides, dtype=v.dtype, device=v.device)
+    return laid.copy_(v.detach())
+
+
+def lay_out_state(optimizer: torch.optim.Optimizer) -> None:
+    """Each of ``optimizer``'s per-element state tensors (Adam's moments, SGD's momentum) in its
+    parameter's layout. A population's own state follows its parameters (``zeros_like``), but
+    one stacked from its members' checkpoints comes contiguous, and element-wise arithmetic
+    on mixed layouts takes another path, which may round otherwise."""
+    for param, state in optimizer.state.items():
+        for key, value in state.items():
+            if (
+                torch.is_tensor(value)
+                and value.shape == param.shape
+                and value.stride() != param.stride()
+            ):
+                laid = torch.empty_strided(
+                    param.shape, param.stride(), dtype=value.dtype, device=value.device
+                )
+                state[key] = laid.copy_(value)
 
 
 def unbatchable(net: nn.Module, in_shape: Sequence[int]) -> str | None:
