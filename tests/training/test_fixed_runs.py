@@ -6,10 +6,12 @@ names of the files each run leaves.
 The set: one digits run per model (``train.py``), a population sweep of 4 jobs, a probe and the
 report of that sweep. Timings (``fit_seconds``, the report's fit-time column) are left out: they
 are measured, not computed. Torch runs on one thread so that the numbers do not depend on the
-machine's core count, and with AVX2's kernels (ATen's, MKL's and oneDNN's) so that they do not
-depend on its instruction set: an AVX-512 machine sums in wider vectors, in another order, and
-training magnifies the last bit (a deep net's mean activation moved by 5%). The reference was
-recorded on an AVX2 machine; an AVX-512 one reproduces it bit for bit under these settings.
+machine's core count, with AVX2's kernels (ATen's, MKL's and oneDNN's) so that they do not
+depend on its instruction set (an AVX-512 machine sums in wider vectors, in another order, and
+training magnifies the last bit: a deep net's mean activation moved by 5%), and with MKL's
+``MKL_CBWR=COMPATIBLE`` so that its matrix products do not depend on the CPU's maker. A
+reference recorded on an AVX2 machine reproduced bit for bit on an AVX-512 AMD EPYC under the
+first two; the reference is recorded under all three.
 
 Regenerate the reference only when a change is *meant* to change a number, and say so in the
 commit: ``python tests/training/test_fixed_runs.py --record``.
@@ -45,6 +47,7 @@ PINNED = {  # one thread, and AVX2's kernels on every x86 machine (see the docst
     "MKL_NUM_THREADS": "1",
     "ATEN_CPU_CAPABILITY": "avx2",
     "MKL_ENABLE_INSTRUCTIONS": "AVX2",
+    "MKL_CBWR": "COMPATIBLE",  # MKL's reproducibility mode across Intel and other CPUs
     "ONEDNN_MAX_CPU_ISA": "AVX2",
 }
 
