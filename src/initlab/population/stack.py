@@ -10,8 +10,8 @@ the torch.func "model ensembling" tutorial).
 Each stacked parameter is laid out as its gradient arrives (:func:`grad_layouts`): under
 ``vmap`` a linear layer's weight gradient comes transposed, (members, in, out) in memory, and
 autograd copies a gradient whose strides differ from its parameter's into the parameter's layout
-before it accumulates it, a transposing copy of every weight at every step (a third of a wide
-MLP's step on a CPU). The parameters' values are the same in any layout; the matrix products
+before it accumulates it, a transposing copy of every weight at every step (docs/sweeps.md).
+The parameters' values are the same in any layout; the matrix products
 that read them round differently (a member's numbers move in the last digits, as any change
 of kernel moves them).
 
